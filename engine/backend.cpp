@@ -1,0 +1,98 @@
+#include "engine/backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "engine/error.h"
+#include "engine/tensor.h"
+
+#ifdef QSLAW_WITH_CUDA
+#include "engine/cuda/memory.h"
+#endif
+
+namespace qs::engine {
+
+namespace {
+constexpr std::size_t kCpuAlignment = 64;  // one cache line, and AVX-512 loads
+}
+
+bool cuda_built() {
+#ifdef QSLAW_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef QSLAW_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+void* device_alloc(Device device, std::size_t nbytes) {
+  if (device.is_cpu()) {
+    std::size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+    void* p = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
+    if (!p) fail("out of CPU memory allocating {} bytes", nbytes);
+    return p;
+  }
+#ifdef QSLAW_WITH_CUDA
+  return cuda::alloc(device.index, nbytes);
+#else
+  no_kernel("alloc", device);
+#endif
+}
+
+void device_free(Device device, void* ptr, std::size_t nbytes) {
+  if (!ptr) return;
+  if (device.is_cpu()) {
+    std::free(ptr);
+    return;
+  }
+#ifdef QSLAW_WITH_CUDA
+  cuda::free(device.index, ptr, nbytes);
+#endif
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                std::size_t nbytes) {
+  if (nbytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, nbytes);
+    return;
+  }
+#ifdef QSLAW_WITH_CUDA
+  cuda::copy(dst, dst_device.is_cuda() ? dst_device.index : -1, src,
+             src_device.is_cuda() ? src_device.index : -1, nbytes);
+#else
+  no_kernel("copy", dst_device.is_cuda() ? dst_device : src_device);
+#endif
+}
+
+Device op_device(std::string_view op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t || !t->defined()) continue;
+    if (!first) {
+      first = t;
+    } else if (!(t->device() == first->device())) {
+      fail("{}: tensors on different devices ({} and {})", op, first->device().str(),
+           t->device().str());
+    }
+  }
+  return first ? first->device() : Device::cpu();
+}
+
+void no_kernel(std::string_view op, Device device) {
+  if (device.is_cuda() && !cuda_built()) {
+    fail("{}: tensor on {} but this build has no CUDA backend (configure with QSLAW_CUDA=ON)",
+         op, device.str());
+  }
+  fail("{}: no kernel for device {}", op, device.str());
+}
+
+}  // namespace qs::engine

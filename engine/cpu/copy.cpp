@@ -1,0 +1,130 @@
+#include "engine/cpu/kernels.h"
+#include "engine/cpu/loops.h"
+#include "engine/rng.h"
+
+namespace qs::engine::cpu {
+
+namespace {
+
+template <class D, class S>
+D convert(S v) {
+  if constexpr (std::is_same_v<D, uint8_t> && std::is_floating_point_v<S>) {
+    return static_cast<D>(static_cast<int64_t>(v));
+  } else {
+    return static_cast<D>(v);
+  }
+}
+
+template <class D, class S>
+void copy_typed(const Tensor& dst, const Tensor& src) {
+  D* dp = dst.data<D>();
+  const S* sp = src.data<S>();
+  for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
+                  [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
+                    D* d = dp + off[0];
+                    const S* s = sp + off[1];
+                    if (st[0] == 1 && st[1] == 1) {
+                      for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
+                    } else {
+                      for (int64_t i = 0; i < n; ++i) d[i * st[0]] = convert<D>(s[i * st[1]]);
+                    }
+                  });
+}
+
+// bf16/f16 only convert to and from f32 on CPU.
+template <class H, class ToF, class FromF>
+bool copy_half(const Tensor& dst, const Tensor& src, ToF to_half, FromF from_half) {
+  if (dst.dtype() == dtype_of<H>() && src.dtype() == DType::f32) {
+    H* dp = dst.data<H>();
+    const float* sp = src.data<float>();
+    for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
+                    [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
+                      for (int64_t i = 0; i < n; ++i)
+                        dp[off[0] + i * st[0]] = to_half(sp[off[1] + i * st[1]]);
+                    });
+    return true;
+  }
+  if (dst.dtype() == DType::f32 && src.dtype() == dtype_of<H>()) {
+    float* dp = dst.data<float>();
+    const H* sp = src.data<H>();
+    for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
+                    [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
+                      for (int64_t i = 0; i < n; ++i)
+                        dp[off[0] + i * st[0]] = from_half(sp[off[1] + i * st[1]]);
+                    });
+    return true;
+  }
+  if (dst.dtype() == dtype_of<H>() && src.dtype() == dtype_of<H>()) {
+    H* dp = dst.data<H>();
+    const H* sp = src.data<H>();
+    for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
+                    [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
+                      for (int64_t i = 0; i < n; ++i) dp[off[0] + i * st[0]] = sp[off[1] + i * st[1]];
+                    });
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void copy(const Tensor& dst, const Tensor& src) {
+  if (copy_half<bf16>(dst, src, to_bf16, from_bf16)) return;
+  if (copy_half<f16>(dst, src, to_f16, from_f16)) return;
+  QS_CHECK(!(dst.dtype() == DType::bf16 || dst.dtype() == DType::f16 ||
+             src.dtype() == DType::bf16 || src.dtype() == DType::f16),
+           "copy: CPU converts {} only to and from f32, not {} -> {}",
+           is_floating(src.dtype()) && dtype_size(src.dtype()) == 2 ? dtype_name(src.dtype())
+                                                                    : dtype_name(dst.dtype()),
+           dtype_name(src.dtype()), dtype_name(dst.dtype()));
+  dispatch_all("copy", dst.dtype(), [&](auto dtag) {
+    using D = typename decltype(dtag)::type;
+    dispatch_all("copy", src.dtype(), [&](auto stag) {
+      using S = typename decltype(stag)::type;
+      copy_typed<D, S>(dst, src);
+    });
+  });
+}
+
+void fill(const Tensor& dst, double value) {
+  if (dst.dtype() == DType::bf16 || dst.dtype() == DType::f16) {
+    Tensor f(Shape{}, DType::f32);
+    *f.data<float>() = static_cast<float>(value);
+    copy(dst, f);
+    return;
+  }
+  dispatch_all("fill", dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = convert<T>(value);
+    T* p = dst.data<T>();
+    for_each_run<1>(dst.shape(), {dst.strides()},
+                    [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
+                      for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
+                    });
+  });
+}
+
+void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+  dispatch_floating("rand", out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = out.data<T>();
+    const int64_t n = out.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      double u = std::is_same_v<T, float> ? uniform_f32(seed, offset + i) : uniform_f64(seed, offset + i);
+      p[i] = static_cast<T>(lo + (hi - lo) * u);
+    }
+  });
+}
+
+void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
+  dispatch_floating("randn", out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = out.data<T>();
+    const int64_t n = out.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(mean + std * normal_f64(seed, offset + i));
+  });
+}
+
+}  // namespace qs::engine::cpu

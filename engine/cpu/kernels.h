@@ -1,0 +1,61 @@
+#pragma once
+// CPU kernels. Arguments are checked by engine/ops; outputs are allocated
+// there, contiguous, with the shapes given in the comments.
+#include <cstdint>
+
+#include "engine/ops.h"
+
+namespace qs::engine::cpu {
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out);              // out: x.shape
+void clamp(const Tensor& x, double lo, double hi, const Tensor& out);    // out: x.shape
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);  // out: broadcast
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
+void copy(const Tensor& dst, const Tensor& src);  // src: any strides, broadcast to dst.shape
+void fill(const Tensor& dst, double value);
+void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi);
+void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std);
+
+enum class ReduceOp { sum, mean, max, min, var };
+// x: contiguous (outer, n, inner) -> out: (outer, inner); indices (i64, same
+// shape as out) for max/min, may be undefined.
+void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+            const Tensor& out, const Tensor& indices, int64_t correction);
+
+// a: (B, M, K), b: (B, K, N) after broadcasting (any strides), out: (B, M, N) contiguous.
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+
+// x, y, dy, dx: contiguous (rows, D).
+void softmax(const Tensor& x, const Tensor& out, bool log);
+void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log);
+// x: (rows, D) contiguous; weight/bias (D) or undefined; mean/rstd: (rows).
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                const Tensor& y, const Tensor& mean, const Tensor& rstd);
+void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& dx,
+                         const Tensor& dweight, const Tensor& dbias);
+void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y,
+              const Tensor& rstd);
+void rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                       const Tensor& rstd, const Tensor& dx, const Tensor& dweight);
+
+// x: contiguous (outer, n, inner); idx: contiguous i64 (L) already range-checked;
+// out: (outer, L, inner).
+void index_select(const Tensor& x, int64_t outer, int64_t n, int64_t inner, const Tensor& idx,
+                  const Tensor& out);
+// dst: contiguous (outer, n, inner); src: contiguous (outer, L, inner).
+void index_add(const Tensor& dst, int64_t outer, int64_t n, int64_t inner, const Tensor& idx,
+               const Tensor& src);
+
+// x, out: contiguous (rows, T, D); positions: contiguous i64 (T).
+void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
+          const Tensor& out);
+
+// logits: contiguous (N, V); targets: contiguous i64 (N), range-checked.
+// loss: rank-0; dlogits: (N, V).
+void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                   const Tensor& loss);
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                            double grad, const Tensor& dlogits);
+
+}  // namespace qs::engine::cpu

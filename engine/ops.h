@@ -1,0 +1,203 @@
+#pragma once
+// Engine ops (no autograd). Each op checks its arguments once, naming the op
+// and the shapes/dtypes on error, allocates its output and runs the kernel of
+// the device its inputs live on (engine/backend.h).
+#include <cstdint>
+#include <vector>
+
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace qs::engine {
+
+// ---------------------------------------------------------------- factories
+Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
+            Device device = Device::cpu());
+Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::cpu());  // rank 0
+// [start, end) in steps of step.
+Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::i64,
+              Device device = Device::cpu());
+Tensor zeros_like(const Tensor& x);
+Tensor ones_like(const Tensor& x);
+Tensor full_like(const Tensor& x, double value);
+
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape,
+                   Device device = Device::cpu()) {
+  QS_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape),
+           "from_vector: {} values for shape {} ({} elements)", values.size(), shape_str(shape),
+           numel_of(shape));
+  Tensor t(shape, dtype_of<T>());
+  std::copy(values.begin(), values.end(), t.data<T>());
+  return device.is_cpu() ? t : t.to(device);
+}
+template <class T>
+Tensor from_vector(const std::vector<T>& values) {
+  return from_vector(values, {static_cast<int64_t>(values.size())});
+}
+// The elements of a tensor in logical (row-major) order, converted to T.
+template <class T>
+std::vector<T> to_vector(const Tensor& x);
+
+// Uniform in [lo, hi) and normal(mean, std); the generator advances by numel.
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double lo = 0.0,
+            double hi = 1.0);
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0.0,
+             double std = 1.0);
+
+// -------------------------------------------------------------- elementwise
+enum class UnaryOp {
+  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, abs, sign, round,
+  gelu_tanh, gelu_erf, silu,
+  // derivatives d/dx, used by backward passes
+  gelu_tanh_grad, gelu_erf_grad, silu_grad,
+};
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
+enum class GeluApprox { erf, tanh };
+
+Tensor unary(UnaryOp op, const Tensor& x);  // floating dtypes
+// NumPy broadcasting; both operands must have the same dtype. Comparisons give u8 (0/1).
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor binary(BinaryOp op, const Tensor& a, double b);  // b as a rank-0 tensor of a's dtype
+
+inline Tensor neg(const Tensor& x) { return unary(UnaryOp::neg, x); }
+inline Tensor exp(const Tensor& x) { return unary(UnaryOp::exp, x); }
+inline Tensor log(const Tensor& x) { return unary(UnaryOp::log, x); }
+inline Tensor sqrt(const Tensor& x) { return unary(UnaryOp::sqrt, x); }
+inline Tensor rsqrt(const Tensor& x) { return unary(UnaryOp::rsqrt, x); }
+inline Tensor tanh(const Tensor& x) { return unary(UnaryOp::tanh, x); }
+inline Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::sigmoid, x); }
+inline Tensor relu(const Tensor& x) { return unary(UnaryOp::relu, x); }
+inline Tensor abs(const Tensor& x) { return unary(UnaryOp::abs, x); }
+inline Tensor sign(const Tensor& x) { return unary(UnaryOp::sign, x); }
+inline Tensor round(const Tensor& x) { return unary(UnaryOp::round, x); }  // half to even
+inline Tensor silu(const Tensor& x) { return unary(UnaryOp::silu, x); }
+Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::erf);
+Tensor gelu_grad(const Tensor& x, GeluApprox approx = GeluApprox::erf);  // d gelu / dx
+inline Tensor silu_grad(const Tensor& x) { return unary(UnaryOp::silu_grad, x); }
+Tensor clamp(const Tensor& x, double lo, double hi);
+
+inline Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::add, a, b); }
+inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::sub, a, b); }
+inline Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, a, b); }
+inline Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::div, a, b); }
+inline Tensor pow(const Tensor& a, const Tensor& b) { return binary(BinaryOp::pow, a, b); }
+inline Tensor pow(const Tensor& a, double b) { return binary(BinaryOp::pow, a, b); }
+inline Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::maximum, a, b); }
+inline Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::minimum, a, b); }
+inline Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::eq, a, b); }
+inline Tensor ne(const Tensor& a, const Tensor& b) { return binary(BinaryOp::ne, a, b); }
+inline Tensor lt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::lt, a, b); }
+inline Tensor le(const Tensor& a, const Tensor& b) { return binary(BinaryOp::le, a, b); }
+inline Tensor gt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::gt, a, b); }
+inline Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::ge, a, b); }
+inline Tensor eq(const Tensor& a, double b) { return binary(BinaryOp::eq, a, b); }
+inline Tensor lt(const Tensor& a, double b) { return binary(BinaryOp::lt, a, b); }
+inline Tensor le(const Tensor& a, double b) { return binary(BinaryOp::le, a, b); }
+inline Tensor gt(const Tensor& a, double b) { return binary(BinaryOp::gt, a, b); }
+inline Tensor ge(const Tensor& a, double b) { return binary(BinaryOp::ge, a, b); }
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, double b) { return binary(BinaryOp::add, a, b); }
+inline Tensor operator-(const Tensor& a, double b) { return binary(BinaryOp::sub, a, b); }
+inline Tensor operator*(const Tensor& a, double b) { return binary(BinaryOp::mul, a, b); }
+inline Tensor operator/(const Tensor& a, double b) { return binary(BinaryOp::div, a, b); }
+inline Tensor operator*(double a, const Tensor& b) { return binary(BinaryOp::mul, b, a); }
+
+// cond (u8, nonzero = true) ? a : b, all three broadcast together.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
+// --------------------------------------------------------------- reductions
+// Along one dim, several dims, or all of them (rank-0 result).
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor sum(const Tensor& x);
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor mean(const Tensor& x);
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // i64; the first position of the extreme value
+};
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim = false);
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+// Variance with Bessel's correction by default (correction = 1).
+Tensor var(const Tensor& x, int64_t dim, int64_t correction = 1, bool keepdim = false);
+Tensor var(const Tensor& x, int64_t correction = 1);
+// Sums x down to `shape` (the inverse of broadcasting `shape` up to x's shape).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ------------------------------------------------------------------- linalg
+// a: (..., M, K), b: (..., K, N) -> (..., M, N); batch dims broadcast. A
+// transposed view (x.t()) is read in place, without a copy.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// -------------------------------------------------------------- nn kernels
+// Along the last dim.
+Tensor softmax(const Tensor& x);
+Tensor log_softmax(const Tensor& x);
+Tensor softmax_backward(const Tensor& y, const Tensor& dy);      // y = softmax(x)
+Tensor log_softmax_backward(const Tensor& y, const Tensor& dy);  // y = log_softmax(x)
+
+struct NormForward {
+  Tensor y;
+  Tensor mean;  // (rows) ; undefined for rms_norm
+  Tensor rstd;  // (rows)
+};
+// x: (..., D), weight/bias: (D) or undefined. Normalises over the last dim.
+NormForward layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                               double eps);
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+struct NormGrads {
+  Tensor dx, dweight, dbias;  // dweight/dbias undefined when weight/bias were
+};
+NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                              const Tensor& bias, const NormForward& fwd);
+NormForward rms_norm_forward(const Tensor& x, const Tensor& weight, double eps);
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
+NormGrads rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                            const NormForward& fwd);
+
+// weight: (V, D), ids: integer tensor of any shape -> (*ids.shape, D).
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+// idx: 1-D integer tensor; result has idx.numel() entries along dim.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& idx);
+// dst[.., idx[j], ..] += src[.., j, ..] in place (repeated indices accumulate).
+void index_add_(const Tensor& dst, int64_t dim, const Tensor& idx, const Tensor& src);
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+
+// Rotary position embedding (rotate-half pairing, LLaMA/HF convention).
+// x: (..., T, D) with D even; positions: (T) integer. inverse=true rotates
+// back by the same angles, which is the backward pass.
+Tensor rope(const Tensor& x, const Tensor& positions, double theta = 10000.0,
+            bool inverse = false);
+
+// logits: (N, V) floating, targets: (N) integer. Mean over targets that are not
+// ignore_index; 0 when every target is ignored.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
+// d loss / d logits, scaled by grad (the upstream gradient of the mean loss).
+Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                              double grad);
+
+// ------------------------------------------------------------ copies, tests
+// Copies src into dst (src broadcasts to dst's shape; dtypes convert).
+void copy_(const Tensor& dst, const Tensor& src);
+void fill_(const Tensor& dst, double value);
+// One element by logical (row-major) index, converted to double. CPU only.
+double element_as_double(const Tensor& x, int64_t index);
+// Same shape and |a - b| <= atol + rtol * |b| elementwise (NaNs never close).
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+bool equal(const Tensor& a, const Tensor& b);  // same shape, dtype and values
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+}  // namespace qs::engine

@@ -1,0 +1,108 @@
+#include "engine/backend.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+
+namespace qs::engine {
+
+namespace {
+
+const char* unary_name(UnaryOp op) {
+  static const char* names[] = {"neg",  "exp",       "log",      "sqrt", "rsqrt",
+                                "tanh", "sigmoid",   "relu",     "abs",  "sign",
+                                "round", "gelu_tanh", "gelu_erf", "silu", "gelu_tanh_grad",
+                                "gelu_erf_grad", "silu_grad"};
+  return names[static_cast<int>(op)];
+}
+
+const char* binary_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
+  return names[static_cast<int>(op)];
+}
+
+bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+void check_defined(const char* op, const Tensor& t, const char* what) {
+  QS_CHECK(t.defined(), "{}: {} is an undefined tensor", op, what);
+}
+
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  const char* name = unary_name(op);
+  check_defined(name, x, "input");
+  QS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
+           "{}: needs an f32 or f64 tensor, got {}", name, describe(x));
+  Device dev = op_device(name, {&x});
+  if (!dev.is_cpu()) no_kernel(name, dev);
+  Tensor out(x.shape(), x.dtype(), dev);
+  cpu::unary(op, x, out);
+  return out;
+}
+
+Tensor gelu(const Tensor& x, GeluApprox approx) {
+  return unary(approx == GeluApprox::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, x);
+}
+Tensor gelu_grad(const Tensor& x, GeluApprox approx) {
+  return unary(approx == GeluApprox::tanh ? UnaryOp::gelu_tanh_grad : UnaryOp::gelu_erf_grad, x);
+}
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  check_defined("clamp", x, "input");
+  QS_CHECK(lo <= hi, "clamp: lo {} is greater than hi {}", lo, hi);
+  QS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
+           "clamp: needs an f32 or f64 tensor, got {}", describe(x));
+  Device dev = op_device("clamp", {&x});
+  if (!dev.is_cpu()) no_kernel("clamp", dev);
+  Tensor out(x.shape(), x.dtype(), dev);
+  cpu::clamp(x, lo, hi, out);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_name(op);
+  check_defined(name, a, "first operand");
+  check_defined(name, b, "second operand");
+  QS_CHECK(a.dtype() == b.dtype(), "{}: dtype mismatch between {} and {}", name, describe(a),
+           describe(b));
+  QS_CHECK(op != BinaryOp::pow || is_floating(a.dtype()), "pow: needs a floating dtype, got {}",
+           describe(a));
+  Device dev = op_device(name, {&a, &b});
+  if (!dev.is_cpu()) no_kernel(name, dev);
+  Shape shape = broadcast_shapes(name, a.shape(), b.shape());
+  Tensor out(shape, is_comparison(op) ? DType::u8 : a.dtype(), dev);
+  cpu::binary(op, a, b, out);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, double b) {
+  check_defined(binary_name(op), a, "first operand");
+  return binary(op, a, scalar(b, a.dtype(), a.device()));
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined("where", cond, "condition");
+  check_defined("where", a, "first operand");
+  check_defined("where", b, "second operand");
+  QS_CHECK(cond.dtype() == DType::u8, "where: condition must be u8 (from a comparison), got {}",
+           describe(cond));
+  QS_CHECK(a.dtype() == b.dtype(), "where: dtype mismatch between {} and {}", describe(a),
+           describe(b));
+  Device dev = op_device("where", {&cond, &a, &b});
+  if (!dev.is_cpu()) no_kernel("where", dev);
+  Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()),
+                                 b.shape());
+  Tensor out(shape, a.dtype(), dev);
+  cpu::where(cond, a, b, out);
+  return out;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  check_defined("masked_fill", x, "input");
+  check_defined("masked_fill", mask, "mask");
+  QS_CHECK(broadcast_shapes("masked_fill", mask.shape(), x.shape()) == x.shape(),
+           "masked_fill: mask {} does not broadcast to input {}", describe(mask), describe(x));
+  return where(mask, scalar(value, x.dtype(), x.device()), x);
+}
+
+}  // namespace qs::engine

@@ -1,0 +1,52 @@
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+
+namespace qs::engine {
+
+Tensor empty(const Shape& shape, DType dtype, Device device) { return Tensor(shape, dtype, device); }
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t(shape, dtype, device);
+  fill_(t, value);
+  return t;
+}
+Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
+Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype(), x.device()); }
+Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype(), x.device()); }
+Tensor full_like(const Tensor& x, double value) {
+  return full(x.shape(), value, x.dtype(), x.device());
+}
+
+Tensor arange(double start, double end, double step, DType dtype, Device device) {
+  QS_CHECK(step != 0.0, "arange: step must be non-zero");
+  const double span = (end - start) / step;
+  const int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
+  Tensor t({n}, DType::f64);
+  double* p = t.data<double>();
+  for (int64_t i = 0; i < n; ++i) p[i] = start + static_cast<double>(i) * step;
+  Tensor out = dtype == DType::f64 ? t : t.to(dtype);
+  return device.is_cpu() ? out : out.to(device);
+}
+
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi) {
+  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "rand: dtype must be f32 or f64, got {}",
+           dtype_name(dtype));
+  Tensor t(shape, dtype);
+  cpu::rand_uniform(t, gen.seed(), gen.advance(static_cast<uint64_t>(t.numel())), lo, hi);
+  return t;
+}
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std) {
+  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "randn: dtype must be f32 or f64, got {}",
+           dtype_name(dtype));
+  Tensor t(shape, dtype);
+  cpu::rand_normal(t, gen.seed(), gen.advance(static_cast<uint64_t>(t.numel())), mean, std);
+  return t;
+}
+
+}  // namespace qs::engine

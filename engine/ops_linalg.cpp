@@ -1,0 +1,70 @@
+#include "engine/backend.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+
+namespace qs::engine {
+
+namespace {
+
+// t: (batch..., R, C) -> (B, R, C) as a view when the batch dims merge
+// (broadcast dims have stride 0 and merge with each other), else a copy.
+Tensor fold_batch(const Tensor& t, int64_t nbatch) {
+  const Shape& s = t.shape();
+  const Shape& st = t.strides();
+  int64_t b = 1;
+  bool mergeable = true;
+  for (int64_t i = 0; i < nbatch; ++i) {
+    b *= s[i];
+    if (i + 1 < nbatch && s[i + 1] != 1 && s[i] != 1 && st[i] != st[i + 1] * s[i + 1]) {
+      mergeable = false;
+    }
+  }
+  int64_t r = s[nbatch], c = s[nbatch + 1];
+  if (!mergeable) return t.contiguous().view({b, r, c});
+  int64_t bstride = 0;
+  for (int64_t i = nbatch - 1; i >= 0; --i) {
+    if (s[i] != 1) bstride = st[i];
+  }
+  return Tensor(t.storage(), {b, r, c}, {bstride, st[nbatch], st[nbatch + 1]}, t.offset(),
+                t.dtype());
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  QS_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
+  QS_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands must have rank >= 2, got {} and {}",
+           describe(a), describe(b));
+  QS_CHECK(a.dtype() == b.dtype(), "matmul: dtype mismatch between {} and {}", describe(a),
+           describe(b));
+  QS_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64,
+           "matmul: needs f32 or f64 operands on CPU, got {}", describe(a));
+  const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
+  QS_CHECK(b.size(-2) == k, "matmul: inner dims differ: {} @ {} ({} vs {})", describe(a),
+           describe(b), k, b.size(-2));
+  Device dev = op_device("matmul", {&a, &b});
+  if (!dev.is_cpu()) no_kernel("matmul", dev);
+
+  // (.., M, K) @ (K, N) with a contiguous: one GEMM with all rows stacked.
+  if (b.dim() == 2 && a.dim() > 2 && a.is_contiguous()) {
+    Shape out_shape = a.shape();
+    out_shape.back() = n;
+    return matmul(a.view({-1, k}), b).view(out_shape);
+  }
+
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2);
+  Shape batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Shape a_full = batch, b_full = batch, out_shape = batch;
+  a_full.insert(a_full.end(), {m, k});
+  b_full.insert(b_full.end(), {k, n});
+  out_shape.insert(out_shape.end(), {m, n});
+  const int64_t nb = static_cast<int64_t>(batch.size());
+  Tensor a3 = fold_batch(a.expand(a_full), nb);
+  Tensor b3 = fold_batch(b.expand(b_full), nb);
+  Tensor out(out_shape, a.dtype(), dev);
+  cpu::matmul(a3, b3, out.view({numel_of(batch), m, n}));
+  return out;
+}
+
+}  // namespace qs::engine
