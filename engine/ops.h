@@ -133,7 +133,7 @@ Tensor min(const Tensor& x);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 // Variance with Bessel's correction by default (correction = 1).
 Tensor var(const Tensor& x, int64_t dim, int64_t correction = 1, bool keepdim = false);
-Tensor var(const Tensor& x, int64_t correction = 1);
+Tensor var(const Tensor& x);  // all elements, correction 1
 // Sums x down to `shape` (the inverse of broadcasting `shape` up to x's shape).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
@@ -143,7 +143,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // -------------------------------------------------------------- nn kernels
-// Along the last dim.
+// Along the last dim. A row that is -inf everywhere (fully masked) gives
+// zeros from softmax and -inf from log_softmax, not NaN.
 Tensor softmax(const Tensor& x);
 Tensor log_softmax(const Tensor& x);
 Tensor softmax_backward(const Tensor& y, const Tensor& dy);      // y = softmax(x)

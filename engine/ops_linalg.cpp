@@ -21,8 +21,9 @@ Tensor fold_batch(const Tensor& t, int64_t nbatch) {
   }
   int64_t r = s[nbatch], c = s[nbatch + 1];
   if (!mergeable) return t.contiguous().view({b, r, c});
+  // The step between consecutive folded batches is the innermost batch stride.
   int64_t bstride = 0;
-  for (int64_t i = nbatch - 1; i >= 0; --i) {
+  for (int64_t i = 0; i < nbatch; ++i) {
     if (s[i] != 1) bstride = st[i];
   }
   return Tensor(t.storage(), {b, r, c}, {bstride, st[nbatch], st[nbatch + 1]}, t.offset(),

@@ -107,8 +107,8 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return max(x, dim, k
 Tensor var(const Tensor& x, int64_t dim, int64_t correction, bool keepdim) {
   return reduce_dim(cpu::ReduceOp::var, x, dim, keepdim, correction).values;
 }
-Tensor var(const Tensor& x, int64_t correction) {
-  return reduce_all(cpu::ReduceOp::var, x, correction);
+Tensor var(const Tensor& x) {
+  return reduce_all(cpu::ReduceOp::var, x, 1);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
@@ -17,7 +18,11 @@ void softmax(const Tensor& x, const Tensor& out, bool log) {
       T* yr = yp + r * d;
       T mx = -std::numeric_limits<T>::infinity();
       for (int64_t i = 0; i < d; ++i) mx = std::max(mx, xr[i]);
-      if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // fully masked row
+      if (mx == -std::numeric_limits<T>::infinity()) {
+        // Every position masked: attend nowhere (zeros) instead of 0/0 = NaN.
+        for (int64_t i = 0; i < d; ++i) yr[i] = log ? mx : T(0);
+        continue;
+      }
       T s = 0;
       for (int64_t i = 0; i < d; ++i) {
         T e = std::exp(xr[i] - mx);

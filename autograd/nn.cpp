@@ -1,0 +1,75 @@
+#include "autograd/functions.h"
+
+namespace qs::autograd {
+
+namespace e = qs::engine;
+
+Var softmax(const Var& x) {
+  Tensor y = e::softmax(x.data());
+  return make_result(y, "softmax", {x}, [y](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{e::softmax_backward(y, g)};
+  });
+}
+
+Var log_softmax(const Var& x) {
+  Tensor y = e::log_softmax(x.data());
+  return make_result(y, "log_softmax", {x}, [y](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{e::log_softmax_backward(y, g)};
+  });
+}
+
+Var layer_norm(const Var& x, const Var& weight, const Var& bias, double eps) {
+  Tensor xd = x.data();
+  Tensor w = weight.defined() ? weight.data() : Tensor();
+  Tensor b = bias.defined() ? bias.data() : Tensor();
+  e::NormForward f = e::layer_norm_forward(xd, w, b, eps);
+  std::vector<Var> inputs{x};
+  if (weight.defined()) inputs.push_back(weight);
+  if (bias.defined()) inputs.push_back(bias);
+  Tensor y = f.y;
+  f.y = Tensor();  // the backward needs only the statistics
+  return make_result(y, "layer_norm", inputs, [xd, w, b, f](const Tensor& g, const std::vector<bool>&) {
+    e::NormGrads gr = e::layer_norm_backward(g, xd, w, b, f);
+    std::vector<Tensor> out{gr.dx};
+    if (w.defined()) out.push_back(gr.dweight);
+    if (b.defined()) out.push_back(gr.dbias);
+    return out;
+  });
+}
+
+Var rms_norm(const Var& x, const Var& weight, double eps) {
+  Tensor xd = x.data();
+  Tensor w = weight.defined() ? weight.data() : Tensor();
+  e::NormForward f = e::rms_norm_forward(xd, w, eps);
+  std::vector<Var> inputs{x};
+  if (weight.defined()) inputs.push_back(weight);
+  Tensor y = f.y;
+  f.y = Tensor();
+  return make_result(y, "rms_norm", inputs, [xd, w, f](const Tensor& g, const std::vector<bool>&) {
+    e::NormGrads gr = e::rms_norm_backward(g, xd, w, f);
+    std::vector<Tensor> out{gr.dx};
+    if (w.defined()) out.push_back(gr.dweight);
+    return out;
+  });
+}
+
+Var embedding(const Var& weight, const Tensor& ids) {
+  Shape ws = weight.shape();
+  e::DType dt = weight.dtype();
+  return make_result(e::embedding(weight.data(), ids), "embedding", {weight},
+                     [ws, dt, ids](const Tensor& g, const std::vector<bool>&) {
+                       Tensor gw = e::zeros(ws, dt);
+                       e::index_add_(gw, 0, ids.reshape({ids.numel()}), g.reshape({-1, ws[1]}));
+                       return std::vector<Tensor>{gw};
+                     });
+}
+
+Var rope(const Var& x, const Tensor& positions, double theta) {
+  // A rotation: its transpose (the backward) is the rotation by minus the angle.
+  return make_result(e::rope(x.data(), positions, theta, false), "rope", {x},
+                     [positions, theta](const Tensor& g, const std::vector<bool>&) {
+                       return std::vector<Tensor>{e::rope(g, positions, theta, true)};
+                     });
+}
+
+}  // namespace qs::autograd

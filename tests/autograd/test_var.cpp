@@ -1,0 +1,90 @@
+#include "autograd/functions.h"
+#include "support.h"
+
+using namespace qs::autograd;
+namespace e = qs::engine;
+using qs::test::make;
+using qs::test::values;
+
+TEST_CASE("backward accumulates into leaves through a small graph") {
+  Var x(make({1, 2, 3}, {3}), true);
+  Var w(make({2}, {1}), true);
+  Var y = sum(x * w + x);  // d/dx = w + 1, d/dw = sum(x)
+  y.backward();
+  CHECK(values(x.grad()) == std::vector<double>{3, 3, 3});
+  CHECK(values(w.grad()) == std::vector<double>{6});
+  CHECK(w.grad().shape() == Shape{1});  // broadcast reduced to the leaf's shape
+  // A second graph accumulates on top.
+  sum(x).backward();
+  CHECK(values(x.grad()) == std::vector<double>{4, 4, 4});
+  x.zero_grad();
+  CHECK(!x.grad().defined());
+}
+
+TEST_CASE("leaves and non-leaves; retain_grad") {
+  Var a(make({2}, {1}), true);
+  Var b = a * a;
+  CHECK(a.is_leaf());
+  CHECK(!b.is_leaf());
+  CHECK(b.requires_grad());
+  b.retain_grad();
+  Var c = b * 3.0;
+  c.backward();
+  CHECK(values(b.grad()) == std::vector<double>{3});
+  CHECK(values(a.grad()) == std::vector<double>{12});
+}
+
+TEST_CASE("a Var used twice gets both gradients") {
+  Var x(make({3}, {1}), true);
+  Var y = x * x * x;  // 3 x^2 = 27
+  y.backward();
+  CHECK(values(x.grad()) == std::vector<double>{27});
+}
+
+TEST_CASE("NoGrad records no graph; frozen inputs get no gradient") {
+  Var x(make({1, 2}, {2}), true);
+  {
+    NoGrad guard;
+    Var y = x * 2.0;
+    CHECK(!y.requires_grad());
+    CHECK(y.is_leaf());
+  }
+  CHECK(grad_enabled());
+  Var frozen(make({5, 5}, {2}), false);
+  Var z = sum(x * frozen);
+  z.backward();
+  CHECK(!frozen.grad().defined());
+  CHECK(values(x.grad()) == std::vector<double>{5, 5});
+}
+
+TEST_CASE("the graph is freed after backward unless retained") {
+  Var x(make({1}, {1}), true);
+  Var y = exp(x);
+  y.backward(Tensor(), true);
+  y.backward();  // retained once: works
+  CHECK(values(x.grad())[0] == doctest::Approx(2 * std::exp(1.0)));
+  try {
+    y.backward();
+    FAIL("expected an error");
+  } catch (const qs::Error& err) {
+    CHECK(std::string(err.what()).find("exp") != std::string::npos);
+    CHECK(std::string(err.what()).find("retain_graph") != std::string::npos);
+  }
+}
+
+TEST_CASE("backward of a non-scalar needs a gradient; detach cuts the graph") {
+  Var x(make({1, 2}, {2}), true);
+  Var y = x * 2.0;
+  CHECK_THROWS_AS(y.backward(), qs::Error);
+  y.backward(make({1, 10}, {2}));
+  CHECK(values(x.grad()) == std::vector<double>{2, 20});
+  Var d = y.detach();
+  CHECK(!d.requires_grad());
+  CHECK(d.data().storage() == y.data().storage());
+}
+
+TEST_CASE("leaf gradients never alias each other") {
+  Var a(make({1}, {1}), true), b(make({1}, {1}), true);
+  (a + b).backward();
+  CHECK(a.grad().storage() != b.grad().storage());
+}

@@ -1,0 +1,56 @@
+#include <omp.h>
+
+#include <cmath>
+
+#include "support.h"
+
+using namespace qs::engine;
+using qs::test::values;
+
+TEST_CASE("philox4x32-10 matches the Random123 known-answer vectors") {
+  auto zero = philox4x32({0, 0, 0, 0}, {0, 0});
+  CHECK(zero == std::array<uint32_t, 4>{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u});
+  auto ones = philox4x32({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+                         {0xffffffffu, 0xffffffffu});
+  CHECK(ones == std::array<uint32_t, 4>{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu});
+  auto pi = philox4x32({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u},
+                       {0xa4093822u, 0x299f31d0u});
+  CHECK(pi == std::array<uint32_t, 4>{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u});
+}
+
+TEST_CASE("the same seed and offset give the same numbers") {
+  Generator a(42), b(42), c(43);
+  Tensor x = randn({1000}, a), y = randn({1000}, b), z = randn({1000}, c);
+  CHECK(equal(x, y));
+  CHECK(!equal(x, z));
+  // A draw advances the offset: the next draw continues the stream.
+  CHECK(a.offset() == 1000);
+  Generator whole(7), parts(7);
+  Tensor all = rand({10}, whole);
+  Tensor first = rand({4}, parts), rest = rand({6}, parts);
+  CHECK(equal(all, concat({first, rest}, 0)));
+}
+
+TEST_CASE("random numbers do not depend on the thread count") {
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Generator g1(5);
+  Tensor one = randn({200000}, g1);
+  omp_set_num_threads(2);
+  Generator g2(5);
+  Tensor two = randn({200000}, g2);
+  omp_set_num_threads(threads);
+  CHECK(equal(one, two));
+}
+
+TEST_CASE("uniform and normal draws have the right moments") {
+  Generator g(9);
+  Tensor u = rand({100000}, g, DType::f64, -1.0, 3.0);
+  CHECK(min(u).item<double>() >= -1.0);
+  CHECK(max(u).item<double>() < 3.0);
+  CHECK(mean(u).item<double>() == doctest::Approx(1.0).epsilon(0.01));
+  CHECK(var(u).item<double>() == doctest::Approx(16.0 / 12.0).epsilon(0.02));
+  Tensor n = randn({100000}, g, DType::f32, 2.0, 0.5);
+  CHECK(mean(n).item<double>() == doctest::Approx(2.0).epsilon(0.005));
+  CHECK(std::sqrt(var(n).item<double>()) == doctest::Approx(0.5).epsilon(0.01));
+}

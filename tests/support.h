@@ -1,0 +1,32 @@
+#pragma once
+// Small helpers shared by the test suites.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace qs::test {
+
+using engine::DType;
+using engine::Shape;
+using engine::Tensor;
+
+// A tensor from values given as doubles, in any dtype.
+inline Tensor make(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32) {
+  return engine::from_vector(values, shape).to(dtype);
+}
+
+inline std::vector<double> values(const Tensor& t) { return engine::to_vector<double>(t); }
+
+// allclose with a message that shows both tensors when it fails.
+#define QS_CHECK_CLOSE(a, b, tol)                                                         \
+  do {                                                                                    \
+    const auto& qs_a_ = (a);                                                              \
+    const auto& qs_b_ = (b);                                                              \
+    INFO("got      ", qs_a_.str());                                                       \
+    INFO("expected ", qs_b_.str());                                                       \
+    CHECK(qs::engine::allclose(qs_a_.to(qs::engine::DType::f64), qs_b_.to(qs::engine::DType::f64), (tol), (tol))); \
+  } while (0)
+
+}  // namespace qs::test
