@@ -1,9 +1,11 @@
 #include "engine/backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
+#include "engine/cpu/host_allocator.h"
 #include "engine/error.h"
 #include "engine/tensor.h"
 
@@ -13,9 +15,6 @@
 
 namespace qs::engine {
 
-namespace {
-constexpr std::size_t kCpuAlignment = 64;  // one cache line, and AVX-512 loads
-}
 
 bool cuda_built() {
 #ifdef QSLAW_WITH_CUDA
@@ -34,12 +33,7 @@ int cuda_device_count() {
 }
 
 void* device_alloc(Device device, std::size_t nbytes) {
-  if (device.is_cpu()) {
-    std::size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    void* p = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
-    if (!p) fail("out of CPU memory allocating {} bytes", nbytes);
-    return p;
-  }
+  if (device.is_cpu()) return cpu::host_alloc(nbytes);
 #ifdef QSLAW_WITH_CUDA
   return cuda::alloc(device.index, nbytes);
 #else
@@ -50,7 +44,7 @@ void* device_alloc(Device device, std::size_t nbytes) {
 void device_free(Device device, void* ptr, std::size_t nbytes) {
   if (!ptr) return;
   if (device.is_cpu()) {
-    std::free(ptr);
+    cpu::host_free(ptr, nbytes);
     return;
   }
 #ifdef QSLAW_WITH_CUDA

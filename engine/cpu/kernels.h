@@ -24,6 +24,9 @@ void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inne
 
 // a: (B, M, K), b: (B, K, N) after broadcasting (any strides), out: (B, M, N) contiguous.
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+// The same product through Eigen alone (contiguous copies, no packed GEMM): the
+// reference the packed kernel is tested against.
+void matmul_reference(const Tensor& a, const Tensor& b, const Tensor& out);
 
 // x, y, dy, dx: contiguous (rows, D).
 void softmax(const Tensor& x, const Tensor& out, bool log);

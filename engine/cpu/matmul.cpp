@@ -1,12 +1,14 @@
-// GEMM through Eigen. Operands are read in place whether row-major or
-// transposed (column-major) views, so x.t() costs no copy; Eigen's blocked
-// kernels use AVX-512/AVX2 FMA and OpenMP threads.
+// Matmul kernels: f32 goes through our packed AVX-512 GEMM (cpu/sgemm.cpp)
+// when it is compiled in and the product is large enough; f64, small
+// products and builds without AVX-512 go through Eigen, which reads row- or
+// column-major (transposed) operands in place.
 #include <Eigen/Core>
 
 #include <optional>
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/sgemm.h"
 
 namespace qs::engine::cpu {
 
@@ -50,18 +52,37 @@ void gemm(const T* a, Layout la, const T* b, Layout lb, T* c, int64_t m, int64_t
 
 }  // namespace
 
+// Below this many multiply-adds a GEMM is too small for packing to pay off.
+constexpr int64_t kPackedMinWork = 32 * 32 * 32;
+
 void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
+  const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a_in.size(2);
+  if (k == 0) {
+    fill(out, 0.0);
+    return;
+  }
+  const bool packed = a_in.dtype() == DType::f32 && sgemm::available() && m * n * k >= kPackedMinWork;
+  // Many GEMMs: one per thread. Few large ones: each uses all threads.
+  const bool across_batch = batch > 1 && (batch >= 2 * omp_get_max_threads() || m * n * k < (1 << 21));
+  if (packed) {
+    // The packed GEMM reads any strides, so no operand is copied.
+    const float* ap = a_in.data<float>();
+    const float* bp = b_in.data<float>();
+    float* cp = out.data<float>();
+    const Shape& sa = a_in.strides();
+    const Shape& sb = b_in.strides();
+#pragma omp parallel for schedule(static) if (across_batch)
+    for (int64_t i = 0; i < batch; ++i) {
+      sgemm::gemm(m, n, k, ap + i * sa[0], sa[1], sa[2], bp + i * sb[0], sb[1], sb[2],
+                  cp + i * m * n, n);
+    }
+    return;
+  }
   dispatch_floating("matmul", a_in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a_in.size(2);
-    if (k == 0) {
-      fill(out, 0.0);
-      return;
-    }
-    // Operands whose last two dims are neither row- nor column-major get copied.
+    // Eigen reads row- or column-major operands in place; others get copied.
     auto prepare = [](const Tensor& t) {
-      return layout_of(t.size(1), t.size(2), t.strides()[1], t.strides()[2]) ? t
-                                                                                : t.contiguous();
+      return layout_of(t.size(1), t.size(2), t.strides()[1], t.strides()[2]) ? t : t.contiguous();
     };
     Tensor a = prepare(a_in), b = prepare(b_in);
     Layout la = *layout_of(m, k, a.strides()[1], a.strides()[2]);
@@ -70,14 +91,22 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     const T* bp = b.data<T>();
     T* cp = out.data<T>();
     const int64_t as = a.strides()[0], bs = b.strides()[0];
-    if (batch == 1) {
-      gemm<T>(ap, la, bp, lb, cp, m, k, n);  // Eigen threads inside the GEMM
-      return;
-    }
-    // Many small GEMMs: one per thread (Eigen then runs each single-threaded).
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (across_batch)
     for (int64_t i = 0; i < batch; ++i) {
       gemm<T>(ap + i * as, la, bp + i * bs, lb, cp + i * m * n, m, k, n);
+    }
+  });
+}
+
+void matmul_reference(const Tensor& a, const Tensor& b, const Tensor& out) {
+  QS_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64, "matmul_reference: f32 or f64 only");
+  dispatch_floating("matmul_reference", a.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor ac = a.contiguous(), bc = b.contiguous();
+    const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a.size(2);
+    for (int64_t i = 0; i < batch; ++i) {
+      gemm<T>(ac.data<T>() + i * ac.strides()[0], Layout{true, k}, bc.data<T>() + i * bc.strides()[0],
+              Layout{true, n}, out.data<T>() + i * m * n, m, k, n);
     }
   });
 }

@@ -21,7 +21,7 @@ TEST_CASE("backward accumulates into leaves through a small graph") {
   CHECK(!x.grad().defined());
 }
 
-TEST_CASE("leaves and non-leaves; retain_grad") {
+TEST_CASE("leaves and non-leaves - retain_grad") {
   Var a(make({2}, {1}), true);
   Var b = a * a;
   CHECK(a.is_leaf());
@@ -41,7 +41,7 @@ TEST_CASE("a Var used twice gets both gradients") {
   CHECK(values(x.grad()) == std::vector<double>{27});
 }
 
-TEST_CASE("NoGrad records no graph; frozen inputs get no gradient") {
+TEST_CASE("NoGrad records no graph - frozen inputs get no gradient") {
   Var x(make({1, 2}, {2}), true);
   {
     NoGrad guard;
@@ -72,7 +72,7 @@ TEST_CASE("the graph is freed after backward unless retained") {
   }
 }
 
-TEST_CASE("backward of a non-scalar needs a gradient; detach cuts the graph") {
+TEST_CASE("backward of a non-scalar needs a gradient - detach cuts the graph") {
   Var x(make({1, 2}, {2}), true);
   Var y = x * 2.0;
   CHECK_THROWS_AS(y.backward(), qs::Error);

@@ -48,7 +48,7 @@ TEST_CASE("derivative ops match finite differences") {
   QS_CHECK_CLOSE(silu_grad(x), (silu(x + h) - silu(x - h)) / (2 * h), 1e-7);
 }
 
-TEST_CASE("round is half to even; clamp bounds") {
+TEST_CASE("round is half to even - clamp bounds") {
   CHECK(values(round(make({-1.5, -0.5, 0.5, 1.5, 2.5, 2.6}, {6}))) ==
         std::vector<double>{-2, -0, 0, 2, 2, 3});
   CHECK(values(clamp(make({-3, 0.5, 9}, {3}), -1, 2)) == std::vector<double>{-1, 0.5, 2});

@@ -61,7 +61,7 @@ TEST_CASE("reshape views contiguous tensors and copies others") {
   CHECK(values(rt) == std::vector<double>{0, 3, 1, 4, 2, 5});
 }
 
-TEST_CASE("contiguous copies only when needed; clone always copies") {
+TEST_CASE("contiguous copies only when needed - clone always copies") {
   Tensor x = arange(0, 6, 1, DType::f32).view({2, 3});
   CHECK(x.contiguous().storage() == x.storage());
   CHECK(x.clone().storage() != x.storage());

@@ -1,0 +1,110 @@
+#include "engine/cpu/host_allocator.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+#include "engine/error.h"
+
+namespace qs::engine::cpu {
+
+namespace {
+
+constexpr std::size_t kAlign = 64;  // a cache line; AVX-512 loads
+constexpr std::size_t kCachedMin = std::size_t{64} << 10;
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+// Beyond this many cached bytes, released blocks go back to the system.
+constexpr std::size_t kCacheLimit = std::size_t{4} << 30;
+
+// The size actually allocated for a request: cached sizes are rounded so
+// nearby requests share a free list.
+std::size_t rounded_size(std::size_t n) {
+  n = std::max<std::size_t>(n, 1);
+  std::size_t unit = n >= kHugePage ? kHugePage : (n >= kCachedMin ? kCachedMin : kAlign);
+  return (n + unit - 1) / unit * unit;
+}
+
+struct Cache {
+  std::mutex mutex;
+  std::unordered_map<std::size_t, std::vector<void*>> free_lists;
+  std::size_t live = 0, cached = 0, peak = 0;
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: tensors may outlive static teardown
+  return *c;
+}
+
+void* system_alloc(std::size_t size) {
+  const std::size_t align = size >= kHugePage ? kHugePage : kAlign;
+  void* p = std::aligned_alloc(align, size);
+  if (!p) fail("out of CPU memory allocating {} bytes", size);
+#ifdef __linux__
+  if (align == kHugePage) madvise(p, size, MADV_HUGEPAGE);  // a hint; failure is harmless
+#endif
+  return p;
+}
+
+}  // namespace
+
+void* host_alloc(std::size_t nbytes) {
+  const std::size_t size = rounded_size(nbytes);
+  Cache& c = cache();
+  if (size >= kCachedMin) {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.free_lists.find(size);
+    if (it != c.free_lists.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.cached -= size;
+      c.live += size;
+      c.peak = std::max(c.peak, c.live);
+      return p;
+    }
+  }
+  void* p = system_alloc(size);
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.live += size;
+  c.peak = std::max(c.peak, c.live);
+  return p;
+}
+
+void host_free(void* ptr, std::size_t nbytes) {
+  if (!ptr) return;
+  const std::size_t size = rounded_size(nbytes);
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.live -= size;
+    if (size >= kCachedMin && c.cached + size <= kCacheLimit) {
+      c.free_lists[size].push_back(ptr);
+      c.cached += size;
+      return;
+    }
+  }
+  std::free(ptr);
+}
+
+HostCacheStats host_cache_stats() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return {c.live, c.cached, c.peak};
+}
+
+void host_release_cached() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  for (auto& [size, blocks] : c.free_lists) {
+    for (void* p : blocks) std::free(p);
+  }
+  c.free_lists.clear();
+  c.cached = 0;
+}
+
+}  // namespace qs::engine::cpu

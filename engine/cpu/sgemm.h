@@ -1,0 +1,19 @@
+#pragma once
+// Our f32 GEMM: packed panels and an AVX-512 register-blocked micro-kernel
+// (the Goto/BLIS loop nest). Where AVX-512 is not compiled in, available()
+// is false and matmul falls back to Eigen, which also stays as the reference
+// the tests compare against.
+#include <cstdint>
+
+namespace qs::engine::cpu::sgemm {
+
+bool available();
+
+// C = A B with C (m, n) row-major (leading dim ldc), A (m, k) with element
+// (i, p) at a[i * rsa + p * csa], B (k, n) with element (p, j) at
+// b[p * rsb + j * csb]: any mix of row- and column-major operands.
+// Threads with OpenMP unless called from inside a parallel region.
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa,
+          const float* b, int64_t rsb, int64_t csb, float* c, int64_t ldc);
+
+}  // namespace qs::engine::cpu::sgemm
