@@ -1,7 +1,7 @@
-// Blocking (per call): B is packed in KC x NC panels shared by all threads
-// (NR-wide column slivers, zero-padded), each thread packs MC x KC blocks of
-// A (MR-tall row slivers) and runs the MR x NR micro-kernel over them. One
-// B sliver (KC x NR) stays in L1 while A slivers stream from L2.
+// Blocking: B is packed in KC x NC panels (NR-wide column slivers,
+// zero-padded), A in MC x KC blocks (MR-tall row slivers), and the MR x NR
+// micro-kernel runs over them. One B sliver (KC x NR) stays in L1 while A
+// slivers stream from L2.
 #include "engine/cpu/sgemm.h"
 
 #include "engine/cpu/host_allocator.h"
@@ -27,7 +27,7 @@ namespace {
 constexpr int kMR = 14;            // rows of C per micro-tile
 constexpr int kNV = 2;             // zmm vectors per row of C
 constexpr int kNR = 16 * kNV;      // columns of C per micro-tile
-constexpr int64_t kKC = 384;       // depth of a packed panel
+constexpr int64_t kKC = 512;       // depth of a packed panel
 constexpr int64_t kMCMax = 16 * kMR;
 constexpr int64_t kNC = 3072;      // width of a packed B panel (rounded to kNR)
 static_assert(kNC % kNR == 0, "B panel must hold whole slivers");
@@ -133,6 +133,49 @@ void pack_a_sliver(int64_t mr, int64_t kc, const float* a, int64_t rsa, int64_t 
 thread_local Scratch t_a_scratch;
 thread_local Scratch t_b_scratch;
 
+// One thread's GEMM over its own rows or columns of C: the whole Goto loop
+// nest with thread-local packed panels, no synchronisation.
+void gemm_serial(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa,
+                 const float* b, int64_t rsb, int64_t csb, float* c, int64_t ldc) {
+  const int64_t mc = std::min<int64_t>(kMCMax, (m + kMR - 1) / kMR * kMR);
+  const int64_t nc_max = std::min<int64_t>(kNC, (n + kNR - 1) / kNR * kNR);
+  float* bp = t_b_scratch.get(kKC * nc_max);
+  float* ap = t_a_scratch.get(kKC * mc);
+  for (int64_t jc = 0; jc < n; jc += kNC) {
+    const int64_t nc = std::min(kNC, n - jc);
+    const int64_t slivers = (nc + kNR - 1) / kNR;
+    for (int64_t pc = 0; pc < k; pc += kKC) {
+      const int64_t kc = std::min(kKC, k - pc);
+      const bool accumulate = pc > 0;
+      for (int64_t s = 0; s < slivers; ++s) {
+        const int64_t j0 = s * kNR;
+        pack_b_sliver(kc, std::min<int64_t>(kNR, nc - j0), b + pc * rsb + (jc + j0) * csb, rsb,
+                      csb, bp + s * kc * kNR);
+      }
+      for (int64_t ic = 0; ic < m; ic += mc) {
+        const int64_t mcur = std::min(mc, m - ic);
+        for (int64_t ir = 0; ir < mcur; ir += kMR) {
+          pack_a_sliver(std::min<int64_t>(kMR, mcur - ir), kc, a + (ic + ir) * rsa + pc * csa,
+                        rsa, csa, ap + ir * kc);
+        }
+        for (int64_t s = 0; s < slivers; ++s) {
+          const int64_t j0 = s * kNR, nr = std::min<int64_t>(kNR, nc - j0);
+          const float* bs = bp + s * kc * kNR;
+          for (int64_t ir = 0; ir < mcur; ir += kMR) {
+            const int64_t mr = std::min<int64_t>(kMR, mcur - ir);
+            float* ct = c + (ic + ir) * ldc + jc + j0;
+            if (mr == kMR && nr == kNR) {
+              micro_kernel(kc, ap + ir * kc, bs, ct, ldc, accumulate);
+            } else {
+              edge_tile(kc, ap + ir * kc, bs, ct, ldc, mr, nr, accumulate);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool available() { return true; }
@@ -145,54 +188,27 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t 
     return;
   }
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  // Row blocks: an even share per thread, at most kMCMax rows, whole slivers.
-  const int64_t per_thread = (m + threads - 1) / threads;
-  const int64_t blocks_per_thread = (per_thread + kMCMax - 1) / kMCMax;
-  int64_t mc = (per_thread + blocks_per_thread - 1) / blocks_per_thread;
-  mc = (mc + kMR - 1) / kMR * kMR;
-  const int64_t m_blocks = (m + mc - 1) / mc;
-
-  const int64_t nc_max = std::min<int64_t>(kNC, (n + kNR - 1) / kNR * kNR);
-  float* bp = t_b_scratch.get(kKC * nc_max);
-
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    float* ap = t_a_scratch.get(kKC * mc);
-    for (int64_t jc = 0; jc < n; jc += kNC) {
-      const int64_t nc = std::min(kNC, n - jc);
-      const int64_t slivers = (nc + kNR - 1) / kNR;
-      for (int64_t pc = 0; pc < k; pc += kKC) {
-        const int64_t kc = std::min(kKC, k - pc);
-        const bool accumulate = pc > 0;
-#pragma omp for schedule(static)
-        for (int64_t s = 0; s < slivers; ++s) {
-          const int64_t j0 = s * kNR;
-          pack_b_sliver(kc, std::min<int64_t>(kNR, nc - j0), b + pc * rsb + (jc + j0) * csb, rsb,
-                        csb, bp + s * kc * kNR);
-        }
-#pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < m_blocks; ++blk) {
-          const int64_t ic = blk * mc;
-          const int64_t mcur = std::min(mc, m - ic);
-          for (int64_t ir = 0; ir < mcur; ir += kMR) {
-            pack_a_sliver(std::min<int64_t>(kMR, mcur - ir), kc, a + (ic + ir) * rsa + pc * csa,
-                          rsa, csa, ap + ir * kc);
-          }
-          for (int64_t s = 0; s < slivers; ++s) {
-            const int64_t j0 = s * kNR, nr = std::min<int64_t>(kNR, nc - j0);
-            const float* bs = bp + s * kc * kNR;
-            for (int64_t ir = 0; ir < mcur; ir += kMR) {
-              const int64_t mr = std::min<int64_t>(kMR, mcur - ir);
-              float* ct = c + (ic + ir) * ldc + jc + j0;
-              if (mr == kMR && nr == kNR) {
-                micro_kernel(kc, ap + ir * kc, bs, ct, ldc, accumulate);
-              } else {
-                edge_tile(kc, ap + ir * kc, bs, ct, ldc, mr, nr, accumulate);
-              }
-            }
-          }
-        }
-      }
+  // Threads split C into row (or, for short wide C, column) ranges of whole
+  // micro-tiles and each runs the serial loop nest on its own range. Every
+  // thread packs the panels of the other operand it needs itself: that
+  // duplicates O(K N) copying against O(M N K / threads) arithmetic, and
+  // saves all barriers.
+  const bool by_rows = m / kMR >= n / kNR;
+  const int64_t tiles = by_rows ? (m + kMR - 1) / kMR : (n + kNR - 1) / kNR;
+  const int parts = static_cast<int>(std::min<int64_t>(threads, tiles));
+  if (parts <= 1) {
+    gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    return;
+  }
+#pragma omp parallel for schedule(static, 1) num_threads(parts)
+  for (int t = 0; t < parts; ++t) {
+    const int64_t t0 = tiles * t / parts, t1 = tiles * (t + 1) / parts;
+    if (by_rows) {
+      const int64_t r0 = t0 * kMR, r1 = std::min(m, t1 * kMR);
+      gemm_serial(r1 - r0, n, k, a + r0 * rsa, rsa, csa, b, rsb, csb, c + r0 * ldc, ldc);
+    } else {
+      const int64_t c0 = t0 * kNR, c1 = std::min(n, t1 * kNR);
+      gemm_serial(m, c1 - c0, k, a, rsa, csa, b + c0 * csb, rsb, csb, c + c0, ldc);
     }
   }
 }

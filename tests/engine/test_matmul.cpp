@@ -1,3 +1,8 @@
+#include <omp.h>
+
+#include <array>
+
+#include "engine/cpu/kernels.h"
 #include "support.h"
 
 using namespace qs::engine;
@@ -76,4 +81,42 @@ TEST_CASE("matmul of large matrices agrees with the reference on sampled entries
   Tensor c = matmul(a, b.contiguous());
   Tensor ref = matmul(a.to(DType::f64), b.to(DType::f64));
   QS_CHECK_CLOSE(c, ref, 1e-3);
+}
+
+TEST_CASE("the packed f32 GEMM matches the Eigen reference on awkward shapes and layouts") {
+  Generator g(15);
+  // Edges in every loop: m not a multiple of the micro-tile, k over several
+  // depth panels, n over several B panels; short-wide C splits by columns.
+  const std::vector<std::array<int64_t, 3>> shapes{
+      {45, 800, 3100}, {131, 385, 97}, {5, 300, 600}, {2048, 64, 33}, {1, 1024, 1024}};
+  for (auto [m, k, n] : shapes) {
+    CAPTURE(m);
+    CAPTURE(k);
+    CAPTURE(n);
+    Tensor a = randn({m, k}, g), b = randn({k, n}, g);
+    Tensor ref({1, m, n}, DType::f32);
+    cpu::matmul_reference(a.unsqueeze(0), b.unsqueeze(0), ref);
+    const double tol = 2e-3;
+    QS_CHECK_CLOSE(matmul(a, b), ref.squeeze(0), tol);
+    QS_CHECK_CLOSE(matmul(a.t().contiguous().t(), b), ref.squeeze(0), tol);
+    QS_CHECK_CLOSE(matmul(a, b.t().contiguous().t()), ref.squeeze(0), tol);
+    // Neither row- nor column-major: every other column of a wider tensor.
+    Tensor wide = randn({m, 2 * k}, g);
+    Tensor a_strided = wide.slice(1, 0, 2 * k, 2);
+    Tensor ref2({1, m, n}, DType::f32);
+    cpu::matmul_reference(a_strided.unsqueeze(0), b.unsqueeze(0), ref2);
+    QS_CHECK_CLOSE(matmul(a_strided, b), ref2.squeeze(0), tol);
+  }
+}
+
+TEST_CASE("the packed GEMM gives the same result on 1 and 2 threads") {
+  Generator g(16);
+  Tensor a = randn({300, 500}, g), b = randn({500, 400}, g);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Tensor one = matmul(a, b);
+  omp_set_num_threads(2);
+  Tensor two = matmul(a, b);
+  omp_set_num_threads(threads);
+  CHECK(equal(one, two));
 }
