@@ -31,39 +31,31 @@ void copy_typed(const Tensor& dst, const Tensor& src) {
                   });
 }
 
+// dst[i] = f(src[i]) over any layouts, src broadcast to dst's shape.
+template <class D, class S, class F>
+void convert_loop(const Tensor& dst, const Tensor& src, F f) {
+  D* dp = dst.data<D>();
+  const S* sp = src.data<S>();
+  for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
+                  [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
+                    for (int64_t i = 0; i < n; ++i) dp[off[0] + i * st[0]] = f(sp[off[1] + i * st[1]]);
+                  });
+}
+
 // bf16/f16 only convert to and from f32 on CPU.
 template <class H, class ToF, class FromF>
 bool copy_half(const Tensor& dst, const Tensor& src, ToF to_half, FromF from_half) {
-  if (dst.dtype() == dtype_of<H>() && src.dtype() == DType::f32) {
-    H* dp = dst.data<H>();
-    const float* sp = src.data<float>();
-    for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
-                    [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
-                      for (int64_t i = 0; i < n; ++i)
-                        dp[off[0] + i * st[0]] = to_half(sp[off[1] + i * st[1]]);
-                    });
-    return true;
+  const DType h = dtype_of<H>();
+  if (dst.dtype() == h && src.dtype() == DType::f32) {
+    convert_loop<H, float>(dst, src, to_half);
+  } else if (dst.dtype() == DType::f32 && src.dtype() == h) {
+    convert_loop<float, H>(dst, src, from_half);
+  } else if (dst.dtype() == h && src.dtype() == h) {
+    convert_loop<H, H>(dst, src, [](H v) { return v; });
+  } else {
+    return false;
   }
-  if (dst.dtype() == DType::f32 && src.dtype() == dtype_of<H>()) {
-    float* dp = dst.data<float>();
-    const H* sp = src.data<H>();
-    for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
-                    [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
-                      for (int64_t i = 0; i < n; ++i)
-                        dp[off[0] + i * st[0]] = from_half(sp[off[1] + i * st[1]]);
-                    });
-    return true;
-  }
-  if (dst.dtype() == dtype_of<H>() && src.dtype() == dtype_of<H>()) {
-    H* dp = dst.data<H>();
-    const H* sp = src.data<H>();
-    for_each_run<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())},
-                    [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
-                      for (int64_t i = 0; i < n; ++i) dp[off[0] + i * st[0]] = sp[off[1] + i * st[1]];
-                    });
-    return true;
-  }
-  return false;
+  return true;
 }
 
 }  // namespace
