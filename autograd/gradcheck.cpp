@@ -24,6 +24,18 @@ int64_t element_offset(const Tensor& t, int64_t i) {
 
 GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
                           const std::vector<Tensor>& inputs, GradcheckOptions options) {
+  return gradcheck(f, inputs, {}, options);
+}
+
+GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
+                          const std::vector<Tensor>& inputs, const std::vector<Var>& params,
+                          GradcheckOptions options) {
+  for (const Var& p : params) {
+    QS_CHECK(p.dtype() == DType::f64 && p.is_leaf() && p.requires_grad(),
+             "gradcheck: parameters must be f64 leaves that require grad, got {}",
+             engine::describe(p.data()));
+    p.zero_grad();
+  }
   std::vector<Var> vars;
   for (const Tensor& t : inputs) vars.emplace_back(t, t.dtype() == DType::f64);
   Var out = f(vars);
@@ -37,11 +49,18 @@ GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
 
   if (out.requires_grad()) sum(mul(out, Var(r))).backward();
 
-  GradcheckResult result;
+  // Everything to check: the inputs, then the parameters.
+  std::vector<std::pair<Tensor, Var>> checked;
   for (std::size_t k = 0; k < vars.size(); ++k) {
-    if (!vars[k].requires_grad()) continue;
-    const Tensor& x = inputs[k];
-    Tensor analytic = vars[k].grad().defined() ? vars[k].grad() : e::zeros_like(x);
+    if (vars[k].requires_grad()) checked.emplace_back(inputs[k], vars[k]);
+  }
+  for (const Var& p : params) checked.emplace_back(p.data(), p);
+
+  GradcheckResult result;
+  for (std::size_t k = 0; k < checked.size(); ++k) {
+    const Tensor& x = checked[k].first;
+    const Var& v = checked[k].second;
+    Tensor analytic = v.grad().defined() ? v.grad() : e::zeros_like(x);
     double* base = static_cast<double*>(x.storage()->data());
     std::vector<Var> consts;
     for (const Tensor& t : inputs) consts.emplace_back(t, false);
@@ -61,7 +80,7 @@ GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
       if (!(err <= options.atol + options.rtol * std::abs(numeric)) && result.ok) {
         result.ok = false;
         result.message = fmt::format(
-            "input {} {} element {}: analytic {:.10g} vs numeric {:.10g} (error {:.3g})", k,
+            "checked tensor {} {} element {}: analytic {:.10g} vs numeric {:.10g} (error {:.3g})", k,
             engine::describe(x), i, a, numeric, err);
       }
     }

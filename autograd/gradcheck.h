@@ -27,5 +27,10 @@ struct GradcheckResult {
 // through as constants. Inputs may be non-contiguous views.
 GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
                           const std::vector<Tensor>& inputs, GradcheckOptions options = {});
+// Also checks `params`: f64 leaves that f uses internally (a module's
+// parameters), perturbed in place. Their grads are overwritten.
+GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
+                          const std::vector<Tensor>& inputs, const std::vector<Var>& params,
+                          GradcheckOptions options = {});
 
 }  // namespace qs::autograd

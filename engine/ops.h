@@ -190,6 +190,17 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                               double grad);
 
+// --------------------------------------------------------------- optimizers
+// Fused in-place updates of one parameter (all tensors contiguous, same shape
+// and dtype). AdamW with decoupled weight decay and bias correction; `step`
+// counts from 1.
+void adamw_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                 const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, int64_t step);
+// SGD with (optional) momentum buffer and L2 weight decay folded into the gradient.
+void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, double lr,
+               double momentum, double weight_decay);
+
 // ------------------------------------------------------------ copies, tests
 // Copies src into dst (src broadcasts to dst's shape; dtypes convert).
 void copy_(const Tensor& dst, const Tensor& src);

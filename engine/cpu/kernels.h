@@ -61,4 +61,11 @@ void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_i
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                             double grad, const Tensor& dlogits);
 
+// Optimizer updates; see engine/ops.h.
+void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,
+                double weight_decay, int64_t step);
+void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, double lr,
+              double momentum, double weight_decay);
+
 }  // namespace qs::engine::cpu

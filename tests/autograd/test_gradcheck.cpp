@@ -159,5 +159,5 @@ TEST_CASE("gradcheck notices a wrong gradient") {
   };
   GradcheckResult r = gradcheck(wrong, {rnd({3})});
   CHECK(!r.ok);
-  CHECK(r.message.find("input 0") != std::string::npos);
+  CHECK(r.message.find("checked tensor 0") != std::string::npos);
 }

@@ -1,0 +1,39 @@
+#pragma once
+#include "nn/init.h"
+#include "nn/linear.h"
+
+namespace qs::nn {
+
+// Keys and values of earlier positions, for incremental decoding.
+struct KVCache {
+  Tensor k, v;  // (B, H, S, head_dim); undefined until the first step
+  int64_t length() const { return k.defined() ? k.size(2) : 0; }
+};
+
+struct AttentionConfig {
+  int64_t dim = 256;
+  int64_t n_heads = 8;
+  bool causal = true;
+  bool rope = true;
+  double rope_theta = 10000.0;
+  bool bias = false;
+};
+
+// Multi-head self-attention with q_proj, k_proj, v_proj, o_proj children.
+class Attention : public Module {
+ public:
+  Attention(const AttentionConfig& config, engine::Generator& gen, const InitConfig& init);
+
+  // x: (B, T, D); positions: (T) absolute positions of x's tokens (for RoPE
+  // and the causal mask); cache: append this step's keys/values and attend to
+  // all of them; key_padding: (B, S) u8, 1 where a key is padding.
+  Var forward(const Var& x, const Tensor& positions, KVCache* cache = nullptr,
+              const Tensor& key_padding = Tensor());
+
+  const AttentionConfig& config() const { return config_; }
+
+ private:
+  AttentionConfig config_;
+};
+
+}  // namespace qs::nn

@@ -1,0 +1,36 @@
+#include "nn/mlp.h"
+
+#include "autograd/functions.h"
+
+namespace qs::nn {
+
+namespace ag = qs::autograd;
+
+GeluMlp::GeluMlp(int64_t dim, int64_t hidden, bool bias, engine::Generator& gen,
+                 const InitConfig& init, engine::GeluApprox approx)
+    : approx_(approx) {
+  register_module("fc1", std::make_shared<Linear>(dim, hidden, bias, gen, init.std));
+  register_module("fc2", std::make_shared<Linear>(hidden, dim, bias, gen, init.residual_std()));
+}
+
+Var GeluMlp::forward(const Var& x) {
+  return child<LinearLayer>("fc2").forward(ag::gelu(child<LinearLayer>("fc1").forward(x), approx_));
+}
+
+SwiGlu::SwiGlu(int64_t dim, int64_t hidden, engine::Generator& gen, const InitConfig& init) {
+  register_module("gate_proj", std::make_shared<Linear>(dim, hidden, false, gen, init.std));
+  register_module("up_proj", std::make_shared<Linear>(dim, hidden, false, gen, init.std));
+  register_module("down_proj", std::make_shared<Linear>(hidden, dim, false, gen, init.residual_std()));
+}
+
+Var SwiGlu::forward(const Var& x) {
+  Var gate = ag::silu(child<LinearLayer>("gate_proj").forward(x));
+  return child<LinearLayer>("down_proj").forward(gate * child<LinearLayer>("up_proj").forward(x));
+}
+
+int64_t llama_hidden_size(int64_t dim, int64_t multiple) {
+  int64_t h = (2 * 4 * dim + 2) / 3;  // ceil(8 dim / 3)
+  return (h + multiple - 1) / multiple * multiple;
+}
+
+}  // namespace qs::nn

@@ -1,0 +1,132 @@
+#include "nn/models/llama.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "autograd/functions.h"
+#include "engine/ops.h"
+
+namespace qs::nn {
+
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+int64_t LlamaConfig::hidden() const { return ffn_hidden > 0 ? ffn_hidden : llama_hidden_size(dim); }
+
+Llama::Llama(const LlamaConfig& c) : config_(c) {
+  QS_CHECK(c.vocab_size > 0 && c.dim > 0 && c.n_layers > 0, "Llama: sizes must be positive");
+  e::Generator gen(c.seed);
+  InitConfig init{c.init_std, c.scaled_residual_init, c.n_layers, c.seed};
+  register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.dim, gen, c.init_std));
+  auto layers = register_module("layers", std::make_shared<ModuleList>());
+  BlockConfig block;
+  block.attn = AttentionConfig{c.dim, c.n_heads, true, true, c.rope_theta, false};
+  block.hidden = c.hidden();
+  block.norm = NormKind::rms;
+  block.mlp = MlpKind::swiglu;
+  block.norm_eps = c.norm_eps;
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    layers->append(std::make_shared<TransformerBlock>(block, gen, init));
+  }
+  register_module("norm", std::make_shared<RMSNorm>(c.dim, c.norm_eps));
+  register_module("lm_head", std::make_shared<Linear>(c.dim, c.vocab_size, false, gen, c.init_std));
+}
+
+void Llama::set_checkpointing(bool on) {
+  auto& layers = child<ModuleList>("layers");
+  for (int64_t i = 0; i < layers.size(); ++i) layers.at<TransformerBlock>(i).checkpointing = on;
+}
+
+Var Llama::embed(const Tensor& ids) {
+  QS_CHECK(ids.dim() == 2, "Llama: token ids must be (B, T), got {}", engine::describe(ids));
+  return child<Embedding>("embed_tokens").forward(ids);
+}
+
+LlmOutput Llama::forward(const Tensor& ids, const LlmForward& options) {
+  return forward_embeds(embed(ids), options);
+}
+
+LlmOutput Llama::forward_embeds(const Var& embeds, const LlmForward& options) {
+  QS_CHECK(embeds.dim() == 3 && embeds.size(2) == config_.dim,
+           "Llama: embeddings must be (B, T, {}), got {}", config_.dim,
+           engine::describe(embeds.data()));
+  const int64_t t = embeds.size(1);
+  auto& layers = child<ModuleList>("layers");
+  if (options.caches) {
+    QS_CHECK(static_cast<int64_t>(options.caches->size()) == layers.size(),
+             "Llama: {} KV caches given for {} layers", options.caches->size(), layers.size());
+  }
+  const int64_t past = options.caches ? (*options.caches)[0].length() : 0;
+  Tensor positions = options.positions.defined()
+                         ? options.positions
+                         : e::arange(static_cast<double>(past), static_cast<double>(past + t));
+  QS_CHECK(past + t <= config_.max_seq_len, "Llama: sequence of {} tokens exceeds max_seq_len {}",
+           past + t, config_.max_seq_len);
+  LlmOutput out;
+  Var h = embeds;
+  if (options.hidden_states) out.hidden_states.push_back(h);
+  for (int64_t i = 0; i < layers.size(); ++i) {
+    KVCache* cache = options.caches ? &(*options.caches)[i] : nullptr;
+    h = layers.at<TransformerBlock>(i).forward(h, positions, cache, options.key_padding);
+    if (options.hidden_states) out.hidden_states.push_back(h);
+  }
+  out.logits = child<LinearLayer>("lm_head").forward(child<NormLayer>("norm").forward(h));
+  return out;
+}
+
+namespace {
+
+// Picks the next token from one row of logits: argmax, or a temperature /
+// top-k sample driven by a counter-based draw.
+int64_t pick(const Tensor& logits_row, const GenerateOptions& o, uint64_t draw) {
+  std::vector<float> z = e::to_vector<float>(logits_row);
+  const int64_t v = static_cast<int64_t>(z.size());
+  if (o.temperature <= 0.0) return std::max_element(z.begin(), z.end()) - z.begin();
+  std::vector<int64_t> order(v);
+  std::iota(order.begin(), order.end(), 0);
+  const int64_t k = o.top_k > 0 ? std::min(o.top_k, v) : v;
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int64_t a, int64_t b) { return z[a] > z[b]; });
+  std::vector<double> p(k);
+  double total = 0.0;
+  for (int64_t i = 0; i < k; ++i) {
+    p[i] = std::exp((z[order[i]] - z[order[0]]) / o.temperature);
+    total += p[i];
+  }
+  double u = e::uniform_f64(o.seed, draw) * total;
+  for (int64_t i = 0; i < k; ++i) {
+    u -= p[i];
+    if (u <= 0.0) return order[i];
+  }
+  return order[k - 1];
+}
+
+}  // namespace
+
+std::vector<int64_t> Llama::generate(const std::vector<int64_t>& prompt,
+                                     const GenerateOptions& o) {
+  QS_CHECK(!prompt.empty(), "generate: the prompt is empty");
+  autograd::NoGrad no_grad;
+  std::vector<int64_t> seq = prompt, produced;
+  std::vector<KVCache> caches(config_.n_layers);
+  for (int64_t step = 0; step < o.max_new_tokens; ++step) {
+    if (static_cast<int64_t>(seq.size()) >= config_.max_seq_len) break;
+    Tensor logits;
+    if (o.use_cache) {
+      // The prompt on the first step, then one token at a time.
+      std::vector<int64_t> fresh(seq.begin() + caches[0].length(), seq.end());
+      LlmForward f;
+      f.caches = &caches;
+      logits = forward(e::from_vector(fresh, {1, static_cast<int64_t>(fresh.size())}), f).logits.data();
+    } else {
+      logits = forward(e::from_vector(seq, {1, static_cast<int64_t>(seq.size())})).logits.data();
+    }
+    int64_t next = pick(logits.select(0, 0).select(0, logits.size(1) - 1), o, static_cast<uint64_t>(step));
+    seq.push_back(next);
+    produced.push_back(next);
+    if (next == o.eos_id) break;
+  }
+  return produced;
+}
+
+}  // namespace qs::nn

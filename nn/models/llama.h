@@ -1,0 +1,66 @@
+#pragma once
+// The LLaMA-style decoder: token embedding, N pre-norm blocks (RMSNorm, RoPE
+// attention, SwiGLU), final RMSNorm, untied LM head, no biases.
+#include <vector>
+
+#include "nn/transformer_block.h"
+
+namespace qs::nn {
+
+struct LlamaConfig {
+  int64_t vocab_size = 2048;
+  int64_t dim = 256;
+  int64_t n_layers = 8;
+  int64_t n_heads = 8;
+  int64_t ffn_hidden = 0;  // 0: LLaMA's rule (2/3 of 4 dim, multiple of 256)
+  int64_t max_seq_len = 256;
+  double norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  double init_std = 0.02;
+  bool scaled_residual_init = true;
+  uint64_t seed = 0;
+
+  int64_t hidden() const;
+};
+
+struct LlmForward {
+  Tensor positions;                       // (T); default: cache length + arange(T)
+  std::vector<KVCache>* caches = nullptr;  // one per layer, for incremental decoding
+  Tensor key_padding;                     // (B, S) u8, 1 at padded keys
+  bool hidden_states = false;             // report the input and every block's output
+};
+
+struct LlmOutput {
+  Var logits;                      // (B, T, vocab)
+  std::vector<Var> hidden_states;  // [0] embeddings, [i] output of block i-1; final norm not applied
+};
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 32;
+  double temperature = 0.0;  // 0: greedy
+  int64_t top_k = 0;         // 0: the whole vocabulary
+  uint64_t seed = 0;
+  bool use_cache = true;
+  int64_t eos_id = -1;  // stop after emitting it; -1: never
+};
+
+class Llama : public Module {
+ public:
+  explicit Llama(const LlamaConfig& config);
+
+  Var embed(const Tensor& ids);  // (B, T) -> (B, T, D)
+  LlmOutput forward(const Tensor& ids, const LlmForward& options = {});
+  // Input embeddings given directly: the multimodal model splices image
+  // embeddings into the token embeddings and calls this.
+  LlmOutput forward_embeds(const Var& embeds, const LlmForward& options = {});
+  // Continues `prompt` (token ids); returns only the new tokens.
+  std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const GenerateOptions& options);
+  void set_checkpointing(bool on);
+
+  const LlamaConfig& config() const { return config_; }
+
+ private:
+  LlamaConfig config_;
+};
+
+}  // namespace qs::nn

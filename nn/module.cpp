@@ -1,0 +1,176 @@
+#include "nn/module.h"
+
+#include <algorithm>
+#include <set>
+
+#include "engine/ops.h"
+
+namespace qs::nn {
+
+namespace {
+void check_name(const std::string& name, const char* what) {
+  QS_CHECK(!name.empty() && name.find('.') == std::string::npos,
+           "Module: {} name '{}' must be non-empty and contain no '.'", what, name);
+}
+std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+}  // namespace
+
+Var Module::register_parameter(const std::string& name, const Tensor& init, bool requires_grad) {
+  check_name(name, "parameter");
+  for (auto& [n, v] : params_) QS_CHECK(n != name, "Module: parameter '{}' registered twice", name);
+  Var v(init, requires_grad);
+  params_.emplace_back(name, v);
+  return v;
+}
+
+void Module::register_buffer(const std::string& name, const Tensor& value) {
+  check_name(name, "buffer");
+  for (auto& [n, t] : buffers_) QS_CHECK(n != name, "Module: buffer '{}' registered twice", name);
+  buffers_.emplace_back(name, value);
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_name(name, "module");
+  QS_CHECK(module != nullptr, "Module: child '{}' is null", name);
+  for (auto& [n, m] : children_) QS_CHECK(n != name, "Module: child '{}' registered twice", name);
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  QS_CHECK(module != nullptr, "Module: replacement for '{}' is null", name);
+  for (auto& [n, m] : children_) {
+    if (n == name) {
+      m = std::move(module);
+      return;
+    }
+  }
+  fail("Module: no child named '{}' to replace", name);
+}
+
+void Module::collect_parameters(const std::string& prefix,
+                                std::vector<std::pair<std::string, Var>>& out) const {
+  for (auto& [n, v] : params_) out.emplace_back(join(prefix, n), v);
+  for (auto& [n, m] : children_) m->collect_parameters(join(prefix, n), out);
+}
+
+void Module::collect_buffers(const std::string& prefix,
+                             std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (auto& [n, t] : buffers_) out.emplace_back(join(prefix, n), t);
+  for (auto& [n, m] : children_) m->collect_buffers(join(prefix, n), out);
+}
+
+std::vector<std::pair<std::string, Var>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Var>> out;
+  collect_parameters("", out);
+  return out;
+}
+
+std::vector<Var> Module::parameters() const {
+  std::vector<Var> out;
+  for (auto& [n, v] : named_parameters()) out.push_back(v);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect_buffers("", out);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, m] : children_) m->train(on);
+}
+
+void Module::set_requires_grad(bool on) {
+  for (auto& [n, v] : named_parameters()) v.set_requires_grad(on);
+}
+
+std::map<std::string, Tensor> Module::state_dict() const {
+  std::map<std::string, Tensor> out;
+  for (auto& [n, v] : named_parameters()) out[n] = v.data();
+  for (auto& [n, t] : named_buffers()) out[n] = t;
+  return out;
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  std::vector<std::string> missing, mismatched;
+  std::set<std::string> used;
+  auto check_one = [&](const std::string& name, const Tensor& current) -> const Tensor* {
+    auto it = state.find(name);
+    if (it == state.end()) {
+      missing.push_back(name);
+      return nullptr;
+    }
+    used.insert(name);
+    if (it->second.shape() != current.shape() || it->second.dtype() != current.dtype()) {
+      mismatched.push_back(fmt::format("{} (expected {}, got {})", name, engine::describe(current),
+                                       engine::describe(it->second)));
+      return nullptr;
+    }
+    return &it->second;
+  };
+  // Check everything first: a failed load must leave the module untouched.
+  auto params = named_parameters();
+  auto buffers = named_buffers();
+  std::vector<std::pair<Tensor, const Tensor*>> copies;
+  for (auto& [n, v] : params) {
+    if (const Tensor* t = check_one(n, v.data())) copies.emplace_back(v.data(), t);
+  }
+  for (auto& [n, b] : buffers) {
+    if (const Tensor* t = check_one(n, b)) copies.emplace_back(b, t);
+  }
+  std::vector<std::string> unexpected;
+  for (auto& [n, t] : state) {
+    if (!used.count(n) && std::find(missing.begin(), missing.end(), n) == missing.end()) {
+      unexpected.push_back(n);
+    }
+  }
+  std::string problems;
+  if (!mismatched.empty()) problems += fmt::format("; mis-shaped: {}", fmt::join(mismatched, ", "));
+  if (strict && !missing.empty()) problems += fmt::format("; missing: {}", fmt::join(missing, ", "));
+  if (strict && !unexpected.empty()) {
+    problems += fmt::format("; unexpected: {}", fmt::join(unexpected, ", "));
+  }
+  QS_CHECK(problems.empty(), "load_state_dict: {}", problems.substr(2));
+  for (auto& [dst, src] : copies) engine::copy_(dst, *src);
+}
+
+int64_t Module::num_parameters(bool trainable_only) const {
+  int64_t n = 0;
+  for (auto& [name, v] : named_parameters()) {
+    if (!trainable_only || v.requires_grad()) n += v.numel();
+  }
+  return n;
+}
+
+void Module::to(DType dtype) {
+  for (auto& [n, v] : params_) {
+    if (engine::is_floating(v.dtype())) v.set_data(v.data().to(dtype));
+  }
+  for (auto& [n, t] : buffers_) {
+    if (engine::is_floating(t.dtype())) t = t.to(dtype);
+  }
+  for (auto& [n, m] : children_) m->to(dtype);
+}
+
+Module& Module::submodule(const std::string& path) {
+  if (path.empty()) return *this;
+  std::size_t dot = path.find('.');
+  std::string head = path.substr(0, dot);
+  for (auto& [n, m] : children_) {
+    if (n == head) return dot == std::string::npos ? *m : m->submodule(path.substr(dot + 1));
+  }
+  fail("Module: no submodule '{}' (in path '{}')", head, path);
+}
+
+Var Module::parameter(const std::string& path) const {
+  for (auto& [n, v] : named_parameters()) {
+    if (n == path) return v;
+  }
+  fail("Module: no parameter '{}'", path);
+}
+
+}  // namespace qs::nn

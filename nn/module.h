@@ -1,0 +1,89 @@
+#pragma once
+// Module: parameters, buffers and child modules registered by name, so every
+// tensor of a model has a dotted path (layers.3.attn.q_proj.weight) used by
+// state dicts, checkpoints, freezing rules and error messages.
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/var.h"
+
+namespace qs::nn {
+
+using autograd::Var;
+using engine::DType;
+using engine::Shape;
+using engine::Tensor;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // Registration order, children after own entries, depth first.
+  std::vector<std::pair<std::string, Var>> named_parameters() const;
+  std::vector<Var> parameters() const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  // Freezes (false) or unfreezes (true) every parameter of this subtree.
+  void set_requires_grad(bool on);
+
+  // Parameters and buffers by dotted path.
+  std::map<std::string, Tensor> state_dict() const;
+  // Copies values in; errors list missing, unexpected and mis-shaped entries.
+  void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
+  int64_t num_parameters(bool trainable_only = false) const;
+  // Converts every floating parameter and buffer to dtype, in place.
+  void to(DType dtype);
+  // The submodule at a dotted path ("" is this module); an error names the path.
+  Module& submodule(const std::string& path);
+  Var parameter(const std::string& path) const;
+  // Swaps a direct child for another module (quantization is module surgery):
+  // forward passes look children up by name, so the swap takes effect at once.
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
+  // A direct child as type T; the error names the child and the type wanted.
+  template <class T>
+  T& child(const std::string& name) const {
+    for (auto& [n, m] : children_) {
+      if (n != name) continue;
+      auto* typed = dynamic_cast<T*>(m.get());
+      QS_CHECK(typed, "Module: child '{}' is not of the type its parent expects", name);
+      return *typed;
+    }
+    fail("Module: no child named '{}'", name);
+  }
+
+ protected:
+  Var register_parameter(const std::string& name, const Tensor& init, bool requires_grad = true);
+  void register_buffer(const std::string& name, const Tensor& value);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    add_child(name, module);
+    return module;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void collect_parameters(const std::string& prefix,
+                          std::vector<std::pair<std::string, Var>>& out) const;
+  void collect_buffers(const std::string& prefix,
+                       std::vector<std::pair<std::string, Tensor>>& out) const;
+
+  std::vector<std::pair<std::string, Var>> params_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace qs::nn

@@ -1,0 +1,94 @@
+#include "autograd/functions.h"
+#include "nn/models/llama.h"
+#include "nn/optim/optimizer.h"
+#include "support.h"
+
+using namespace qs::nn;
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+namespace {
+LlamaConfig tiny() {
+  LlamaConfig c;
+  c.vocab_size = 40;
+  c.dim = 16;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.ffn_hidden = 32;
+  c.max_seq_len = 32;
+  c.seed = 5;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("the default LLM has the sizes of BENCHMARK.md") {
+  LlamaConfig c;
+  CHECK(c.hidden() == 768);
+  Llama model(c);
+  // embed + head: 2 * 2048 * 256; per layer: 4 * 256^2 + 3 * 256 * 768 + 2 * 256; final norm 256
+  const int64_t expected = 2 * 2048 * 256 + 8 * (4 * 256 * 256 + 3 * 256 * 768 + 2 * 256) + 256;
+  CHECK(model.num_parameters() == expected);
+  MESSAGE("default LLM parameters: " << model.num_parameters());
+  CHECK(model.parameter("layers.3.attn.q_proj.weight").shape() == Shape{256, 256});
+}
+
+TEST_CASE("forward gives logits and per-layer hidden states - embeddings can be given directly") {
+  Llama model(tiny());
+  Tensor ids = e::from_vector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8}, {2, 4});
+  LlmForward opt;
+  opt.hidden_states = true;
+  LlmOutput out = model.forward(ids, opt);
+  CHECK(out.logits.shape() == Shape{2, 4, 40});
+  CHECK(out.hidden_states.size() == 3);
+  Var emb = model.embed(ids);
+  CHECK(e::equal(model.forward_embeds(emb).logits.data(), out.logits.data()));
+}
+
+TEST_CASE("cached and uncached generation give the same tokens") {
+  Llama model(tiny());
+  std::vector<int64_t> prompt{3, 1, 4, 1, 5};
+  for (double temperature : {0.0, 0.8}) {
+    GenerateOptions o;
+    o.max_new_tokens = 12;
+    o.temperature = temperature;
+    o.top_k = 10;
+    o.seed = 3;
+    o.use_cache = true;
+    auto cached = model.generate(prompt, o);
+    o.use_cache = false;
+    auto plain = model.generate(prompt, o);
+    CHECK(cached.size() == 12);
+    CHECK(cached == plain);
+  }
+}
+
+TEST_CASE("a tiny LLM memorises a repeating sequence") {
+  Llama model(tiny());
+  std::vector<int64_t> seq;
+  for (int i = 0; i < 17; ++i) seq.push_back((i * 7) % 11 + 2);
+  Tensor all = e::from_vector(seq, {1, 17});
+  Tensor inputs = all.slice(1, 0, 16), targets = all.slice(1, 1, 17).reshape({16});
+  std::vector<std::pair<std::string, Var>> params = model.named_parameters();
+  AdamW opt({ParamGroup{"all", params, 3e-2, 0.0}});
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    Var logits = ag::reshape(model.forward(inputs).logits, {16, 40});
+    Var loss = ag::cross_entropy(logits, targets);
+    if (step == 0) first = loss.data().item<double>();
+    last = loss.data().item<double>();
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  MESSAGE("loss " << first << " -> " << last);
+  CHECK(last < 0.1 * first);
+  GenerateOptions o;
+  o.max_new_tokens = 8;
+  auto next = model.generate(std::vector<int64_t>(seq.begin(), seq.begin() + 8), o);
+  CHECK(next == std::vector<int64_t>(seq.begin() + 8, seq.begin() + 16));
+}
+
+TEST_CASE("sequences longer than max_seq_len are refused") {
+  Llama model(tiny());
+  CHECK_THROWS_WITH_AS(model.forward(e::zeros({1, 33}, DType::i64)), doctest::Contains("max_seq_len"), qs::Error);
+}
