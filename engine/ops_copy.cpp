@@ -21,6 +21,15 @@ void copy_(const Tensor& dst, const Tensor& src) {
   }
   Device dev = op_device("copy_", {&dst, &src});
   if (!dev.is_cpu()) no_kernel("copy_", dev);
+  auto half = [](DType d) { return d == DType::bf16 || d == DType::f16; };
+  if ((half(src.dtype()) || half(dst.dtype())) && src.dtype() != dst.dtype() &&
+      src.dtype() != DType::f32 && dst.dtype() != DType::f32) {
+    // The CPU kernels convert half types only to and from f32: go through it.
+    Tensor f32(src.shape(), DType::f32, dev);
+    cpu::copy(f32, src);
+    cpu::copy(dst, f32);
+    return;
+  }
   cpu::copy(dst, src);
 }
 

@@ -1,0 +1,165 @@
+#include "engine/io/tensor_file.h"
+
+#include <hdf5.h>
+
+#include <vector>
+
+#include "engine/error.h"
+
+namespace qs::engine {
+
+namespace {
+
+// HDF5 handles closed on scope exit.
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
+
+// HDF5 prints its own error stack by default; we report our own messages.
+struct QuietHdf5 {
+  H5E_auto2_t func;
+  void* data;
+  QuietHdf5() {
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, func, data); }
+};
+
+hid_t native_type(DType d) {
+  switch (d) {
+    case DType::f32: return H5T_NATIVE_FLOAT;
+    case DType::f64: return H5T_NATIVE_DOUBLE;
+    case DType::i32: return H5T_NATIVE_INT32;
+    case DType::i64: return H5T_NATIVE_INT64;
+    case DType::u8: return H5T_NATIVE_UINT8;
+    case DType::bf16:
+    case DType::f16: return H5T_NATIVE_UINT16;  // raw bits; the dtype attribute says which
+  }
+  return H5T_NATIVE_UINT8;
+}
+
+void write_string_attribute(hid_t owner, const std::string& name, const std::string& value) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.id, std::max<std::size_t>(value.size(), 1));
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(H5Acreate2(owner, name.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  QS_CHECK(attr.id >= 0, "cannot create attribute '{}'", name);
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  QS_CHECK(H5Awrite(attr.id, type.id, padded.data()) >= 0, "cannot write attribute '{}'", name);
+}
+
+std::string read_string_attribute(hid_t attr) {
+  Handle type(H5Aget_type(attr), H5Tclose);
+  QS_CHECK(H5Tget_class(type.id) == H5T_STRING, "attribute is not a string");
+  std::size_t size = H5Tget_size(type.id);
+  std::string value(size, '\0');
+  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem.id, size);
+  QS_CHECK(H5Aread(attr, mem.id, value.data()) >= 0, "cannot read attribute");
+  while (!value.empty() && value.back() == '\0') value.pop_back();
+  return value;
+}
+
+}  // namespace
+
+void save_tensor_file(const std::filesystem::path& path, const TensorFile& file) {
+  QuietHdf5 quiet;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    QS_CHECK(f.id >= 0, "checkpoint {}: cannot create file", tmp.string());
+    for (auto& [name, value] : file.attributes) {
+      try {
+        write_string_attribute(f.id, name, value);
+      } catch (const Error& e) {
+        fail("checkpoint {}: {}", tmp.string(), e.what());
+      }
+    }
+    for (auto& [name, t] : file.tensors) {
+      QS_CHECK(!name.empty() && name.find('/') == std::string::npos,
+               "checkpoint {}: tensor name '{}' must be non-empty and contain no '/'",
+               path.string(), name);
+      Tensor c = t.to(Device::cpu()).contiguous();
+      std::vector<hsize_t> dims(c.shape().begin(), c.shape().end());
+      Handle space(c.dim() == 0 ? H5Screate(H5S_SCALAR)
+                                : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                   H5Sclose);
+      Handle ds(H5Dcreate2(f.id, name.c_str(), native_type(c.dtype()), space.id, H5P_DEFAULT,
+                           H5P_DEFAULT, H5P_DEFAULT),
+                H5Dclose);
+      QS_CHECK(ds.id >= 0, "checkpoint {}: cannot create dataset '{}'", tmp.string(), name);
+      if (c.numel() > 0) {
+        QS_CHECK(H5Dwrite(ds.id, native_type(c.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.raw_data()) >= 0,
+                 "checkpoint {}: cannot write dataset '{}' (disk full?)", tmp.string(), name);
+      }
+      write_string_attribute(ds.id, "dtype", std::string(dtype_name(c.dtype())));
+    }
+    QS_CHECK(H5Fflush(f.id, H5F_SCOPE_GLOBAL) >= 0, "checkpoint {}: flush failed", tmp.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  QS_CHECK(!ec, "checkpoint: cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+}
+
+TensorFile load_tensor_file(const std::filesystem::path& path) {
+  QuietHdf5 quiet;
+  QS_CHECK(std::filesystem::exists(path), "checkpoint {}: no such file", path.string());
+  QS_CHECK(H5Fis_hdf5(path.c_str()) > 0, "checkpoint {}: not an HDF5 file (corrupt or truncated?)",
+           path.string());
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  QS_CHECK(f.id >= 0, "checkpoint {}: cannot open (corrupt or truncated?)", path.string());
+  TensorFile out;
+  H5O_info_t info;  // HDF5 1.10 API (Debian 12)
+  QS_CHECK(H5Oget_info2(f.id, &info, H5O_INFO_NUM_ATTRS) >= 0, "checkpoint {}: unreadable root", path.string());
+  for (hsize_t i = 0; i < info.num_attrs; ++i) {
+    Handle attr(H5Aopen_by_idx(f.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    char name[256];
+    H5Aget_name(attr.id, sizeof(name), name);
+    out.attributes[name] = read_string_attribute(attr.id);
+  }
+  H5G_info_t group;
+  QS_CHECK(H5Gget_info(f.id, &group) >= 0, "checkpoint {}: unreadable root group", path.string());
+  for (hsize_t i = 0; i < group.nlinks; ++i) {
+    char name_buf[1024];
+    H5Lget_name_by_idx(f.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name_buf, sizeof(name_buf), H5P_DEFAULT);
+    const std::string name = name_buf;
+    Handle ds(H5Dopen2(f.id, name.c_str(), H5P_DEFAULT), H5Dclose);
+    QS_CHECK(ds.id >= 0, "checkpoint {}: '{}' is not a dataset", path.string(), name);
+    Handle attr(H5Aopen(ds.id, "dtype", H5P_DEFAULT), H5Aclose);
+    QS_CHECK(attr.id >= 0, "checkpoint {}: dataset '{}' has no dtype attribute", path.string(), name);
+    const std::string dt = read_string_attribute(attr.id);
+    DType dtype = DType::f32;
+    bool known = false;
+    for (DType d : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::bf16, DType::f16}) {
+      if (dtype_name(d) == dt) {
+        dtype = d;
+        known = true;
+      }
+    }
+    QS_CHECK(known, "checkpoint {}: dataset '{}' has unknown dtype '{}'", path.string(), name, dt);
+    Handle space(H5Dget_space(ds.id), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.id);
+    QS_CHECK(rank >= 0, "checkpoint {}: dataset '{}' has an unreadable shape", path.string(), name);
+    std::vector<hsize_t> dims(rank);
+    H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+    Tensor t(Shape(dims.begin(), dims.end()), dtype);
+    if (t.numel() > 0) {
+      QS_CHECK(H5Dread(ds.id, native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw_data()) >= 0,
+               "checkpoint {}: cannot read dataset '{}' (corrupt?)", path.string(), name);
+    }
+    out.tensors[name] = t;
+  }
+  return out;
+}
+
+}  // namespace qs::engine
