@@ -6,23 +6,18 @@
 
 #include "engine/backend.h"
 #include "engine/error.h"
-#include "experiments/config.h"
+#include "experiments/runner.h"
+#include "experiments/stage.h"
 
 namespace {
-
-int cmd_run(const std::string& config_path) {
-  auto exp = qs::experiments::load_experiment(config_path);
-  fmt::print("qslaw run {}\n", config_path);
-  fmt::print("--- resolved config ---\n{}\n", qs::experiments::to_yaml(exp.root));
-  fmt::print("--- stages: the stage pipeline is not built yet; nothing was run ---\n");
-  return 0;
-}
 
 int cmd_info() {
   fmt::print("qslaw {}\n", QSLAW_VERSION);
   fmt::print("cpu threads: {}\n", omp_get_max_threads());
   fmt::print("cuda backend: {}", qs::engine::cuda_built() ? "built" : "not built");
   if (qs::engine::cuda_built()) fmt::print(", {} GPU(s) visible", qs::engine::cuda_device_count());
+  fmt::print("\nstages:");
+  for (const auto& s : qs::experiments::stage_registry()) fmt::print(" {}", s.name);
   fmt::print("\n");
   return 0;
 }
@@ -33,13 +28,26 @@ int main(int argc, char** argv) {
   CLI::App app{"qslaw: quantization-aware scale learning for multimodal LLMs"};
   app.require_subcommand(1);
   std::string config;
+  std::vector<std::string> overrides;
+  qs::experiments::RunOptions options;
+  std::string runs_root = "runs";
   auto* run = app.add_subcommand("run", "run an experiment from a YAML file");
-  run->add_option("config", config, "experiment YAML (e.g. experiments/quickstart.yaml)")
-      ->required();
-  auto* info = app.add_subcommand("info", "print build and device information");
+  run->add_option("config", config, "experiment YAML (e.g. experiments/quickstart.yaml)")->required();
+  run->add_option("overrides", overrides, "config overrides: key.path=value ...");
+  run->add_flag("--force", options.force, "recompute stages even when their outputs are cached");
+  run->add_option("--runs", runs_root, "where runs and the stage cache live")->capture_default_str();
+  bool no_progress = false;
+  run->add_flag("--no-progress", no_progress, "no progress line");
+  auto* info = app.add_subcommand("info", "print build, device and stage information");
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*run) return cmd_run(config);
+    if (*run) {
+      options.overrides = overrides;
+      options.runs_root = runs_root;
+      options.progress = !no_progress;
+      qs::experiments::run_experiment(config, options);
+      return 0;
+    }
     if (*info) return cmd_info();
   } catch (const qs::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());

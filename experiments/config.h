@@ -1,22 +1,63 @@
 #pragma once
-// Loading an experiment's YAML. The typed per-stage configs come with the
-// stage pipeline; for now a config is parsed, checked for the top-level
-// shape every experiment has, and can be printed back resolved.
+// Experiment configs: YAML files that may `include:` base files (deep-merged,
+// this file's keys winning), command-line overrides `key.sub=value`, and
+// typed reading through ConfigSection, which rejects unknown keys (with the
+// closest valid key), wrong types and missing required keys before any work
+// starts, naming the file and the key path.
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
+#include <vector>
+
+#include "engine/error.h"
 
 namespace qs::experiments {
 
 struct ExperimentFile {
   std::filesystem::path path;
-  YAML::Node root;
+  YAML::Node root;  // includes merged, overrides applied
 };
 
-// Reads and parses `path`; errors name the file, and the line and column of a
-// syntax error.
-ExperimentFile load_experiment(const std::filesystem::path& path);
+ExperimentFile load_experiment(const std::filesystem::path& path,
+                               const std::vector<std::string>& overrides = {});
 std::string to_yaml(const YAML::Node& node);
+// The closest candidate by edit distance, or "" when none is close.
+std::string closest(const std::string& word, const std::set<std::string>& candidates);
+
+class ConfigSection {
+ public:
+  ConfigSection(YAML::Node node, std::string key_path, std::string file);
+
+  bool has(const std::string& key) const;
+  template <class T>
+  T get(const std::string& key, const T& fallback) {
+    known_.insert(key);
+    return has(key) ? convert<T>(key) : fallback;
+  }
+  template <class T>
+  T require(const std::string& key) {
+    known_.insert(key);
+    QS_CHECK(has(key), "config {}: missing required key '{}'", file_, path_of(key));
+    return convert<T>(key);
+  }
+  // A nested mapping (empty when absent).
+  ConfigSection section(const std::string& key);
+  // Errors on any key that no get/require/section asked for.
+  void finish() const;
+  std::string path_of(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const std::string& file() const { return file_; }
+  const YAML::Node& node() const { return node_; }
+
+ private:
+  template <class T>
+  T convert(const std::string& key) const;
+
+  YAML::Node node_;
+  std::string path_;
+  std::string file_;
+  std::set<std::string> known_;
+};
 
 }  // namespace qs::experiments

@@ -1,0 +1,19 @@
+#include "experiments/stage.h"
+
+namespace qs::experiments {
+
+StageDef pretrain_llm_stage();
+
+const std::vector<StageDef>& stage_registry() {
+  static const std::vector<StageDef> stages{pretrain_llm_stage()};
+  return stages;
+}
+
+const StageDef* find_stage(const std::string& name) {
+  for (const StageDef& s : stage_registry()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace qs::experiments

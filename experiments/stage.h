@@ -1,0 +1,38 @@
+#pragma once
+// Stages are registered by name; an experiment lists the stages it runs.
+// Each stage validates its config section before any stage runs, and its
+// outputs live in an artifact directory keyed by its resolved inputs.
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "experiments/config.h"
+#include "experiments/metrics.h"
+
+namespace qs::experiments {
+
+struct StageContext {
+  std::string stage;
+  ConfigSection config;  // this stage's section
+  uint64_t seed = 0;
+  std::filesystem::path artifacts;  // this stage's outputs (and resume checkpoints)
+  std::map<std::string, std::filesystem::path> upstream;  // earlier stages' artifacts
+  RunLog* log = nullptr;
+};
+
+struct StageDef {
+  std::string name;
+  std::string summary;
+  // Reads every key of the section (types, ranges); throws on a bad config.
+  std::function<void(ConfigSection&)> validate;
+  // Does the work, writes artifacts, returns the results to report.
+  std::function<nlohmann::json(StageContext&)> run;
+};
+
+const std::vector<StageDef>& stage_registry();
+const StageDef* find_stage(const std::string& name);
+
+}  // namespace qs::experiments

@@ -1,0 +1,219 @@
+#include "experiments/stages/lm_training.h"
+
+#include <chrono>
+
+#include "autograd/functions.h"
+#include "data/lm_dataset.h"
+#include "engine/io/tensor_file.h"
+#include "engine/ops.h"
+#include "nn/optim/optimizer.h"
+#include "nn/optim/schedule.h"
+
+namespace qs::experiments {
+
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+LmTrainConfig read_train_config(ConfigSection s) {
+  LmTrainConfig c;
+  c.steps = s.get<int64_t>("steps", c.steps);
+  c.batch_size = s.get<int64_t>("batch_size", c.batch_size);
+  c.seq_len = s.get<int64_t>("seq_len", c.seq_len);
+  c.grad_accum = s.get<int64_t>("grad_accum", c.grad_accum);
+  c.lr = s.get<double>("lr", c.lr);
+  c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
+  c.warmup_ratio = s.get<double>("warmup_ratio", c.warmup_ratio);
+  c.schedule = s.get<std::string>("schedule", c.schedule);
+  c.weight_decay = s.get<double>("weight_decay", c.weight_decay);
+  c.beta1 = s.get<double>("beta1", c.beta1);
+  c.beta2 = s.get<double>("beta2", c.beta2);
+  c.eps = s.get<double>("eps", c.eps);
+  c.grad_clip = s.get<double>("grad_clip", c.grad_clip);
+  c.activation_checkpointing = s.get<bool>("activation_checkpointing", c.activation_checkpointing);
+  c.log_every = s.get<int64_t>("log_every", c.log_every);
+  c.eval_every = s.get<int64_t>("eval_every", c.eval_every);
+  c.eval_batches = s.get<int64_t>("eval_batches", c.eval_batches);
+  c.checkpoint_every = s.get<int64_t>("checkpoint_every", c.checkpoint_every);
+  s.finish();
+  auto positive = [&](const char* key, int64_t v) {
+    QS_CHECK(v > 0, "config {}: '{}' must be positive, got {}", s.file(), s.path_of(key), v);
+  };
+  positive("steps", c.steps);
+  positive("batch_size", c.batch_size);
+  positive("seq_len", c.seq_len);
+  positive("grad_accum", c.grad_accum);
+  positive("log_every", c.log_every);
+  positive("eval_every", c.eval_every);
+  positive("eval_batches", c.eval_batches);
+  positive("checkpoint_every", c.checkpoint_every);
+  QS_CHECK(c.lr > 0, "config {}: '{}' must be positive, got {}", s.file(), s.path_of("lr"), c.lr);
+  nn::LrSchedule::parse_kind(c.schedule);
+  return c;
+}
+
+nn::LlamaConfig read_model_config(ConfigSection s, uint64_t seed) {
+  nn::LlamaConfig c;
+  c.dim = s.get<int64_t>("dim", c.dim);
+  c.n_layers = s.get<int64_t>("n_layers", c.n_layers);
+  c.n_heads = s.get<int64_t>("n_heads", c.n_heads);
+  c.ffn_hidden = s.get<int64_t>("ffn_hidden", c.ffn_hidden);
+  c.max_seq_len = s.get<int64_t>("max_seq_len", c.max_seq_len);
+  c.norm_eps = s.get<double>("norm_eps", c.norm_eps);
+  c.rope_theta = s.get<double>("rope_theta", c.rope_theta);
+  c.init_std = s.get<double>("init_std", c.init_std);
+  c.scaled_residual_init = s.get<bool>("scaled_residual_init", c.scaled_residual_init);
+  s.finish();
+  QS_CHECK(c.dim > 0 && c.n_heads > 0 && c.dim % c.n_heads == 0 && (c.dim / c.n_heads) % 2 == 0,
+           "config {}: '{}' ({}) must be a positive multiple of n_heads ({}) with an even head size",
+           s.file(), s.path_of("dim"), c.dim, c.n_heads);
+  QS_CHECK(c.n_layers > 0, "config {}: '{}' must be positive", s.file(), s.path_of("n_layers"));
+  c.seed = seed;
+  return c;
+}
+
+data::CorpusConfig read_corpus_config(ConfigSection s, uint64_t seed) {
+  data::CorpusConfig c;
+  c.seed = seed;
+  c.documents = s.get<int64_t>("documents", c.documents);
+  c.val_fraction = s.get<double>("val_fraction", c.val_fraction);
+  c.text_files = s.get<std::vector<std::string>>("text_files", {});
+  s.finish();
+  QS_CHECK(c.val_fraction > 0 && c.val_fraction < 1, "config {}: '{}' must be in (0, 1), got {}", s.file(),
+           s.path_of("val_fraction"), c.val_fraction);
+  return c;
+}
+
+namespace {
+
+std::vector<nn::ParamGroup> param_groups(nn::Llama& model, const LmTrainConfig& c) {
+  // Weight decay on matrices only; norms and embeddings-as-vectors are exempt.
+  nn::ParamGroup decay{"decay", {}, c.lr, c.weight_decay};
+  nn::ParamGroup no_decay{"no_decay", {}, c.lr, 0.0};
+  for (auto& [name, p] : model.named_parameters()) {
+    if (!p.requires_grad()) continue;
+    (p.dim() >= 2 ? decay : no_decay).params.emplace_back(name, p);
+  }
+  return {decay, no_decay};
+}
+
+ag::Var lm_loss(nn::Llama& model, const e::Tensor& inputs, const e::Tensor& targets) {
+  ag::Var logits = model.forward(inputs).logits;
+  const int64_t v = logits.size(-1);
+  return ag::cross_entropy(ag::reshape(logits, {-1, v}), targets.reshape({-1}));
+}
+
+void save_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt, int64_t step) {
+  e::TensorFile f;
+  for (auto& [k, t] : model.state_dict()) f.tensors["model." + k] = t;
+  for (auto& [k, t] : opt.state_dict()) f.tensors["optim." + k] = t;
+  f.attributes["step"] = std::to_string(step);
+  e::save_tensor_file(path, f);
+}
+
+int64_t load_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt) {
+  e::TensorFile f = e::load_tensor_file(path);
+  std::map<std::string, e::Tensor> model_state, opt_state;
+  for (auto& [k, t] : f.tensors) {
+    if (k.rfind("model.", 0) == 0) model_state[k.substr(6)] = t;
+    else if (k.rfind("optim.", 0) == 0) opt_state[k.substr(6)] = t;
+    else fail("checkpoint {}: unexpected entry '{}'", path.string(), k);
+  }
+  try {
+    model.load_state_dict(model_state);
+    opt.load_state_dict(opt_state);
+  } catch (const Error& err) {
+    fail("checkpoint {} does not match this model: {}", path.string(), err.what());
+  }
+  QS_CHECK(f.attributes.count("step"), "checkpoint {}: no 'step' attribute", path.string());
+  return std::stoll(f.attributes.at("step"));
+}
+
+}  // namespace
+
+double evaluate_lm(nn::Llama& model, const e::Tensor& sequences, int64_t batch_size, int64_t max_batches) {
+  ag::NoGrad no_grad;
+  const int64_t n = sequences.size(0), t = sequences.size(1) - 1;
+  double total = 0.0;
+  int64_t batches = 0;
+  for (int64_t start = 0; start < n && batches < max_batches; start += batch_size, ++batches) {
+    e::Tensor rows = sequences.slice(0, start, std::min(n, start + batch_size));
+    e::Tensor inputs = rows.slice(1, 0, t).contiguous(), targets = rows.slice(1, 1, t + 1).contiguous();
+    total += lm_loss(model, inputs, targets).data().item<double>();
+  }
+  return batches ? total / static_cast<double>(batches) : 0.0;
+}
+
+LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor& val,
+                       const LmTrainConfig& c, uint64_t seed, const std::filesystem::path& checkpoint,
+                       RunLog& log, const std::string& stage, int64_t stop_after) {
+  model.train();
+  model.set_checkpointing(c.activation_checkpointing);
+  nn::AdamW opt(param_groups(model, c), c.beta1, c.beta2, c.eps);
+  nn::LrSchedule schedule{nn::LrSchedule::parse_kind(c.schedule), c.steps, c.warmup_ratio, c.min_lr_ratio};
+  data::LmBatches batches(train, c.batch_size, seed);
+  LmTrainResult result;
+  int64_t step = 0;
+  if (std::filesystem::exists(checkpoint)) {
+    step = load_checkpoint(checkpoint, model, opt);
+    result.resumed = true;
+    log.line(fmt::format("[{}] resumed from {} at step {}", stage, checkpoint.string(), step));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first_step = step;
+  const double tokens_per_step = static_cast<double>(c.batch_size * c.grad_accum * c.seq_len);
+  double interval_loss = 0.0;
+  int64_t interval_steps = 0;
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (; step < c.steps; ++step) {
+    if (stop_after >= 0 && step - first_step >= stop_after) return result;
+    opt.set_lr_scale(schedule.factor(step));
+    double loss_sum = 0.0;
+    for (int64_t micro = 0; micro < c.grad_accum; ++micro) {
+      data::LmBatch b = batches.batch(step * c.grad_accum + micro);
+      QS_CHECK(b.inputs.size(1) <= model.config().max_seq_len,
+               "[{}] seq_len {} exceeds the model's max_seq_len {}", stage, b.inputs.size(1),
+               model.config().max_seq_len);
+      ag::Var loss = lm_loss(model, b.inputs, b.targets);
+      const double value = loss.data().item<double>();
+      QS_CHECK(std::isfinite(value), "[{}] loss is {} at step {}: training diverged (lower train.lr?)",
+               stage, value, step);
+      loss_sum += value;
+      (c.grad_accum > 1 ? loss * (1.0 / static_cast<double>(c.grad_accum)) : loss).backward();
+    }
+    const double grad_norm = c.grad_clip > 0 ? nn::clip_grad_norm(model.parameters(), c.grad_clip) : 0.0;
+    opt.step();
+    opt.zero_grad();
+    const double loss_value = loss_sum / static_cast<double>(c.grad_accum);
+    interval_loss += loss_value;
+    ++interval_steps;
+    const int64_t done = step + 1;
+    const double secs = elapsed();
+    const double tps = tokens_per_step * static_cast<double>(done - first_step) / std::max(secs, 1e-9);
+    log.progress(stage, done, c.steps, loss_value, tps, secs);
+    if (done % c.log_every == 0 || done == c.steps) {
+      result.train_loss = interval_loss / static_cast<double>(interval_steps);
+      log.metrics({{"stage", stage}, {"step", done}, {"loss", result.train_loss},
+                   {"lr", c.lr * schedule.factor(step)}, {"grad_norm", grad_norm},
+                   {"tokens_per_second", tps}, {"elapsed_seconds", secs}});
+      interval_loss = 0.0;
+      interval_steps = 0;
+    }
+    if (done % c.eval_every == 0 && done != c.steps) {
+      model.eval();
+      const double vl = evaluate_lm(model, val, c.batch_size, c.eval_batches);
+      model.train();
+      log.metrics({{"stage", stage}, {"step", done}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}});
+      log.line(fmt::format("[{}] step {} val loss {:.4f} ppl {:.2f}", stage, done, vl, std::exp(vl)));
+    }
+    if (done % c.checkpoint_every == 0 || done == c.steps) save_checkpoint(checkpoint, model, opt, done);
+  }
+  result.steps_done = step;
+  result.seconds = elapsed();
+  result.tokens_per_second = tokens_per_step * static_cast<double>(step - first_step) / std::max(result.seconds, 1e-9);
+  model.set_checkpointing(false);
+  return result;
+}
+
+}  // namespace qs::experiments

@@ -1,0 +1,123 @@
+// Stage pretrain_llm: full-precision LM pretraining on the text corpus.
+// Outputs: tokenizer.json, model.h5 (weights; the model config as an
+// attribute), checkpoint.h5 (resume state) and the results.
+#include <sys/resource.h>
+
+#include <cmath>
+#include <vector>
+
+#include "data/lm_dataset.h"
+#include "data/tokenizer.h"
+#include "engine/cpu/host_allocator.h"
+#include "engine/io/tensor_file.h"
+#include "experiments/stage.h"
+#include "experiments/stages/lm_training.h"
+
+namespace qs::experiments {
+
+namespace {
+
+struct PretrainConfig {
+  data::CorpusConfig corpus;
+  int64_t vocab_size = 2048;
+  int64_t tokenizer_documents = 5000;
+  nn::LlamaConfig model;
+  LmTrainConfig train;
+  std::string sample_prompt;
+};
+
+PretrainConfig read_config(ConfigSection& s, uint64_t seed) {
+  PretrainConfig c;
+  c.corpus = read_corpus_config(s.section("corpus"), seed);
+  ConfigSection tok = s.section("tokenizer");
+  c.vocab_size = tok.get<int64_t>("vocab_size", c.vocab_size);
+  c.tokenizer_documents = tok.get<int64_t>("train_documents", c.tokenizer_documents);
+  tok.finish();
+  QS_CHECK(c.vocab_size > data::Tokenizer::kNumSpecial + 256,
+           "config {}: '{}' must exceed the {} byte and special tokens, got {}", s.file(),
+           tok.path_of("vocab_size"), data::Tokenizer::kNumSpecial + 256, c.vocab_size);
+  c.model = read_model_config(s.section("model"), seed);
+  c.model.vocab_size = c.vocab_size;
+  c.train = read_train_config(s.section("train"));
+  QS_CHECK(c.train.seq_len <= c.model.max_seq_len, "config {}: '{}' ({}) exceeds '{}' ({})", s.file(),
+           s.path_of("train.seq_len"), c.train.seq_len, s.path_of("model.max_seq_len"), c.model.max_seq_len);
+  c.sample_prompt = s.get<std::string>("sample_prompt", "A triangle has");
+  return c;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+nlohmann::json run(StageContext& ctx) {
+  PretrainConfig c = read_config(ctx.config, ctx.seed);
+  RunLog& log = *ctx.log;
+  data::Corpus corpus = data::make_corpus(c.corpus);
+  log.line(fmt::format("[{}] corpus: {} train / {} val documents", ctx.stage, corpus.train.size(), corpus.val.size()));
+
+  const auto tok_path = ctx.artifacts / "tokenizer.json";
+  data::Tokenizer tok;
+  if (std::filesystem::exists(tok_path)) {
+    tok = data::Tokenizer::load(tok_path);
+  } else {
+    const auto n = std::min<std::size_t>(corpus.train.size(), static_cast<std::size_t>(c.tokenizer_documents));
+    tok = data::Tokenizer::train(std::vector<std::string>(corpus.train.begin(), corpus.train.begin() + n), c.vocab_size);
+    tok.save(tok_path);
+  }
+  c.model.vocab_size = tok.vocab_size();
+  engine::Tensor train = data::pack_sequences(corpus.train, tok, c.train.seq_len);
+  engine::Tensor val = data::pack_sequences(corpus.val, tok, c.train.seq_len);
+  log.line(fmt::format("[{}] tokenizer: {} tokens; {} train / {} val sequences of {}", ctx.stage, tok.vocab_size(),
+                       train.size(0), val.size(0), c.train.seq_len));
+
+  nn::Llama model(c.model);
+  log.line(fmt::format("[{}] model: {} parameters ({} layers, dim {}, {} heads, ffn {})", ctx.stage,
+                       model.num_parameters(), c.model.n_layers, c.model.dim, c.model.n_heads, c.model.hidden()));
+  LmTrainResult r = train_lm(model, train, val, c.train, ctx.seed, ctx.artifacts / "checkpoint.h5", log, ctx.stage);
+
+  model.eval();
+  const int64_t all_val = (val.size(0) + c.train.batch_size - 1) / c.train.batch_size;
+  const double val_loss = evaluate_lm(model, val, c.train.batch_size, all_val);
+  nn::GenerateOptions gen;
+  gen.max_new_tokens = 24;
+  gen.eos_id = data::Tokenizer::kEos;
+  std::vector<int64_t> prompt{data::Tokenizer::kBos};
+  for (int64_t id : tok.encode(c.sample_prompt)) prompt.push_back(id);
+  const std::string sample = c.sample_prompt + tok.decode(model.generate(prompt, gen), true);
+
+  engine::TensorFile weights;
+  weights.tensors = model.state_dict();
+  weights.attributes["kind"] = "llama";
+  weights.attributes["model_config"] = to_yaml(ctx.config.node()["model"] ? ctx.config.node()["model"] : YAML::Node());
+  weights.attributes["vocab_size"] = std::to_string(tok.vocab_size());
+  engine::save_tensor_file(ctx.artifacts / "model.h5", weights);
+
+  const auto mem = engine::cpu::host_cache_stats();
+  nlohmann::json results{{"parameters", model.num_parameters()},
+                         {"steps", r.steps_done},
+                         {"train_loss", r.train_loss},
+                         {"val_loss", val_loss},
+                         {"val_ppl", std::exp(val_loss)},
+                         {"tokens_per_second", r.tokens_per_second},
+                         {"train_seconds", r.seconds},
+                         {"train_tokens", static_cast<double>(r.steps_done * c.train.batch_size * c.train.grad_accum * c.train.seq_len)},
+                         {"resumed", r.resumed},
+                         {"peak_tensor_memory_mb", static_cast<double>(mem.peak_live_bytes) / (1 << 20)},
+                         {"peak_rss_mb", peak_rss_mb()},
+                         {"sample", sample}};
+  log.line(fmt::format("[{}] val loss {:.4f}, perplexity {:.2f}; {:.0f} tokens/s; {:.1f} s; peak RSS {:.0f} MB",
+                       ctx.stage, val_loss, std::exp(val_loss), r.tokens_per_second, r.seconds, peak_rss_mb()));
+  log.line(fmt::format("[{}] sample: {}", ctx.stage, sample));
+  return results;
+}
+
+}  // namespace
+
+StageDef pretrain_llm_stage() {
+  return {"pretrain_llm", "full-precision LM pretraining on the text corpus",
+          [](ConfigSection& s) { read_config(s, 0); }, run};
+}
+
+}  // namespace qs::experiments
