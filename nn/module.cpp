@@ -31,6 +31,29 @@ void Module::register_buffer(const std::string& name, const Tensor& value) {
   buffers_.emplace_back(name, value);
 }
 
+void Module::set_buffer(const std::string& name, const Tensor& value) {
+  for (auto& [n, t] : buffers_) {
+    if (n == name) {
+      t = value;
+      return;
+    }
+  }
+  register_buffer(name, value);
+}
+
+Tensor Module::buffer(const std::string& name) const {
+  for (auto& [n, t] : buffers_) {
+    if (n == name) return t;
+  }
+  fail("Module: no buffer named '{}'", name);
+}
+
+void Module::remove_parameter(const std::string& name) {
+  auto it = std::find_if(params_.begin(), params_.end(), [&](auto& p) { return p.first == name; });
+  QS_CHECK(it != params_.end(), "Module: no parameter named '{}' to remove", name);
+  params_.erase(it);
+}
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   check_name(name, "module");
   QS_CHECK(module != nullptr, "Module: child '{}' is null", name);

@@ -67,6 +67,9 @@ class Module {
  protected:
   Var register_parameter(const std::string& name, const Tensor& init, bool requires_grad = true);
   void register_buffer(const std::string& name, const Tensor& value);
+  void set_buffer(const std::string& name, const Tensor& value);  // registers it if new
+  void remove_parameter(const std::string& name);
+  Tensor buffer(const std::string& name) const;
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);

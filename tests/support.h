@@ -2,6 +2,8 @@
 // Small helpers shared by the test suites.
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/ops.h"
@@ -19,11 +21,22 @@ inline Tensor make(const std::vector<double>& values, const Shape& shape, DType 
 
 inline std::vector<double> values(const Tensor& t) { return engine::to_vector<double>(t); }
 
+// The message of the qs::Error that f throws, or "no error".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const qs::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 // allclose with a message that shows both tensors when it fails.
 #define QS_CHECK_CLOSE(a, b, tol)                                                         \
   do {                                                                                    \
-    const auto& qs_a_ = (a);                                                              \
-    const auto& qs_b_ = (b);                                                              \
+    const auto qs_a_ = (a);                                                               \
+    const auto qs_b_ = (b);                                                               \
     INFO("got      ", qs_a_.str());                                                       \
     INFO("expected ", qs_b_.str());                                                       \
     CHECK(qs::engine::allclose(qs_a_.to(qs::engine::DType::f64), qs_b_.to(qs::engine::DType::f64), (tol), (tol))); \

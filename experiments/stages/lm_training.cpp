@@ -102,11 +102,13 @@ ag::Var lm_loss(nn::Llama& model, const e::Tensor& inputs, const e::Tensor& targ
   return ag::cross_entropy(ag::reshape(logits, {-1, v}), targets.reshape({-1}));
 }
 
-void save_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt, int64_t step) {
+void save_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt, int64_t step,
+                     const std::string& config_yaml) {
   e::TensorFile f;
   for (auto& [k, t] : model.state_dict()) f.tensors["model." + k] = t;
   for (auto& [k, t] : opt.state_dict()) f.tensors["optim." + k] = t;
   f.attributes["step"] = std::to_string(step);
+  f.attributes["config"] = config_yaml;
   e::save_tensor_file(path, f);
 }
 
@@ -145,7 +147,8 @@ double evaluate_lm(nn::Llama& model, const e::Tensor& sequences, int64_t batch_s
 
 LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor& val,
                        const LmTrainConfig& c, uint64_t seed, const std::filesystem::path& checkpoint,
-                       RunLog& log, const std::string& stage, int64_t stop_after) {
+                       RunLog& log, const std::string& stage, int64_t stop_after,
+                       const std::string& config_yaml) {
   model.train();
   model.set_checkpointing(c.activation_checkpointing);
   nn::AdamW opt(param_groups(model, c), c.beta1, c.beta2, c.eps);
@@ -207,7 +210,7 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
       log.metrics({{"stage", stage}, {"step", done}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}});
       log.line(fmt::format("[{}] step {} val loss {:.4f} ppl {:.2f}", stage, done, vl, std::exp(vl)));
     }
-    if (done % c.checkpoint_every == 0 || done == c.steps) save_checkpoint(checkpoint, model, opt, done);
+    if (done % c.checkpoint_every == 0 || done == c.steps) save_checkpoint(checkpoint, model, opt, done, config_yaml);
   }
   result.steps_done = step;
   result.seconds = elapsed();

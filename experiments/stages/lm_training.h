@@ -46,12 +46,14 @@ struct LmTrainResult {
 
 // Trains on `train` (packed (N, T + 1) sequences). When `checkpoint` exists,
 // model, optimizer and step are restored from it first; it is rewritten every
-// checkpoint_every steps and at the end. stop_after >= 0 stops early after
-// that many steps (as a kill would), for tests.
+// checkpoint_every steps and at the end, with the stage's config (YAML) and
+// the step as attributes. stop_after >= 0 stops early after that many steps
+// (as a kill would), for tests.
 LmTrainResult train_lm(nn::Llama& model, const engine::Tensor& train, const engine::Tensor& val,
                        const LmTrainConfig& config, uint64_t seed,
                        const std::filesystem::path& checkpoint, RunLog& log,
-                       const std::string& stage, int64_t stop_after = -1);
+                       const std::string& stage, int64_t stop_after = -1,
+                       const std::string& config_yaml = "");
 
 // Mean next-token loss over up to max_batches batches of the sequences.
 double evaluate_lm(nn::Llama& model, const engine::Tensor& sequences, int64_t batch_size,

@@ -75,7 +75,8 @@ nlohmann::json run(StageContext& ctx) {
   nn::Llama model(c.model);
   log.line(fmt::format("[{}] model: {} parameters ({} layers, dim {}, {} heads, ffn {})", ctx.stage,
                        model.num_parameters(), c.model.n_layers, c.model.dim, c.model.n_heads, c.model.hidden()));
-  LmTrainResult r = train_lm(model, train, val, c.train, ctx.seed, ctx.artifacts / "checkpoint.h5", log, ctx.stage);
+  LmTrainResult r = train_lm(model, train, val, c.train, ctx.seed, ctx.artifacts / "checkpoint.h5", log,
+                             ctx.stage, -1, to_yaml(ctx.config.node()));
 
   model.eval();
   const int64_t all_val = (val.size(0) + c.train.batch_size - 1) / c.train.batch_size;

@@ -5,20 +5,11 @@
 #include "engine/backend.h"
 #include "support.h"
 
+using qs::test::error_of;
+using qs::test::has;
+
 using namespace qs::engine;
 using qs::test::make;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const qs::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-}  // namespace
 
 TEST_CASE("shape mismatch names the op and both shapes") {
   std::string m = error_of([] { add(zeros({2, 3}), zeros({4})); });

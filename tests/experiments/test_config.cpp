@@ -6,6 +6,9 @@
 #include "experiments/runner.h"
 #include "support.h"
 
+using qs::test::error_of;
+using qs::test::has;
+
 using namespace qs::experiments;
 namespace fs = std::filesystem;
 
@@ -28,14 +31,6 @@ struct TempDir {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const qs::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 const char* kTiny = R"(name: t
 seed: 1

@@ -4,19 +4,13 @@
 #include "nn/transformer_block.h"
 #include "support.h"
 
+using qs::test::error_of;
+using qs::test::has;
+
 using namespace qs::nn;
 namespace e = qs::engine;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const qs::Error& err) {
-    return err.what();
-  }
-  return "no error";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::shared_ptr<ModuleList> two_blocks() {
   e::Generator gen(1);

@@ -1,0 +1,150 @@
+#include "quant/quant_linear.h"
+
+#include "autograd/functions.h"
+#include "engine/ops.h"
+#include "quant/fake_quant.h"
+#include "quant/packing.h"
+
+namespace qs::quant {
+
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+namespace {
+constexpr int64_t kRowTile = 256;  // output rows dequantized at a time in real mode
+}
+
+QuantLinear::QuantLinear(const nn::Linear& source, const QuantSpec& spec)
+    : spec_(spec), in_(source.in_features()), out_(source.out_features()) {
+  spec_.check();
+  weight_ = register_parameter("weight", source.weight.data().to(e::DType::f32).clone(), false);
+  if (source.bias.defined()) bias_ = register_parameter("bias", source.bias.data().clone(), false);
+  grid_ = minmax_params(weight_.data(), spec_);
+}
+
+void QuantLinear::enable_clipping(double init) {
+  QS_CHECK(mode_ == QuantMode::fake && !grid_frozen_, "QuantLinear: clipping needs fake mode with an unfrozen grid");
+  if (!clip_upper_.defined()) {
+    const e::Shape shape{out_, spec_.groups(in_)};
+    clip_upper_ = register_parameter("clip_upper", e::full(shape, init));
+    clip_lower_ = register_parameter("clip_lower", e::full(shape, init));
+  }
+  clip_upper_.set_requires_grad(true);
+  clip_lower_.set_requires_grad(true);
+}
+
+void QuantLinear::freeze_grid() {
+  QS_CHECK(mode_ == QuantMode::fake, "QuantLinear: freeze_grid needs fake mode");
+  grid_ = clip_upper_.defined() ? lwc_params(weight_.data(), clip_upper_.data(), clip_lower_.data(), spec_)
+                                : minmax_params(weight_.data(), spec_);
+  if (clip_upper_.defined()) {
+    clip_upper_.set_requires_grad(false);
+    clip_lower_.set_requires_grad(false);
+  }
+  set_buffer("scale", grid_.scale);
+  set_buffer("zero", grid_.zero);
+  grid_frozen_ = true;
+}
+
+void QuantLinear::enable_scale_learning() {
+  if (!grid_frozen_) freeze_grid();
+  if (!alpha_.defined()) alpha_ = register_parameter("alpha", e::ones(grid_.scale.shape()));
+  alpha_.set_requires_grad(true);
+}
+
+void QuantLinear::reset_alpha() {
+  QS_CHECK(alpha_.defined(), "QuantLinear: no alpha to reset (scale learning is off)");
+  e::fill_(alpha_.data(), 1.0);
+  alpha_.zero_grad();
+}
+
+Var QuantLinear::forward(const Var& x) {
+  QS_CHECK(x.size(-1) == in_, "QuantLinear: input {} does not end in in_features = {}", e::describe(x.data()), in_);
+  Var y;
+  if (mode_ == QuantMode::real) {
+    y = forward_real(x);
+  } else {
+    Var w_hat = grid_frozen_ || !clip_upper_.defined()
+                    ? fake_quantize_grid(weight_, grid_, alpha_, spec_)
+                    : fake_quantize_lwc(weight_, clip_upper_, clip_lower_, spec_);
+    y = ag::matmul(x, ag::transpose(w_hat, 0, 1));
+  }
+  return bias_.defined() ? y + bias_ : y;
+}
+
+Var QuantLinear::forward_real(const Var& x) const {
+  const Tensor packed = buffer("qweight"), scale = grid_.scale, zero = grid_.zero;
+  const QuantSpec spec = spec_;
+  const int64_t in = in_, out = out_;
+  auto for_each_tile = [packed, scale, zero, spec, in, out](auto&& body) {
+    Tensor tile({std::min(kRowTile, out), in}, e::DType::f32);
+    for (int64_t r0 = 0; r0 < out; r0 += kRowTile) {
+      const int64_t r1 = std::min(out, r0 + kRowTile);
+      Tensor t = tile.slice(0, 0, r1 - r0);
+      dequantize_packed_rows(packed, scale, zero, spec.bits, spec.group_size, in, r0, r1, t.data<float>());
+      body(r0, r1, t);
+    }
+  };
+  Tensor x2 = x.data().to(e::DType::f32).reshape({-1, in});
+  Tensor y({x2.size(0), out}, e::DType::f32);
+  for_each_tile([&](int64_t r0, int64_t r1, const Tensor& w) { e::copy_(y.slice(1, r0, r1), e::matmul(x2, w.t())); });
+  e::Shape shape = x.shape();
+  shape.back() = out;
+  return ag::make_result(y.view(shape), "quant_linear_real", {x},
+                         [for_each_tile, in, shape](const Tensor& g, const std::vector<bool>& needs) {
+                           if (!needs[0]) return std::vector<Tensor>{Tensor()};
+                           Tensor g2 = g.reshape({-1, shape.back()});
+                           Tensor dx = e::zeros({g2.size(0), in});
+                           for_each_tile([&](int64_t r0, int64_t r1, const Tensor& w) {
+                             dx = e::add(dx, e::matmul(g2.slice(1, r0, r1), w));
+                           });
+                           e::Shape xs = shape;
+                           xs.back() = in;
+                           return std::vector<Tensor>{dx.view(xs)};
+                         });
+}
+
+void QuantLinear::to_real() {
+  QS_CHECK(mode_ == QuantMode::fake, "QuantLinear: already in real mode");
+  if (!grid_frozen_) freeze_grid();
+  Tensor codes = quantize(weight_.data(), grid_, spec_, alpha_.defined() ? alpha_.data() : Tensor());
+  set_buffer("qweight", pack_codes(codes, spec_.bits));
+  remove_parameter("weight");
+  weight_ = Var();
+  if (alpha_.defined()) {
+    remove_parameter("alpha");
+    alpha_ = Var();
+  }
+  if (clip_upper_.defined()) {
+    remove_parameter("clip_upper");
+    remove_parameter("clip_lower");
+    clip_upper_ = clip_lower_ = Var();
+  }
+  mode_ = QuantMode::real;
+}
+
+Tensor QuantLinear::effective_weight() const {
+  if (mode_ == QuantMode::real) {
+    Tensor w({out_, in_}, e::DType::f32);
+    dequantize_packed_rows(buffer("qweight"), grid_.scale, grid_.zero, spec_.bits, spec_.group_size, in_, 0, out_,
+                           w.data<float>());
+    return w;
+  }
+  autograd::NoGrad no_grad;
+  QuantLinear& self = const_cast<QuantLinear&>(*this);
+  Var w = grid_frozen_ || !clip_upper_.defined()
+              ? fake_quantize_grid(self.weight_, grid_, alpha_, spec_)
+              : fake_quantize_lwc(self.weight_, clip_upper_, clip_lower_, spec_);
+  return w.data().contiguous();
+}
+
+int64_t QuantLinear::weight_bytes() const {
+  if (mode_ == QuantMode::fake) return in_ * out_ * 4;
+  return static_cast<int64_t>(buffer("qweight").nbytes() + grid_.scale.nbytes() + grid_.zero.nbytes());
+}
+
+double QuantLinear::bits_per_parameter() const {
+  return 8.0 * static_cast<double>(weight_bytes()) / static_cast<double>(in_ * out_);
+}
+
+}  // namespace qs::quant

@@ -1,0 +1,136 @@
+#include "autograd/functions.h"
+#include "nn/models/llama.h"
+#include "nn/optim/optimizer.h"
+#include "quant/quant_linear.h"
+#include "quant/surgery.h"
+#include "support.h"
+
+using namespace qs::quant;
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+namespace nn = qs::nn;
+
+namespace {
+nn::LlamaConfig tiny() {
+  nn::LlamaConfig c;
+  c.vocab_size = 50;
+  c.dim = 32;
+  c.n_layers = 3;
+  c.n_heads = 2;
+  c.ffn_hidden = 64;
+  c.max_seq_len = 16;
+  c.init_std = 0.1;
+  c.seed = 9;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("layer patterns select by dotted path and layer index") {
+  PathFilter f = path_pattern("layers.1-.*_proj");
+  CHECK(f("layers.1.attn.q_proj"));
+  CHECK(f("layers.12.mlp.down_proj"));
+  CHECK(!f("layers.0.attn.q_proj"));
+  CHECK(!f("layers.1.attn_norm"));
+  CHECK(!f("lm_head"));
+  PathFilter g = path_pattern("layers.0-1.attn.*");
+  CHECK(g("layers.1.attn.o_proj"));
+  CHECK(!g("layers.2.attn.o_proj"));
+  CHECK(path_pattern("lm_head")("lm_head"));
+  CHECK_THROWS_AS(path_pattern("layers.(["), qs::Error);
+}
+
+TEST_CASE("fake-mode QuantLinear computes x W_hat^T with the min-max grid") {
+  e::Generator gen(1);
+  nn::Linear lin(40, 6, true, gen, 0.5);
+  QuantSpec spec{4, 16, false};
+  QuantLinear q(lin, spec);
+  Tensor x = e::randn({3, 40}, gen);
+  GroupParams p = minmax_params(lin.weight.data(), spec);
+  Tensor w_hat = dequantize(quantize(lin.weight.data(), p, spec), p, spec);
+  QS_CHECK_CLOSE(q.forward(ag::Var(x)).data(), e::matmul(x, w_hat.t()) + lin.bias.data(), 1e-5);
+  CHECK(!q.parameter("weight").requires_grad());
+}
+
+TEST_CASE("a folded, packed model gives the logits of the fake-quant model with learned alpha") {
+  for (int bits : {2, 3, 4, 8}) {
+    CAPTURE(bits);
+    nn::Llama model(tiny());
+    auto replaced = quantize_linears(model, QuantSpec{bits, 16, false}, path_pattern("layers.0-.*"));
+    CHECK(replaced.size() == 3 * 7);
+    e::Generator gen(bits);
+    for (const std::string& path : replaced) {
+      auto& ql = dynamic_cast<QuantLinear&>(model.submodule(path));
+      ql.enable_scale_learning();
+      ql.alpha().set_data(e::rand(ql.alpha().shape(), gen, e::DType::f32, 0.8, 1.25));  // "learned"
+    }
+    Tensor ids = e::from_vector<int64_t>({1, 5, 9, 2, 7, 3, 3, 8}, {2, 4});
+    Tensor fake = model.forward(ids).logits.data();
+    for (const std::string& path : replaced) dynamic_cast<QuantLinear&>(model.submodule(path)).to_real();
+    Tensor real = model.forward(ids).logits.data();
+    QS_CHECK_CLOSE(real, fake, 1e-5);
+    // Deployed layers carry no extra parameters: no alpha, no master weight.
+    for (const std::string& path : replaced) CHECK(model.submodule(path).parameters().empty());
+  }
+}
+
+TEST_CASE("real mode: input gradients match fake mode, codes get none") {
+  e::Generator gen(4);
+  nn::Linear lin(300, 270, false, gen, 0.3);  // two row tiles in real mode
+  QuantLinear fake(lin, QuantSpec{4, 64, false}), real(lin, QuantSpec{4, 64, false});
+  real.to_real();
+  Tensor x = e::randn({5, 300}, gen);
+  ag::Var xf(x, true), xr(x, true);
+  Tensor up = e::randn({5, 270}, gen);
+  ag::sum(ag::mul(fake.forward(xf), ag::Var(up))).backward();
+  ag::sum(ag::mul(real.forward(xr), ag::Var(up))).backward();
+  QS_CHECK_CLOSE(xr.grad(), xf.grad(), 1e-4);
+  CHECK(real.parameters().empty());
+  QS_CHECK_CLOSE(real.effective_weight(), fake.effective_weight(), 1e-6);
+}
+
+TEST_CASE("weight memory and bits per parameter of packed layers") {
+  e::Generator gen(5);
+  nn::Linear lin(256, 128, false, gen, 0.1);
+  QuantLinear q4(lin, QuantSpec{4, 64, false}), q3(lin, QuantSpec{3, 128, false});
+  CHECK(q4.bits_per_parameter() == 32.0);
+  q4.to_real();
+  q3.to_real();
+  // codes + f32 scale + f32 zero per group
+  CHECK(q4.weight_bytes() == 128 * 128 + 2 * 128 * 4 * 4);
+  CHECK(q4.bits_per_parameter() == doctest::Approx(4.0 + 64.0 / 64));
+  CHECK(q3.bits_per_parameter() == doctest::Approx(3.0 + 64.0 / 128));
+}
+
+TEST_CASE("scale learning: only alpha trains, the grid and weights stay bit-identical") {
+  nn::Llama model(tiny());
+  auto replaced = quantize_linears(model, QuantSpec{2, 16, false}, path_pattern("layers.0-.*"));
+  model.set_requires_grad(false);
+  std::vector<std::pair<std::string, ag::Var>> alphas;
+  for (const std::string& path : replaced) {
+    auto& ql = dynamic_cast<QuantLinear&>(model.submodule(path));
+    ql.enable_scale_learning();
+    alphas.emplace_back(path + ".alpha", ql.alpha());
+  }
+  auto before = model.state_dict();
+  nn::AdamW opt({nn::ParamGroup{"alpha", alphas, 1e-2, 0.0}});
+  Tensor ids = e::from_vector<int64_t>({1, 5, 9, 2, 7, 3, 3, 8, 4, 1, 1, 6}, {1, 12});
+  auto loss_of = [&] {
+    ag::Var logits = model.forward(ids.slice(1, 0, 11).contiguous()).logits;
+    return ag::cross_entropy(ag::reshape(logits, {11, 50}), ids.slice(1, 1, 12).reshape({11}));
+  };
+  const double first = loss_of().data().item<double>();
+  for (int i = 0; i < 30; ++i) {
+    ag::Var loss = loss_of();
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  const double last = loss_of().data().item<double>();
+  MESSAGE("2-bit model, alpha only: loss " << first << " -> " << last);
+  CHECK(last < first);
+  for (auto& [name, t] : model.state_dict()) {
+    if (name.find("alpha") != std::string::npos) continue;
+    CAPTURE(name);
+    CHECK(e::equal(t, before.at(name)));
+  }
+}

@@ -1,0 +1,116 @@
+#include "autograd/functions.h"
+#include "quant/fake_quant.h"
+#include "quant/packing.h"
+#include "quant/uniform.h"
+#include "support.h"
+
+using namespace qs::quant;
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+using qs::test::make;
+using qs::test::values;
+
+TEST_CASE("asymmetric 4-bit quantization by hand") {
+  QuantSpec spec{4, 4, false};
+  Tensor w = make({-1, 0, 0.5, 2}, {1, 4});
+  GroupParams p = minmax_params(w, spec);
+  CHECK(values(p.scale)[0] == doctest::Approx(0.2));
+  CHECK(values(p.zero)[0] == 5);
+  Tensor q = quantize(w, p, spec);
+  CHECK(values(q) == std::vector<double>{0, 5, 7, 15});  // 0.5 / 0.2 = 2.5 rounds to even 2
+  QS_CHECK_CLOSE(dequantize(q, p, spec), make({-1, 0, 0.4, 2}, {1, 4}), 1e-6);
+}
+
+TEST_CASE("symmetric 4-bit quantization by hand") {
+  QuantSpec spec{4, 4, true};
+  Tensor w = make({-2, 0.9, 0.5, 0.1}, {1, 4});
+  GroupParams p = minmax_params(w, spec);
+  CHECK(values(p.scale)[0] == doctest::Approx(2.0 / 7));
+  CHECK(values(p.zero)[0] == 8);
+  Tensor q = quantize(w, p, spec);
+  CHECK(values(q) == std::vector<double>{1, 11, 10, 8});  // 0.9 / (2/7) = 3.15, 0.5 / (2/7) = 1.75
+  QS_CHECK_CLOSE(dequantize(q, p, spec), make({-2, 6.0 / 7, 4.0 / 7, 0}, {1, 4}), 1e-6);
+}
+
+TEST_CASE("every bit width: codes in range and error at most half a step") {
+  e::Generator gen(1);
+  Tensor w = e::randn({6, 50}, gen);
+  for (int bits : {2, 3, 4, 8}) {
+    for (bool sym : {false, true}) {
+      QuantSpec spec{bits, 16, sym};  // 50 = 3 * 16 + 2: the last group is short
+      CAPTURE(spec.str());
+      GroupParams p = minmax_params(w, spec);
+      CHECK(p.scale.shape() == e::Shape{6, 4});
+      Tensor q = quantize(w, p, spec);
+      CHECK(e::max(q.to(e::DType::f32)).item<double>() <= spec.levels());
+      Tensor err = grouped(e::abs(dequantize(q, p, spec) - w), spec);  // (6, 4, 16)
+      Tensor half_step = p.scale.unsqueeze(2) * 0.5 + 1e-6;
+      CHECK(e::max(e::sub(err, half_step)).item<double>() <= 0.0);
+    }
+  }
+}
+
+TEST_CASE("pack and unpack round-trip every width, and the 3-bit layout") {
+  e::Generator gen(2);
+  for (int bits : {2, 3, 4, 8}) {
+    for (int64_t in : {1, 7, 8, 13, 64}) {
+      Tensor codes = e::clamp(e::round(e::rand({3, in}, gen, e::DType::f32, 0, (1 << bits) - 1)), 0, (1 << bits) - 1).to(e::DType::u8);
+      Tensor packed = pack_codes(codes, bits);
+      CHECK(packed.size(1) == (in * bits + 7) / 8);
+      CHECK(e::equal(unpack_codes(packed, bits, in), codes));
+    }
+  }
+  Tensor c = e::from_vector<uint8_t>({1, 2, 3, 4, 5, 6, 7, 0}, {1, 8});
+  CHECK(qs::test::values(pack_codes(c, 3)) == std::vector<double>{209, 88, 31});
+  CHECK(qs::test::values(pack_codes(e::from_vector<uint8_t>({1, 15, 3}, {1, 3}), 4)) == std::vector<double>{241, 3});
+  CHECK_THROWS_AS(pack_codes(e::from_vector<uint8_t>({9}, {1, 1}), 3), qs::Error);
+}
+
+TEST_CASE("fake quantization with alpha = 1 equals quantize + dequantize") {
+  e::Generator gen(3);
+  Tensor w = e::randn({4, 32}, gen);
+  QuantSpec spec{4, 8, false};
+  GroupParams p = minmax_params(w, spec);
+  Tensor fake = fake_quantize_grid(ag::Var(w), p, ag::Var(e::ones({4, 4})), spec).data();
+  QS_CHECK_CLOSE(fake, dequantize(quantize(w, p, spec), p, spec), 1e-6);
+}
+
+TEST_CASE("STE: d w_hat / d alpha = -w / alpha^2 where unclipped, 0 where clamped") {
+  // group_size 1: each element has its own alpha, so the gradient is per element.
+  QuantSpec spec{4, 1, false};
+  Tensor w = make({0.3, -0.7, 1.1, 0.05, -1.3, 0.9}, {1, 6}, e::DType::f64);
+  // A grid with s = 0.1 and z = 8 for every element: codes reach 0..15, i.e. w in [-0.8, 0.7].
+  GroupParams grid{e::full({1, 6}, 0.1, e::DType::f64), e::full({1, 6}, 8.0, e::DType::f64)};
+  ag::Var alpha(make({1.0, 0.9, 1.2, 1.1, 2.0, 0.95}, {1, 6}, e::DType::f64), true);
+  ag::sum(fake_quantize_grid(ag::Var(w), grid, alpha, spec)).backward();
+  std::vector<double> wv = values(w), av = values(alpha.data()), g = values(alpha.grad());
+  for (int i = 0; i < 6; ++i) {
+    CAPTURE(i);
+    const double code = std::nearbyint(wv[i] / (0.1 * av[i])) + 8;
+    const bool clamped = code < 0 || code > 15;
+    CHECK(g[i] == doctest::Approx(clamped ? 0.0 : -wv[i] / (av[i] * av[i])));
+  }
+  CHECK(g[2] == 0.0);  // 1.1 / 0.12 + 8 > 15: clamped
+  CHECK(g[4] != 0.0);  // -1.3 / 0.2 + 8 = 1.5: inside thanks to alpha = 2
+}
+
+TEST_CASE("STE: clipping-factor gradients follow the analytic formula") {
+  // One group of 4 (asymmetric): s = (sig(u) max - sig(l) min) / Q, z constant.
+  // d w_hat_i / d s = (q_i - z) - w_i / s unclipped, (q_i - z) clamped;
+  // d s / d u = sig'(u) max / Q,  d s / d l = -sig'(l) min / Q.
+  QuantSpec spec{3, 4, false};
+  Tensor w = make({-0.9, -0.2, 0.35, 1.0}, {1, 4}, e::DType::f64);
+  const double u0 = 0.5, l0 = 1.5;
+  ag::Var u(make({u0}, {1, 1}, e::DType::f64), true), l(make({l0}, {1, 1}, e::DType::f64), true);
+  ag::sum(fake_quantize_lwc(ag::Var(w), u, l, spec)).backward();
+  auto sig = [](double x) { return 1 / (1 + std::exp(-x)); };
+  const double hi = sig(u0) * 1.0, lo = sig(l0) * -0.9, s = (hi - lo) / 7, z = std::nearbyint(-lo / s);
+  double dsum_ds = 0;
+  for (double wi : values(w)) {
+    const double raw = std::nearbyint(wi / s) + z;
+    const double q = std::min(7.0, std::max(0.0, raw));
+    dsum_ds += (q - z) - ((raw == q) ? wi / s : 0.0);
+  }
+  CHECK(values(u.grad())[0] == doctest::Approx(dsum_ds * sig(u0) * (1 - sig(u0)) * 1.0 / 7));
+  CHECK(values(l.grad())[0] == doctest::Approx(dsum_ds * -sig(l0) * (1 - sig(l0)) * -0.9 / 7));
+}
