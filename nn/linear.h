@@ -11,6 +11,9 @@ class LinearLayer : public Module {
   virtual Var forward(const Var& x) = 0;  // x: (..., in) -> (..., out)
   virtual int64_t in_features() const = 0;
   virtual int64_t out_features() const = 0;
+  // The (out, in) weight the layer computes with, as a full-precision tensor
+  // (dequantized for quantized layers): for merging adapters and for export.
+  virtual Tensor effective_weight() const = 0;
 };
 
 class Linear : public LinearLayer {
@@ -20,6 +23,7 @@ class Linear : public LinearLayer {
   Var forward(const Var& x) override;
   int64_t in_features() const override { return weight.size(1); }
   int64_t out_features() const override { return weight.size(0); }
+  Tensor effective_weight() const override { return weight.data(); }
 
   Var weight;  // (out, in)
   Var bias;    // (out) or undefined

@@ -2,6 +2,7 @@
 
 #include "autograd/functions.h"
 #include "engine/ops.h"
+#include "quant/dequant_linear.h"
 #include "quant/fake_quant.h"
 #include "quant/packing.h"
 
@@ -9,10 +10,6 @@ namespace qs::quant {
 
 namespace ag = qs::autograd;
 namespace e = qs::engine;
-
-namespace {
-constexpr int64_t kRowTile = 256;  // output rows dequantized at a time in real mode
-}
 
 QuantLinear::QuantLinear(const nn::Linear& source, const QuantSpec& spec)
     : spec_(spec), in_(source.in_features()), out_(source.out_features()) {
@@ -74,34 +71,11 @@ Var QuantLinear::forward(const Var& x) {
 
 Var QuantLinear::forward_real(const Var& x) const {
   const Tensor packed = buffer("qweight"), scale = grid_.scale, zero = grid_.zero;
-  const QuantSpec spec = spec_;
-  const int64_t in = in_, out = out_;
-  auto for_each_tile = [packed, scale, zero, spec, in, out](auto&& body) {
-    Tensor tile({std::min(kRowTile, out), in}, e::DType::f32);
-    for (int64_t r0 = 0; r0 < out; r0 += kRowTile) {
-      const int64_t r1 = std::min(out, r0 + kRowTile);
-      Tensor t = tile.slice(0, 0, r1 - r0);
-      dequantize_packed_rows(packed, scale, zero, spec.bits, spec.group_size, in, r0, r1, t.data<float>());
-      body(r0, r1, t);
-    }
-  };
-  Tensor x2 = x.data().to(e::DType::f32).reshape({-1, in});
-  Tensor y({x2.size(0), out}, e::DType::f32);
-  for_each_tile([&](int64_t r0, int64_t r1, const Tensor& w) { e::copy_(y.slice(1, r0, r1), e::matmul(x2, w.t())); });
-  e::Shape shape = x.shape();
-  shape.back() = out;
-  return ag::make_result(y.view(shape), "quant_linear_real", {x},
-                         [for_each_tile, in, shape](const Tensor& g, const std::vector<bool>& needs) {
-                           if (!needs[0]) return std::vector<Tensor>{Tensor()};
-                           Tensor g2 = g.reshape({-1, shape.back()});
-                           Tensor dx = e::zeros({g2.size(0), in});
-                           for_each_tile([&](int64_t r0, int64_t r1, const Tensor& w) {
-                             dx = e::add(dx, e::matmul(g2.slice(1, r0, r1), w));
-                           });
-                           e::Shape xs = shape;
-                           xs.back() = in;
-                           return std::vector<Tensor>{dx.view(xs)};
-                         });
+  const int bits = spec_.bits;
+  const int64_t group = spec_.group_size, in = in_;
+  return dequant_linear(x, in_, out_, [=](int64_t r0, int64_t r1, float* dst) {
+    dequantize_packed_rows(packed, scale, zero, bits, group, in, r0, r1, dst);
+  }, "quant_linear_real");
 }
 
 void QuantLinear::to_real() {

@@ -41,7 +41,7 @@ class QuantLinear : public nn::LinearLayer {
   // no extra parameters. The master weight is dropped.
   void to_real();
   // The weight as used in forward (dequantized), (out, in) f32.
-  Tensor effective_weight() const;
+  Tensor effective_weight() const override;
 
   int64_t weight_bytes() const;  // codes + scales + zeros (real), or the f32 master (fake)
   double bits_per_parameter() const;
