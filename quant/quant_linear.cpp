@@ -60,6 +60,8 @@ Var QuantLinear::forward(const Var& x) {
   Var y;
   if (mode_ == QuantMode::real) {
     y = forward_real(x);
+  } else if (bypass_) {
+    y = ag::matmul(x, ag::transpose(weight_, 0, 1));
   } else {
     Var w_hat = grid_frozen_ || !clip_upper_.defined()
                     ? fake_quantize_grid(weight_, grid_, alpha_, spec_)
@@ -110,6 +112,11 @@ Tensor QuantLinear::effective_weight() const {
               ? fake_quantize_grid(self.weight_, grid_, alpha_, spec_)
               : fake_quantize_lwc(self.weight_, clip_upper_, clip_lower_, spec_);
   return w.data().contiguous();
+}
+
+void QuantLinear::set_bypass(bool on) {
+  QS_CHECK(mode_ == QuantMode::fake || !on, "QuantLinear: bypass needs the master weight (fake mode)");
+  bypass_ = on;
 }
 
 int64_t QuantLinear::weight_bytes() const {

@@ -43,6 +43,10 @@ class QuantLinear : public nn::LinearLayer {
   // The weight as used in forward (dequantized), (out, in) f32.
   Tensor effective_weight() const override;
 
+  // Fake mode: compute with the unquantized master weight (the full-precision
+  // reference that calibration matches).
+  void set_bypass(bool on);
+
   int64_t weight_bytes() const;  // codes + scales + zeros (real), or the f32 master (fake)
   double bits_per_parameter() const;
 
@@ -55,6 +59,7 @@ class QuantLinear : public nn::LinearLayer {
   Var weight_, bias_, clip_upper_, clip_lower_, alpha_;
   GroupParams grid_;
   bool grid_frozen_ = false;
+  bool bypass_ = false;
 };
 
 }  // namespace qs::quant
