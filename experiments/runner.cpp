@@ -90,7 +90,7 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
       if (options.force && std::filesystem::exists(artifacts)) std::filesystem::remove_all(artifacts);
       std::filesystem::create_directories(artifacts);
       log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, artifacts.string()));
-      StageContext ctx{s, ConfigSection(section, s, file), seed, artifacts, upstream, &log};
+      StageContext ctx{s, ConfigSection(section, s, file), seed, artifacts, upstream, &log, exp.root, file};
       results = def->run(ctx);
       engine::write_file_atomically(done, results.dump(2) + "\n");
     }

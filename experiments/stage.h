@@ -21,6 +21,8 @@ struct StageContext {
   std::filesystem::path artifacts;  // this stage's outputs (and resume checkpoints)
   std::map<std::string, std::filesystem::path> upstream;  // earlier stages' artifacts
   RunLog* log = nullptr;
+  YAML::Node experiment;  // the whole resolved config: upstream stages' settings
+  std::string file;       // the experiment file, for messages
 };
 
 struct StageDef {

@@ -12,38 +12,11 @@
 #include "engine/io/tensor_file.h"
 #include "experiments/stage.h"
 #include "experiments/stages/lm_training.h"
+#include "experiments/stages/pretrain_config.h"
 
 namespace qs::experiments {
 
 namespace {
-
-struct PretrainConfig {
-  data::CorpusConfig corpus;
-  int64_t vocab_size = 2048;
-  int64_t tokenizer_documents = 5000;
-  nn::LlamaConfig model;
-  LmTrainConfig train;
-  std::string sample_prompt;
-};
-
-PretrainConfig read_config(ConfigSection& s, uint64_t seed) {
-  PretrainConfig c;
-  c.corpus = read_corpus_config(s.section("corpus"), seed);
-  ConfigSection tok = s.section("tokenizer");
-  c.vocab_size = tok.get<int64_t>("vocab_size", c.vocab_size);
-  c.tokenizer_documents = tok.get<int64_t>("train_documents", c.tokenizer_documents);
-  tok.finish();
-  QS_CHECK(c.vocab_size > data::Tokenizer::kNumSpecial + 256,
-           "config {}: '{}' must exceed the {} byte and special tokens, got {}", s.file(),
-           tok.path_of("vocab_size"), data::Tokenizer::kNumSpecial + 256, c.vocab_size);
-  c.model = read_model_config(s.section("model"), seed);
-  c.model.vocab_size = c.vocab_size;
-  c.train = read_train_config(s.section("train"));
-  QS_CHECK(c.train.seq_len <= c.model.max_seq_len, "config {}: '{}' ({}) exceeds '{}' ({})", s.file(),
-           s.path_of("train.seq_len"), c.train.seq_len, s.path_of("model.max_seq_len"), c.model.max_seq_len);
-  c.sample_prompt = s.get<std::string>("sample_prompt", "A triangle has");
-  return c;
-}
 
 double peak_rss_mb() {
   rusage usage{};
@@ -52,7 +25,7 @@ double peak_rss_mb() {
 }
 
 nlohmann::json run(StageContext& ctx) {
-  PretrainConfig c = read_config(ctx.config, ctx.seed);
+  PretrainConfig c = read_pretrain_config(ctx.config, ctx.seed);
   RunLog& log = *ctx.log;
   data::Corpus corpus = data::make_corpus(c.corpus);
   log.line(fmt::format("[{}] corpus: {} train / {} val documents", ctx.stage, corpus.train.size(), corpus.val.size()));
@@ -118,7 +91,7 @@ nlohmann::json run(StageContext& ctx) {
 
 StageDef pretrain_llm_stage() {
   return {"pretrain_llm", "full-precision LM pretraining on the text corpus",
-          [](ConfigSection& s) { read_config(s, 0); }, run};
+          [](ConfigSection& s) { read_pretrain_config(s, 0); }, run};
 }
 
 }  // namespace qs::experiments

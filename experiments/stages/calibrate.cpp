@@ -1,0 +1,211 @@
+// Stage calibrate: quantize the pretrained LLM (min-max, NF4 or learnable
+// weight clipping) at each configured bit width and group size, and report
+// validation perplexity, bits per parameter and weight memory per method.
+// Outputs: results (the table) and, for each quantized variant, its packed
+// weights (<method>_<bits>b_g<group>.h5).
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "data/lm_dataset.h"
+#include "data/random.h"
+#include "data/tokenizer.h"
+#include "engine/io/tensor_file.h"
+#include "engine/ops.h"
+#include "experiments/stage.h"
+#include "experiments/stages/lm_training.h"
+#include "experiments/stages/pretrain_config.h"
+#include "quant/footprint.h"
+#include "quant/lwc.h"
+#include "quant/nf4_linear.h"
+#include "quant/quant_linear.h"
+#include "quant/surgery.h"
+
+namespace qs::experiments {
+
+namespace {
+
+struct CalibrateConfig {
+  std::vector<std::string> methods{"fp", "minmax", "nf4", "lwc"};
+  std::vector<int64_t> bits{4, 3, 2};
+  std::vector<int64_t> group_sizes{64, 128};
+  std::string layers = "layers.0-.*_proj";
+  int64_t samples = 32;
+  int64_t heldout_samples = 8;
+  int64_t seq_len = 128;
+  quant::LwcConfig lwc;
+  int64_t eval_batches = 16;
+  int64_t nf4_block = 64;
+  bool nf4_double_quant = true;
+};
+
+CalibrateConfig read_config(ConfigSection& s) {
+  CalibrateConfig c;
+  c.methods = s.get<std::vector<std::string>>("methods", c.methods);
+  for (const std::string& m : c.methods) {
+    QS_CHECK(m == "fp" || m == "minmax" || m == "nf4" || m == "lwc",
+             "config {}: '{}' lists unknown method '{}' (expected fp, minmax, nf4, lwc)", s.file(),
+             s.path_of("methods"), m);
+  }
+  auto ints = [&](const char* key, std::vector<int64_t> fallback) {
+    if (!s.has(key)) {
+      s.get<std::vector<std::string>>(key, {});
+      return fallback;
+    }
+    std::vector<int64_t> out;
+    for (const std::string& v : s.get<std::vector<std::string>>(key, {})) {
+      try {
+        out.push_back(std::stoll(v));
+      } catch (const std::exception&) {
+        fail("config {}: '{}' must be a list of integers, got '{}'", s.file(), s.path_of(key), v);
+      }
+    }
+    return out;
+  };
+  c.bits = ints("bits", c.bits);
+  for (int64_t b : c.bits) {
+    QS_CHECK(b == 2 || b == 3 || b == 4 || b == 8, "config {}: '{}' holds {}: bits must be 2, 3, 4 or 8", s.file(),
+             s.path_of("bits"), b);
+  }
+  c.group_sizes = ints("group_sizes", c.group_sizes);
+  c.layers = s.get<std::string>("layers", c.layers);
+  quant::path_pattern(c.layers);  // a bad pattern fails now
+  c.samples = s.get<int64_t>("samples", c.samples);
+  c.heldout_samples = s.get<int64_t>("heldout_samples", c.heldout_samples);
+  c.seq_len = s.get<int64_t>("seq_len", c.seq_len);
+  c.lwc.epochs = s.get<int64_t>("epochs", c.lwc.epochs);
+  c.lwc.lr = s.get<double>("lr", c.lwc.lr);
+  c.lwc.batch_size = s.get<int64_t>("batch_size", c.lwc.batch_size);
+  c.eval_batches = s.get<int64_t>("eval_batches", c.eval_batches);
+  c.nf4_block = s.get<int64_t>("nf4_block", c.nf4_block);
+  c.nf4_double_quant = s.get<bool>("nf4_double_quant", c.nf4_double_quant);
+  QS_CHECK(c.samples > 0 && c.heldout_samples > 0 && c.seq_len > 0 && c.lwc.epochs >= 0 && c.lwc.batch_size > 0,
+           "config {}: '{}' needs positive samples, heldout_samples, seq_len, batch_size", s.file(),
+           s.path_of(""));
+  return c;
+}
+
+nlohmann::json run(StageContext& ctx) {
+  CalibrateConfig c = read_config(ctx.config);
+  RunLog& log = *ctx.log;
+  QS_CHECK(ctx.upstream.count("pretrain_llm"), "[calibrate] needs the pretrain_llm stage before it in 'stages'");
+  ConfigSection pre_section(ctx.experiment["pretrain_llm"] ? ctx.experiment["pretrain_llm"] : YAML::Node(YAML::NodeType::Map),
+                            "pretrain_llm", ctx.file);
+  PretrainConfig pre = read_pretrain_config(pre_section, ctx.seed);
+  const auto& dir = ctx.upstream.at("pretrain_llm");
+  data::Tokenizer tok = data::Tokenizer::load(dir / "tokenizer.json");
+  engine::TensorFile weights = engine::load_tensor_file(dir / "model.h5");
+  pre.model.vocab_size = tok.vocab_size();
+  QS_CHECK(c.seq_len <= pre.model.max_seq_len, "[calibrate] seq_len {} exceeds the model's max_seq_len {}", c.seq_len,
+           pre.model.max_seq_len);
+
+  data::Corpus corpus = data::make_corpus(pre.corpus);
+  engine::Tensor val = data::pack_sequences(corpus.val, tok, pre.train.seq_len);
+  // Calibration and held-out sequences: random rows of the packed training text.
+  engine::Tensor train = data::pack_sequences(corpus.train, tok, c.seq_len);
+  data::Rng rng(ctx.seed + 17);
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < c.samples + c.heldout_samples; ++i) rows.push_back(rng.below(train.size(0)));
+  engine::Tensor picked = engine::index_select(train, 0, engine::from_vector(rows)).slice(1, 0, c.seq_len).contiguous();
+  engine::Tensor calib = picked.slice(0, 0, c.samples).contiguous();
+  engine::Tensor heldout = picked.slice(0, c.samples, c.samples + c.heldout_samples).contiguous();
+
+  auto fresh_model = [&] {
+    auto m = std::make_unique<nn::Llama>(pre.model);
+    m->load_state_dict(weights.tensors);
+    m->eval();
+    return m;
+  };
+  const quant::PathFilter select = quant::path_pattern(c.layers);
+  nlohmann::json table = nlohmann::json::array();
+  auto report = [&](const std::string& method, int64_t bits, int64_t group, nn::Llama& model, double seconds,
+                    double mse_ratio) {
+    const double loss = evaluate_lm(model, val, pre.train.batch_size, c.eval_batches);
+    const quant::WeightFootprint f = quant::weight_footprint(model);
+    nlohmann::json row{{"method", method},
+                       {"bits", bits},
+                       {"group_size", group},
+                       {"val_ppl", std::exp(loss)},
+                       {"bits_per_param", f.quantized_params ? f.quantized_bits_per_param() : 32.0},
+                       {"weight_mb", static_cast<double>(f.total_bytes) / (1 << 20)},
+                       {"seconds", seconds}};
+    if (mse_ratio > 0) row["lwc_mse_ratio"] = mse_ratio;
+    log.line(fmt::format("[calibrate] {:<7} {:>2} bits  g{:<4} ppl {:8.3f}  {:5.2f} bits/param  {:6.2f} MB", method,
+                         bits, group, std::exp(loss), row["bits_per_param"].get<double>(),
+                         row["weight_mb"].get<double>()));
+    table.push_back(row);
+  };
+  auto timed = [](auto&& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+
+  for (const std::string& method : c.methods) {
+    if (method == "fp") {
+      auto m = fresh_model();
+      report("fp", 32, 0, *m, 0.0, 0.0);
+    } else if (method == "nf4") {
+      auto m = fresh_model();
+      double secs = timed([&] {
+        std::vector<std::pair<nn::Module*, std::string>> swaps;
+        std::function<void(nn::Module&, const std::string&)> visit = [&](nn::Module& mod, const std::string& prefix) {
+          for (auto& [name, child] : std::vector(mod.children())) {
+            const std::string path = prefix.empty() ? name : prefix + "." + name;
+            if (auto* lin = dynamic_cast<nn::Linear*>(child.get()); lin && select(path)) {
+              mod.replace_child(name, std::make_shared<quant::Nf4Linear>(*lin, c.nf4_block, c.nf4_double_quant));
+            } else {
+              visit(*child, path);
+            }
+          }
+        };
+        visit(*m, "");
+      });
+      report("nf4", 4, c.nf4_block, *m, secs, 0.0);
+    } else {
+      for (int64_t bits : c.bits) {
+        for (int64_t group : c.group_sizes) {
+          auto m = fresh_model();
+          double mse_ratio = 0.0;
+          const quant::QuantSpec spec{static_cast<int>(bits), group, false};
+          double secs = timed([&] {
+            auto replaced = quant::quantize_linears(*m, spec, select);
+            if (method == "lwc") {
+              auto blocks = quant::calibrate_lwc(*m, calib, heldout, c.lwc);
+              double before = 0, after = 0;
+              for (auto& b : blocks) {
+                before += b.mse_minmax;
+                after += b.mse_lwc;
+              }
+              mse_ratio = before > 0 ? after / before : 0.0;
+            }
+            for (const std::string& path : replaced) dynamic_cast<quant::QuantLinear&>(m->submodule(path)).to_real();
+          });
+          report(method, bits, group, *m, secs, mse_ratio);
+          engine::TensorFile out;
+          out.tensors = m->state_dict();
+          out.attributes["quant"] = fmt::format("{} {}", method, spec.str());
+          engine::save_tensor_file(ctx.artifacts / fmt::format("{}_{}b_g{}.h5", method, bits, group), out);
+        }
+      }
+    }
+  }
+  // The table, as Markdown, for the log and the closing note.
+  log.line("| method | bits | group | val ppl | bits/param | weight MB |");
+  log.line("| --- | --- | --- | --- | --- | --- |");
+  for (auto& r : table) {
+    log.line(fmt::format("| {} | {} | {} | {:.3f} | {:.2f} | {:.2f} |", r["method"].get<std::string>(),
+                         r["bits"].get<int64_t>(), r["group_size"].get<int64_t>(), r["val_ppl"].get<double>(),
+                         r["bits_per_param"].get<double>(), r["weight_mb"].get<double>()));
+  }
+  return nlohmann::json{{"table", table}};
+}
+
+}  // namespace
+
+StageDef calibrate_stage() {
+  return {"calibrate", "quantize the pretrained LLM and compare methods by perplexity",
+          [](ConfigSection& s) { read_config(s); }, run};
+}
+
+}  // namespace qs::experiments
