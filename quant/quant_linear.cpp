@@ -4,12 +4,17 @@
 #include "engine/ops.h"
 #include "quant/dequant_linear.h"
 #include "quant/fake_quant.h"
+#include "quant/matvec.h"
 #include "quant/packing.h"
 
 namespace qs::quant {
 
 namespace ag = qs::autograd;
 namespace e = qs::engine;
+
+namespace {
+constexpr int64_t kMatvecRows = 4;  // up to this many input rows use the fused kernel
+}
 
 QuantLinear::QuantLinear(const nn::Linear& source, const QuantSpec& spec)
     : spec_(spec), in_(source.in_features()), out_(source.out_features()) {
@@ -75,6 +80,17 @@ Var QuantLinear::forward_real(const Var& x) const {
   const Tensor packed = buffer("qweight"), scale = grid_.scale, zero = grid_.zero;
   const int bits = spec_.bits;
   const int64_t group = spec_.group_size, in = in_;
+  const int64_t rows = x.numel() / in_;
+  if (bits == 4 && rows <= kMatvecRows && group % 2 == 0 && in % 2 == 0 && !(autograd::grad_enabled() && x.requires_grad())) {
+    // Decoding: a fused kernel on the packed codes (memory bound, so the 8x
+    // smaller weights are what makes it fast).
+    Tensor x2 = x.data().to(e::DType::f32).reshape({rows, in}).contiguous();
+    Tensor y({rows, out_}, e::DType::f32);
+    matvec_4bit(x2, packed, scale, zero, group, y);
+    e::Shape shape = x.shape();
+    shape.back() = out_;
+    return Var(y.view(shape));
+  }
   return dequant_linear(x, in_, out_, [=](int64_t r0, int64_t r1, float* dst) {
     dequantize_packed_rows(packed, scale, zero, bits, group, in, r0, r1, dst);
   }, "quant_linear_real");

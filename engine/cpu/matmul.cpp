@@ -54,6 +54,7 @@ void gemm(const T* a, Layout la, const T* b, Layout lb, T* c, int64_t m, int64_t
 
 // Below this many multiply-adds a GEMM is too small for packing to pay off.
 constexpr int64_t kPackedMinWork = 32 * 32 * 32;
+constexpr int64_t kPackedMinRows = 8;
 
 void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
   const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a_in.size(2);
@@ -61,7 +62,10 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     fill(out, 0.0);
     return;
   }
-  const bool packed = a_in.dtype() == DType::f32 && sgemm::available() && m * n * k >= kPackedMinWork;
+  // Matrix-vector shapes (a few rows or columns) are memory bound: packing
+  // would copy the whole matrix for nothing, so Eigen's GEMV takes them.
+  const bool packed = a_in.dtype() == DType::f32 && sgemm::available() && m * n * k >= kPackedMinWork &&
+                      std::min(m, n) >= kPackedMinRows;
   // Many GEMMs: one per thread. Few large ones: each uses all threads.
   const bool across_batch = batch > 1 && (batch >= 2 * omp_get_max_threads() || m * n * k < (1 << 21));
   if (packed) {

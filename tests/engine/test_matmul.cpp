@@ -88,7 +88,7 @@ TEST_CASE("the packed f32 GEMM matches the Eigen reference on awkward shapes and
   // Edges in every loop: m not a multiple of the micro-tile, k over several
   // depth panels, n over several B panels; short-wide C splits by columns.
   const std::vector<std::array<int64_t, 3>> shapes{
-      {45, 800, 3100}, {131, 385, 97}, {5, 300, 600}, {2048, 64, 33}, {1, 1024, 1024}};
+      {45, 800, 3100}, {131, 385, 97}, {20, 300, 2000}, {2048, 64, 33}, {9, 1024, 1024}, {1, 512, 300}};
   for (auto [m, k, n] : shapes) {
     CAPTURE(m);
     CAPTURE(k);

@@ -134,3 +134,18 @@ TEST_CASE("scale learning: only alpha trains, the grid and weights stay bit-iden
     CHECK(e::equal(t, before.at(name)));
   }
 }
+
+TEST_CASE("the fused 4-bit decoding kernel matches the dequantized product") {
+  e::Generator gen(6);
+  for (int64_t group : {64, 16, 6}) {  // AVX-512 path, mixed, and the scalar tail
+    CAPTURE(group);
+    nn::Linear lin(96, 70, false, gen, 0.3);
+    QuantLinear q(lin, QuantSpec{4, group, false});
+    q.to_real();
+    Tensor x = e::randn({2, 96}, gen);
+    Tensor expected = e::matmul(x, q.effective_weight().t());
+    ag::NoGrad no_grad;  // decoding: no graph, so the fused kernel runs
+    QS_CHECK_CLOSE(q.forward(ag::Var(x)).data(), expected, 1e-4);
+    QS_CHECK_CLOSE(q.forward(ag::Var(x.slice(0, 0, 1))).data(), expected.slice(0, 0, 1), 1e-4);
+  }
+}

@@ -1,0 +1,75 @@
+#include "quant/matvec.h"
+
+#include <omp.h>
+
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "engine/error.h"
+
+namespace qs::quant {
+
+void matvec_4bit(const engine::Tensor& x, const engine::Tensor& packed, const engine::Tensor& scale,
+                 const engine::Tensor& zero, int64_t group_size, const engine::Tensor& y) {
+  const int64_t n = x.size(0), in = x.size(1), out = packed.size(0), groups = scale.size(1);
+  QS_CHECK(group_size % 2 == 0 && packed.size(1) * 2 == in, "matvec_4bit: bad layout for in = {}, group {}", in,
+           group_size);
+  const uint8_t* pp = packed.data<uint8_t>();
+  const float* sp = scale.data<float>();
+  const float* zp = zero.data<float>();
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  const int64_t half = in / 2;
+  for (int64_t b = 0; b < n; ++b) {
+    // x split into even and odd positions: code 2i sits in the low nibble of
+    // byte i, code 2i + 1 in the high nibble, so no shuffles are needed.
+    std::vector<float> even(half), odd(half), group_sum(groups, 0.0f);
+    const float* xb = xp + b * in;
+    for (int64_t i = 0; i < half; ++i) {
+      even[i] = xb[2 * i];
+      odd[i] = xb[2 * i + 1];
+    }
+    for (int64_t j = 0; j < in; ++j) group_sum[j / group_size] += xb[j];
+    const int64_t gb = group_size / 2;  // bytes per group
+#pragma omp parallel for schedule(static) if (out * in >= (1 << 16))
+    for (int64_t r = 0; r < out; ++r) {
+      const uint8_t* row = pp + r * half;
+      const float* s = sp + r * groups;
+      const float* z = zp + r * groups;
+      float total = 0.0f;
+      int64_t g = 0;
+#if defined(__AVX512F__)
+      if (gb % 16 == 0) {
+        __m512 acc = _mm512_setzero_ps();
+        const __m512i low4 = _mm512_set1_epi32(15);
+        for (; g < groups && (g + 1) * gb <= half; ++g) {
+          __m512 dot = _mm512_setzero_ps();
+          for (int64_t k = g * gb; k < (g + 1) * gb; k += 16) {
+            const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+            const __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(bytes, low4));
+            const __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(bytes, 4));
+            dot = _mm512_fmadd_ps(lo, _mm512_loadu_ps(even.data() + k), dot);
+            dot = _mm512_fmadd_ps(hi, _mm512_loadu_ps(odd.data() + k), dot);
+          }
+          acc = _mm512_fmadd_ps(_mm512_set1_ps(s[g]), dot, acc);
+          total -= s[g] * z[g] * group_sum[g];
+        }
+        total += _mm512_reduce_add_ps(acc);
+      }
+#endif
+      for (; g < groups; ++g) {
+        float dot = 0.0f;
+        for (int64_t k = g * gb; k < std::min(half, (g + 1) * gb); ++k) {
+          dot += static_cast<float>(row[k] & 15) * even[k] + static_cast<float>(row[k] >> 4) * odd[k];
+        }
+        total += s[g] * (dot - z[g] * group_sum[g]);
+      }
+      yp[b * out + r] = total;
+    }
+  }
+}
+
+}  // namespace qs::quant
