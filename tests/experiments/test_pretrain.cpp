@@ -1,5 +1,6 @@
 // The pretrain_llm stage end to end at the tiny profile, stage caching, and
 // kill-and-resume reproducing the uninterrupted run.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -90,5 +91,24 @@ TEST_CASE("a run killed mid-training resumes from its checkpoint to the same los
     CAPTURE(name);
     CHECK(e::equal(p.data(), resumed.parameter(name).data()));
   }
+  fs::remove_all(root);
+}
+
+TEST_CASE("the tiny calibrate experiment prints a table for every method, bit width and group") {
+  fs::path root = temp_root("calibrate");
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  RunSummary s = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/calibrate.yaml", o);
+  const auto& table = s.results["calibrate"]["table"];
+  REQUIRE(table.size() == 6);  // fp, minmax x {4, 2}, nf4, lwc x {4, 2}
+  double fp_ppl = table[0]["val_ppl"].get<double>();
+  for (const auto& row : table) {
+    CAPTURE(row.dump());
+    CHECK(std::isfinite(row["val_ppl"].get<double>()));
+    if (row["method"] != "fp") CHECK(row["weight_mb"].get<double>() < table[0]["weight_mb"].get<double>());
+  }
+  CHECK(table[1]["bits_per_param"].get<double>() == doctest::Approx(4.0 + 64.0 / 16));  // f32 scale + zero per group of 16
+  CHECK(fp_ppl > 1.0);
   fs::remove_all(root);
 }
