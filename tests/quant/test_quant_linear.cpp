@@ -1,4 +1,7 @@
+#include <filesystem>
+
 #include "autograd/functions.h"
+#include "engine/io/tensor_file.h"
 #include "nn/models/llama.h"
 #include "nn/optim/optimizer.h"
 #include "quant/quant_linear.h"
@@ -148,4 +151,26 @@ TEST_CASE("the fused 4-bit decoding kernel matches the dequantized product") {
     QS_CHECK_CLOSE(q.forward(ag::Var(x)).data(), expected, 1e-4);
     QS_CHECK_CLOSE(q.forward(ag::Var(x.slice(0, 0, 1))).data(), expected.slice(0, 0, 1), 1e-4);
   }
+}
+
+TEST_CASE("real quantized weights save to a checkpoint and load into a fresh model") {
+  nn::Llama a(tiny());
+  auto replaced = quantize_linears(a, QuantSpec{3, 16, false}, path_pattern("layers.0-.*"));
+  for (const auto& p : replaced) dynamic_cast<QuantLinear&>(a.submodule(p)).to_real();
+  auto path = std::filesystem::temp_directory_path() / "qslaw_test_quantized.h5";
+  e::TensorFile f;
+  f.tensors = a.state_dict();
+  e::save_tensor_file(path, f);
+  CHECK(f.tensors.count("layers.1.mlp.up_proj.qweight") == 1);
+
+  nn::LlamaConfig other = tiny();
+  other.seed = 123;  // different weights until the checkpoint is loaded
+  nn::Llama b(other);
+  auto again = quantize_linears(b, QuantSpec{3, 16, false}, path_pattern("layers.0-.*"));
+  for (const auto& p : again) dynamic_cast<QuantLinear&>(b.submodule(p)).to_real();
+  Tensor ids = e::from_vector<int64_t>({1, 5, 9, 2}, {1, 4});
+  CHECK(!e::allclose(b.forward(ids).logits.data(), a.forward(ids).logits.data()));
+  b.load_state_dict(e::load_tensor_file(path).tensors);
+  CHECK(e::equal(b.forward(ids).logits.data(), a.forward(ids).logits.data()));
+  std::filesystem::remove(path);
 }

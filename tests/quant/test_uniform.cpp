@@ -114,3 +114,25 @@ TEST_CASE("STE: clipping-factor gradients follow the analytic formula") {
   CHECK(values(u.grad())[0] == doctest::Approx(dsum_ds * sig(u0) * (1 - sig(u0)) * 1.0 / 7));
   CHECK(values(l.grad())[0] == doctest::Approx(dsum_ds * -sig(l0) * (1 - sig(l0)) * -0.9 / 7));
 }
+
+TEST_CASE("2-, 3- and 8-bit asymmetric quantization by hand") {
+  Tensor w = make({-1, 0, 0.5, 2}, {1, 4});
+  // 2 bits: Q = 3, s = 1, z = 1 -> codes round(w) + 1
+  QuantSpec s2{2, 4, false};
+  GroupParams p2 = minmax_params(w, s2);
+  CHECK(values(p2.scale)[0] == doctest::Approx(1.0));
+  CHECK(values(p2.zero)[0] == 1);
+  CHECK(values(quantize(w, p2, s2)) == std::vector<double>{0, 1, 1, 3});  // 0.5 rounds to even 0
+  // 3 bits: Q = 7, s = 3/7, z = round(7/3) = 2
+  QuantSpec s3{3, 4, false};
+  GroupParams p3 = minmax_params(w, s3);
+  CHECK(values(p3.scale)[0] == doctest::Approx(3.0 / 7));
+  CHECK(values(p3.zero)[0] == 2);
+  CHECK(values(quantize(w, p3, s3)) == std::vector<double>{0, 2, 3, 7});  // -2.33->-2, 1.17->1, 4.67->5 (+2, clamped)
+  // 8 bits: Q = 255, s = 3/255, z = 85; 0.6 / s = 51
+  QuantSpec s8{8, 4, false};
+  Tensor w8 = make({-1, 0, 0.6, 2}, {1, 4});
+  GroupParams p8 = minmax_params(w8, s8);
+  CHECK(values(p8.zero)[0] == 85);
+  CHECK(values(quantize(w8, p8, s8)) == std::vector<double>{0, 85, 136, 255});
+}
