@@ -8,6 +8,11 @@
 #include "engine/error.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
+#include "data/render.h"
+#include "data/scene.h"
+#include "vision/image_io.h"
+
+#include <fstream>
 
 namespace {
 
@@ -19,6 +24,23 @@ int cmd_info() {
   fmt::print("\nstages:");
   for (const auto& s : qs::experiments::stage_registry()) fmt::print(" {}", s.name);
   fmt::print("\n");
+  return 0;
+}
+
+// Writes n rendered scenes as PNGs with their captions, for a person to look at.
+int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed) {
+  std::filesystem::create_directories(out);
+  std::ofstream captions(std::filesystem::path(out) / "captions.txt");
+  qs::data::Rng rng(seed);
+  for (int64_t i = 0; i < n; ++i) {
+    qs::data::Scene scene = qs::data::sample_scene(rng);
+    const std::string caption = qs::data::describe_scene(scene, rng);
+    const std::string file = fmt::format("scene_{:03d}.png", i);
+    qs::vision::save_png(std::filesystem::path(out) / file, qs::data::render_scene(scene, seed * 1000003 + i));
+    captions << file << "\t" << caption << "\n";
+    fmt::print("{}  {}\n", file, caption);
+  }
+  fmt::print("wrote {} scenes to {}\n", n, out);
   return 0;
 }
 
@@ -39,6 +61,15 @@ int main(int argc, char** argv) {
   bool no_progress = false;
   run->add_flag("--no-progress", no_progress, "no progress line");
   auto* info = app.add_subcommand("info", "print build, device and stage information");
+  auto* generate = app.add_subcommand("generate", "write samples of the synthetic data to look at");
+  auto* scenes = generate->add_subcommand("scenes", "rendered shape-world scenes (PNG) with their captions");
+  generate->require_subcommand(1);
+  int64_t n_scenes = 16;
+  uint64_t gen_seed = 0;
+  std::string gen_out = "runs/samples/scenes";
+  scenes->add_option("--n", n_scenes, "how many scenes")->capture_default_str();
+  scenes->add_option("--out", gen_out, "output folder")->capture_default_str();
+  scenes->add_option("--seed", gen_seed, "seed")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) {
@@ -49,6 +80,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*info) return cmd_info();
+    if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed);
   } catch (const qs::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

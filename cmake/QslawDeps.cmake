@@ -9,9 +9,12 @@ find_package(CLI11 REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
 find_package(doctest REQUIRED)
 
+# Debian's libstb ships the stb implementations compiled (libstb.so).
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+find_library(STB_LIBRARY stb REQUIRED)
 add_library(qs_stb INTERFACE)
 target_include_directories(qs_stb SYSTEM INTERFACE ${STB_INCLUDE_DIR})
+target_link_libraries(qs_stb INTERFACE ${STB_LIBRARY})
 
 # HDF5's CMake config differs between distributions; wrap what FindHDF5 gives.
 add_library(qs_hdf5 INTERFACE)

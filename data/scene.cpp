@@ -41,7 +41,7 @@ std::string relation(const Object& a, const Object& b) {
 namespace {
 
 std::string count_phrase(int n, Color c, Shape s) {
-  if (n == 1) return std::string("a ") + name(c) + " " + name(s);
+  if (n == 1) return std::string(c == Color::orange ? "an " : "a ") + name(c) + " " + name(s);
   return number_word(n) + " " + name(c) + " " + plural(s);
 }
 
