@@ -1,0 +1,27 @@
+#pragma once
+// CLIP preprocessing: optionally pad to a square with the mean color (LLaVA's
+// `pad` aspect mode), resize the short side (bicubic, Catmull-Rom), center
+// crop, scale to [0, 1] and normalize per channel.
+#include <array>
+
+#include "engine/tensor.h"
+
+namespace qs::vision {
+
+struct PreprocessConfig {
+  int64_t size = 64;
+  bool pad_to_square = true;
+  std::array<double, 3> mean{0.48145466, 0.4578275, 0.40821073};  // CLIP's
+  std::array<double, 3> std{0.26862954, 0.26130258, 0.27577711};
+};
+
+// All on u8 (H, W, 3) images.
+engine::Tensor pad_to_square(const engine::Tensor& image, const std::array<uint8_t, 3>& color);
+engine::Tensor resize_short_side(const engine::Tensor& image, int64_t size);
+engine::Tensor center_crop(const engine::Tensor& image, int64_t size);
+// u8 (H, W, 3) -> f32 (3, H, W), (x / 255 - mean) / std.
+engine::Tensor normalize(const engine::Tensor& image, const PreprocessConfig& config);
+
+engine::Tensor preprocess(const engine::Tensor& image, const PreprocessConfig& config);
+
+}  // namespace qs::vision
