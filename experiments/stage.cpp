@@ -4,9 +4,10 @@ namespace qs::experiments {
 
 StageDef pretrain_llm_stage();
 StageDef calibrate_stage();
+StageDef pretrain_clip_stage();
 
 const std::vector<StageDef>& stage_registry() {
-  static const std::vector<StageDef> stages{pretrain_llm_stage(), calibrate_stage()};
+  static const std::vector<StageDef> stages{pretrain_llm_stage(), pretrain_clip_stage(), calibrate_stage()};
   return stages;
 }
 

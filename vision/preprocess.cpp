@@ -67,6 +67,15 @@ e::Tensor normalize(const e::Tensor& image, const PreprocessConfig& c) {
   return (x - mean) / std;
 }
 
+e::Tensor normalize_batch(const e::Tensor& images, const PreprocessConfig& c) {
+  QS_CHECK(images.dim() == 4 && images.size(3) == 3 && images.dtype() == e::DType::u8,
+           "normalize_batch: images must be u8 (B, H, W, 3), got {}", e::describe(images));
+  e::Tensor x = images.to(e::DType::f32).permute({0, 3, 1, 2}).contiguous() * (1.0 / 255.0);
+  e::Tensor mean = e::from_vector<float>({float(c.mean[0]), float(c.mean[1]), float(c.mean[2])}, {1, 3, 1, 1});
+  e::Tensor std = e::from_vector<float>({float(c.std[0]), float(c.std[1]), float(c.std[2])}, {1, 3, 1, 1});
+  return (x - mean) / std;
+}
+
 e::Tensor preprocess(const e::Tensor& image, const PreprocessConfig& c) {
   e::Tensor img = image;
   if (c.pad_to_square) {

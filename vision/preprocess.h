@@ -23,5 +23,7 @@ engine::Tensor center_crop(const engine::Tensor& image, int64_t size);
 engine::Tensor normalize(const engine::Tensor& image, const PreprocessConfig& config);
 
 engine::Tensor preprocess(const engine::Tensor& image, const PreprocessConfig& config);
+// A batch already at the model's size: u8 (B, H, W, 3) -> f32 (B, 3, H, W).
+engine::Tensor normalize_batch(const engine::Tensor& images, const PreprocessConfig& config);
 
 }  // namespace qs::vision

@@ -1,0 +1,94 @@
+#include "data/caption_dataset.h"
+
+#include <sstream>
+
+#include "data/render.h"
+#include "engine/io/tensor_file.h"
+#include "engine/ops.h"
+
+namespace qs::data {
+
+namespace e = qs::engine;
+
+std::string CaptionDatasetConfig::key() const {
+  return fmt::format("s{}_n{}_c{}_o{}-{}_v1", seed, size, scene.canvas, scene.min_objects, scene.max_objects);
+}
+
+CaptionDataset make_caption_dataset(const CaptionDatasetConfig& c) {
+  QS_CHECK(c.size > 0, "caption dataset: size must be positive, got {}", c.size);
+  CaptionDataset d;
+  const int64_t n = c.scene.canvas;
+  d.images = e::Tensor({c.size, n, n, 3}, e::DType::u8);
+  for (int64_t i = 0; i < c.size; ++i) {
+    Rng rng = Rng(c.seed).fork(static_cast<uint64_t>(i));
+    Scene s = sample_scene(rng, c.scene);
+    d.captions.push_back(describe_scene(s, rng));
+    e::copy_(d.images.select(0, i), render_scene(s, c.seed * 7919 + static_cast<uint64_t>(i)));
+    d.scenes.push_back(std::move(s));
+  }
+  return d;
+}
+
+void save_caption_dataset(const std::filesystem::path& path, const CaptionDataset& d) {
+  e::TensorFile f;
+  f.tensors["images"] = d.images;
+  const int64_t n = static_cast<int64_t>(d.scenes.size());
+  e::Tensor graph = e::full({n, 6, 6}, -1.0);
+  float* g = graph.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < d.scenes[i].objects.size(); ++j) {
+      const Object& o = d.scenes[i].objects[j];
+      float* row = g + (i * 6 + static_cast<int64_t>(j)) * 6;
+      row[0] = static_cast<float>(o.shape);
+      row[1] = static_cast<float>(o.color);
+      row[2] = static_cast<float>(o.size);
+      row[3] = static_cast<float>(o.x);
+      row[4] = static_cast<float>(o.y);
+      row[5] = static_cast<float>(o.radius);
+    }
+  }
+  f.tensors["scenes"] = graph;
+  std::string joined;
+  for (const std::string& c : d.captions) joined += c + "\n";
+  f.attributes["captions"] = joined;
+  f.attributes["canvas"] = std::to_string(d.images.size(1));
+  e::save_tensor_file(path, f);
+}
+
+CaptionDataset load_caption_dataset(const std::filesystem::path& path) {
+  e::TensorFile f = e::load_tensor_file(path);
+  QS_CHECK(f.tensors.count("images") && f.tensors.count("scenes") && f.attributes.count("captions"),
+           "caption dataset {}: missing images, scenes or captions", path.string());
+  CaptionDataset d;
+  d.images = f.tensors.at("images");
+  std::stringstream ss(f.attributes.at("captions"));
+  for (std::string line; std::getline(ss, line);) d.captions.push_back(line);
+  const e::Tensor& graph = f.tensors.at("scenes");
+  const int64_t n = d.images.size(0);
+  QS_CHECK(static_cast<int64_t>(d.captions.size()) == n && graph.size(0) == n,
+           "caption dataset {}: {} images, {} captions and {} scenes disagree", path.string(), n, d.captions.size(),
+           graph.size(0));
+  const float* g = graph.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    Scene s;
+    s.canvas = static_cast<int>(d.images.size(1));
+    for (int64_t j = 0; j < 6; ++j) {
+      const float* row = g + (i * 6 + j) * 6;
+      if (row[0] < 0) break;
+      s.objects.push_back({static_cast<Shape>(row[0]), static_cast<Color>(row[1]), static_cast<Size>(row[2]), row[3],
+                           row[4], row[5]});
+    }
+    d.scenes.push_back(std::move(s));
+  }
+  return d;
+}
+
+CaptionDataset cached_caption_dataset(const CaptionDatasetConfig& c, const std::filesystem::path& dir) {
+  const auto path = dir / ("captions_" + c.key() + ".h5");
+  if (std::filesystem::exists(path)) return load_caption_dataset(path);
+  CaptionDataset d = make_caption_dataset(c);
+  save_caption_dataset(path, d);
+  return d;
+}
+
+}  // namespace qs::data

@@ -1,0 +1,35 @@
+#pragma once
+// Image-caption pairs of the shape world, stored in HDF5: images u8
+// (N, H, W, 3), captions (one string attribute, newline-separated) and the
+// scene graphs (N, 6, 6) f32 rows [shape, color, size, x, y, radius], -1
+// padded, so questions can be generated from them later. A dataset is
+// reused from its file when the generator config is unchanged.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "data/scene.h"
+#include "engine/tensor.h"
+
+namespace qs::data {
+
+struct CaptionDatasetConfig {
+  uint64_t seed = 0;
+  int64_t size = 1000;
+  SceneConfig scene;
+  std::string key() const;  // identifies the generated content
+};
+
+struct CaptionDataset {
+  engine::Tensor images;  // u8 (N, H, W, 3)
+  std::vector<std::string> captions;
+  std::vector<Scene> scenes;
+};
+
+CaptionDataset make_caption_dataset(const CaptionDatasetConfig& config);
+void save_caption_dataset(const std::filesystem::path& path, const CaptionDataset& data);
+CaptionDataset load_caption_dataset(const std::filesystem::path& path);
+// dir/captions_<key>.h5: loaded when present, else generated and saved.
+CaptionDataset cached_caption_dataset(const CaptionDatasetConfig& config, const std::filesystem::path& dir);
+
+}  // namespace qs::data
