@@ -48,20 +48,24 @@ void save_caption_dataset(const std::filesystem::path& path, const CaptionDatase
     }
   }
   f.tensors["scenes"] = graph;
+  // Newline-separated UTF-8 bytes: HDF5 attributes are limited to 64 KiB.
   std::string joined;
   for (const std::string& c : d.captions) joined += c + "\n";
-  f.attributes["captions"] = joined;
-  f.attributes["canvas"] = std::to_string(d.images.size(1));
+  e::Tensor text({static_cast<int64_t>(joined.size())}, e::DType::u8);
+  std::copy(joined.begin(), joined.end(), text.data<uint8_t>());
+  f.tensors["captions"] = text;
+
   e::save_tensor_file(path, f);
 }
 
 CaptionDataset load_caption_dataset(const std::filesystem::path& path) {
   e::TensorFile f = e::load_tensor_file(path);
-  QS_CHECK(f.tensors.count("images") && f.tensors.count("scenes") && f.attributes.count("captions"),
+  QS_CHECK(f.tensors.count("images") && f.tensors.count("scenes") && f.tensors.count("captions"),
            "caption dataset {}: missing images, scenes or captions", path.string());
   CaptionDataset d;
   d.images = f.tensors.at("images");
-  std::stringstream ss(f.attributes.at("captions"));
+  const e::Tensor& bytes = f.tensors.at("captions");
+  std::stringstream ss(std::string(reinterpret_cast<const char*>(bytes.data<uint8_t>()), static_cast<std::size_t>(bytes.numel())));
   for (std::string line; std::getline(ss, line);) d.captions.push_back(line);
   const e::Tensor& graph = f.tensors.at("scenes");
   const int64_t n = d.images.size(0);

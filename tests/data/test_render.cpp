@@ -1,6 +1,9 @@
 #include <map>
 #include <regex>
 
+#include <filesystem>
+
+#include "data/caption_dataset.h"
 #include "data/render.h"
 #include "data/scene.h"
 #include "engine/ops.h"
@@ -78,4 +81,28 @@ TEST_CASE("rendered scenes: objects in their colors on a light background") {
   const Object& star = s.objects[1];
   CHECK(inside(star, 46, 46 - 9.5));
   CHECK(!inside(star, 46 + 5, 46 - 7));
+}
+
+TEST_CASE("caption datasets save to HDF5 and load back identical, scene graphs included") {
+  CaptionDatasetConfig c;
+  c.seed = 5;
+  c.size = 12;
+  c.scene.canvas = 32;
+  CaptionDataset d = make_caption_dataset(c);
+  auto dir = std::filesystem::temp_directory_path() / "qslaw_test_captions";
+  std::filesystem::remove_all(dir);
+  CaptionDataset first = cached_caption_dataset(c, dir);  // generated and saved
+  CaptionDataset again = cached_caption_dataset(c, dir);  // loaded
+  CHECK(e::equal(again.images, d.images));
+  CHECK(again.captions == d.captions);
+  REQUIRE(again.scenes.size() == d.scenes.size());
+  for (std::size_t i = 0; i < d.scenes.size(); ++i) {
+    REQUIRE(again.scenes[i].objects.size() == d.scenes[i].objects.size());
+    for (std::size_t j = 0; j < d.scenes[i].objects.size(); ++j) {
+      CHECK(again.scenes[i].objects[j].shape == d.scenes[i].objects[j].shape);
+      CHECK(again.scenes[i].objects[j].color == d.scenes[i].objects[j].color);
+      CHECK(again.scenes[i].objects[j].x == doctest::Approx(d.scenes[i].objects[j].x).epsilon(1e-6));
+    }
+  }
+  std::filesystem::remove_all(dir);
 }

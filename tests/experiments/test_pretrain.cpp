@@ -112,3 +112,21 @@ TEST_CASE("the tiny calibrate experiment prints a table for every method, bit wi
   CHECK(fp_ppl > 1.0);
   fs::remove_all(root);
 }
+
+TEST_CASE("the tiny pretrain_clip experiment trains and reports retrieval and probes with chance levels") {
+  fs::path root = temp_root("clip");
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  RunSummary s = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml", o);
+  const auto& r = s.results["pretrain_clip"];
+  for (const char* key : {"retrieval_top1", "retrieval_top5", "probe_count", "probe_color", "probe_shape"}) {
+    CAPTURE(key);
+    const double v = r[key].get<double>();
+    CHECK(v >= 0.0);
+    CHECK(v <= 1.0);
+  }
+  CHECK(r["retrieval_chance_top1"].get<double>() == doctest::Approx(1.0 / 32));
+  CHECK(fs::exists(root / "cache" / "datasets"));
+  fs::remove_all(root);
+}
