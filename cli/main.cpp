@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run an experiment from a YAML file");
   run->add_option("config", config, "experiment YAML (e.g. experiments/quickstart.yaml)")->required();
   run->add_option("overrides", overrides, "config overrides: key.path=value ...");
-  run->add_flag("--force", options.force, "recompute stages even when their outputs are cached");
+  run->add_option("--force", options.force,
+                  "recompute this stage and the stages after it even when cached (repeatable; 'all' for every stage)")
+      ->allow_extra_args(false);
   run->add_option("--runs", runs_root, "where runs and the stage cache live")->capture_default_str();
   bool no_progress = false;
   run->add_flag("--no-progress", no_progress, "no progress line");

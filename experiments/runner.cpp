@@ -1,5 +1,6 @@
 #include "experiments/runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -71,9 +72,23 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
   RunLog log(summary.run_dir, options.progress);
   log.line(fmt::format("qslaw run {} -> {}", file, summary.run_dir.string()));
 
+  // The first stage to recompute; everything after it depends on it.
+  std::size_t first_forced = stages.size();
+  for (const std::string& f : options.force) {
+    if (f == "all") {
+      first_forced = 0;
+      continue;
+    }
+    auto it = std::find(stages.begin(), stages.end(), f);
+    QS_CHECK(it != stages.end(), "--force {}: not a stage of {} (stages: {})", f, file, fmt::join(stages, ", "));
+    first_forced = std::min(first_forced, static_cast<std::size_t>(it - stages.begin()));
+  }
+
   std::map<std::string, std::filesystem::path> upstream;
   std::string upstream_keys;
-  for (const std::string& s : stages) {
+  for (std::size_t index = 0; index < stages.size(); ++index) {
+    const std::string& s = stages[index];
+    const bool force = index >= first_forced;
     const StageDef* def = find_stage(s);
     YAML::Node section = exp.root[s] ? exp.root[s] : YAML::Node(YAML::NodeType::Map);
     const std::string key_text = fmt::format("{}|{}|{}|{}|{}", kCacheVersion, s, seed,
@@ -82,12 +97,12 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
     const std::filesystem::path artifacts = options.runs_root / "cache" / s / key;
     const std::filesystem::path done = artifacts / "done.json";
     nlohmann::json results;
-    if (std::filesystem::exists(done) && !options.force) {
+    if (std::filesystem::exists(done) && !force) {
       std::ifstream in(done);
       results = nlohmann::json::parse(in);
-      log.line(fmt::format("[{}] reusing cached outputs in {} (use --force to recompute)", s, artifacts.string()));
+      log.line(fmt::format("[{}] reusing cached outputs in {} (--force {} recomputes)", s, artifacts.string(), s));
     } else {
-      if (options.force && std::filesystem::exists(artifacts)) std::filesystem::remove_all(artifacts);
+      if (force && std::filesystem::exists(artifacts)) std::filesystem::remove_all(artifacts);
       std::filesystem::create_directories(artifacts);
       log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, artifacts.string()));
       StageContext ctx{s, ConfigSection(section, s, file), seed, artifacts, upstream, &log, exp.root, file};

@@ -9,7 +9,10 @@ namespace qs::experiments {
 struct RunOptions {
   std::filesystem::path runs_root = "runs";
   std::vector<std::string> overrides;  // key.path=value
-  bool force = false;                  // recompute stages even when cached
+  // Stages to recompute even when cached: each named stage and every stage
+  // after it (they depend on it). Earlier stages keep their cached outputs.
+  // "all" recomputes everything.
+  std::vector<std::string> force;
   bool progress = true;
 };
 

@@ -222,12 +222,15 @@ nlohmann::json run(StageContext& ctx) {
     color.push_back(static_cast<int64_t>(largest->color));
     shape.push_back(static_cast<int64_t>(largest->shape));
   }
-  std::vector<e::Tensor> chunks;
+  // Two readouts: the mean of the layer -2 patch features (what LLaVA's
+  // projector sees, pooled) and the pooled class token CLIP trains.
+  std::vector<e::Tensor> chunks, pooled_chunks;
   for (int64_t s = 0; s < c.heldout_size; s += 64) {
     e::Tensor batch = vision::normalize_batch(held.images.slice(0, s, std::min(c.heldout_size, s + 64)), pre);
     chunks.push_back(e::mean(model.vision().features(ag::Var(batch)).data(), 1));
+    pooled_chunks.push_back(model.vision().pooled(ag::Var(batch)).data());
   }
-  e::Tensor feats = e::concat(chunks, 0);
+  e::Tensor feats = e::concat(chunks, 0), pooled = e::concat(pooled_chunks, 0);
   no_grad.reset();
   const double n = static_cast<double>(c.retrieval_batch);
   nlohmann::json results{
@@ -244,13 +247,19 @@ nlohmann::json run(StageContext& ctx) {
       {"probe_color", linear_probe(feats, color, 6, c.probe_steps)},
       {"probe_color_chance", majority_rate(color)},
       {"probe_shape", linear_probe(feats, shape, 5, c.probe_steps)},
-      {"probe_shape_chance", majority_rate(shape)}};
+      {"probe_shape_chance", majority_rate(shape)},
+      {"probe_count_pooled", linear_probe(pooled, count, 6, c.probe_steps)},
+      {"probe_color_pooled", linear_probe(pooled, color, 6, c.probe_steps)},
+      {"probe_shape_pooled", linear_probe(pooled, shape, 5, c.probe_steps)}};
   log.line(fmt::format("[{}] retrieval over {}: top-1 {:.3f} (chance {:.4f}), top-5 {:.3f} (chance {:.4f})", ctx.stage,
                        c.retrieval_batch, top1 / n, 1 / n, top5 / n, 5 / n));
   log.line(fmt::format("[{}] probes on layer {} features: count {:.3f} (majority {:.3f}), color {:.3f} ({:.3f}), shape {:.3f} ({:.3f})",
                        ctx.stage, c.vit.select_layer, results["probe_count"].get<double>(), results["probe_count_chance"].get<double>(),
                        results["probe_color"].get<double>(), results["probe_color_chance"].get<double>(),
                        results["probe_shape"].get<double>(), results["probe_shape_chance"].get<double>()));
+  log.line(fmt::format("[{}] probes on the pooled class token: count {:.3f}, color {:.3f}, shape {:.3f}", ctx.stage,
+                       results["probe_count_pooled"].get<double>(), results["probe_color_pooled"].get<double>(),
+                       results["probe_shape_pooled"].get<double>()));
   e::TensorFile vit_file;
   for (auto& [k, t] : model.vision().state_dict()) vit_file.tensors[k] = t;
   vit_file.attributes["vision_config"] = to_yaml(ctx.config.node()["vision"] ? ctx.config.node()["vision"] : YAML::Node());

@@ -110,6 +110,13 @@ TEST_CASE("the tiny calibrate experiment prints a table for every method, bit wi
   }
   CHECK(table[1]["bits_per_param"].get<double>() == doctest::Approx(4.0 + 64.0 / 16));  // f32 scale + zero per group of 16
   CHECK(fp_ppl > 1.0);
+  // --force calibrate recomputes calibrate only; pretrain_llm stays cached.
+  o.force = {"calibrate"};
+  RunSummary again = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/calibrate.yaml", o);
+  std::ifstream log(again.run_dir / "log.txt");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("[pretrain_llm] reusing cached outputs") != std::string::npos);
+  CHECK(text.find("[calibrate] reusing cached outputs") == std::string::npos);
   fs::remove_all(root);
 }
 
