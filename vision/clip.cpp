@@ -16,13 +16,7 @@ ClipTextTower::ClipTextTower(const ClipTextConfig& c) : config_(c) {
   register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.width, gen, c.init_std));
   register_parameter("position_embedding", e::randn({c.max_len, c.width}, gen, e::DType::f32, 0.0, c.init_std));
   auto layers = register_module("layers", std::make_shared<nn::ModuleList>());
-  nn::BlockConfig block;
-  block.attn = nn::AttentionConfig{c.width, c.heads, /*causal=*/true, /*rope=*/false, 10000.0, /*bias=*/true};
-  block.hidden = 4 * c.width;
-  block.norm = nn::NormKind::layer;
-  block.mlp = nn::MlpKind::gelu;
-  block.norm_eps = 1e-5;
-  block.mlp_bias = true;
+  const nn::BlockConfig block = clip_block(c.width, c.heads, /*causal=*/true);
   for (int64_t i = 0; i < c.layers; ++i) layers->append(std::make_shared<nn::TransformerBlock>(block, gen, init));
   register_module("final_norm", std::make_shared<nn::LayerNorm>(c.width));
 }

@@ -8,6 +8,17 @@ namespace qs::vision {
 namespace ag = qs::autograd;
 namespace e = qs::engine;
 
+nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio) {
+  nn::BlockConfig block;
+  block.attn = nn::AttentionConfig{width, heads, causal, /*rope=*/false, 10000.0, /*bias=*/true};
+  block.hidden = width * mlp_ratio;
+  block.norm = nn::NormKind::layer;
+  block.mlp = nn::MlpKind::gelu;
+  block.norm_eps = 1e-5;
+  block.mlp_bias = true;
+  return block;
+}
+
 Var patchify(const Var& images, int64_t p) {
   QS_CHECK(images.dim() == 4 && p > 0 && images.size(2) % p == 0 && images.size(3) % p == 0,
            "patchify: images must be (B, C, H, W) with H, W multiples of {}, got {}", p,
@@ -30,13 +41,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c) : config_(c) {
   register_parameter("position_embedding", e::randn({c.patches() + 1, c.width}, gen, e::DType::f32, 0.0, c.init_std));
   register_module("pre_norm", std::make_shared<nn::LayerNorm>(c.width));
   auto layers = register_module("layers", std::make_shared<nn::ModuleList>());
-  nn::BlockConfig block;
-  block.attn = nn::AttentionConfig{c.width, c.heads, /*causal=*/false, /*rope=*/false, 10000.0, /*bias=*/true};
-  block.hidden = c.width * c.mlp_ratio;
-  block.norm = nn::NormKind::layer;
-  block.mlp = nn::MlpKind::gelu;
-  block.norm_eps = 1e-5;
-  block.mlp_bias = true;
+  const nn::BlockConfig block = clip_block(c.width, c.heads, /*causal=*/false, c.mlp_ratio);
   for (int64_t i = 0; i < c.layers; ++i) layers->append(std::make_shared<nn::TransformerBlock>(block, gen, init));
   register_module("post_norm", std::make_shared<nn::LayerNorm>(c.width));
 }

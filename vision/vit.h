@@ -28,6 +28,10 @@ struct VitConfig {
   int64_t patches() const { return (image_size / patch_size) * (image_size / patch_size); }
 };
 
+// A CLIP transformer block: LayerNorm, biased projections, GELU MLP of 4x
+// width, no RoPE (positions are learned embeddings).
+nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio = 4);
+
 // images (B, C, H, W) -> (B, N, C p p), patches in row-major order.
 Var patchify(const Var& images, int64_t patch);
 
