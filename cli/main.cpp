@@ -8,6 +8,8 @@
 #include "engine/error.h"
 #include "experiments/runner.h"
 #include "experiments/stage.h"
+#include "experiments/table.h"
+#include "data/sqa.h"
 #include "data/render.h"
 #include "data/scene.h"
 #include "vision/image_io.h"
@@ -44,6 +46,42 @@ int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed) {
   return 0;
 }
 
+// Writes n SynthSQA questions: the prompt and answer as the model sees them,
+// the image (PNG) for IMG questions, and the lecture and explanation.
+int cmd_generate_sqa(int64_t n, const std::string& out, uint64_t seed) {
+  std::filesystem::create_directories(out);
+  qs::data::SqaConfig config;
+  config.seed = seed;
+  config.train = n;
+  config.val = 0;
+  config.test = 1;
+  const qs::data::SqaDataset d = qs::data::make_sqa(config);
+  std::ofstream text(std::filesystem::path(out) / "questions.txt");
+  for (int64_t i = 0; i < n; ++i) {
+    const qs::data::SqaQuestion& q = d.train.questions[static_cast<std::size_t>(i)];
+    std::string block = fmt::format("#{} [{} {} {}] kind {}\n", i, qs::data::name(q.subject), qs::data::name(q.context_type),
+                                    qs::data::name(q.grade), q.kind);
+    if (q.has_image) {
+      const std::string file = fmt::format("sqa_{:03d}.png", i);
+      qs::vision::save_png(std::filesystem::path(out) / file, d.train.images.select(0, d.train.image_index[i]));
+      block += "<image: " + file + ">\n";
+    }
+    block += qs::data::sqa_prompt(q) + "\n-> " + qs::data::sqa_answer(q) + "\nLecture: " + q.lecture +
+             "\nExplanation: " + q.explanation + "\n\n";
+    text << block;
+    fmt::print("{}", block);
+  }
+  fmt::print("wrote {} questions to {}\n", n, out);
+  return 0;
+}
+
+int cmd_table(const std::string& path) {
+  const std::filesystem::path dir = qs::experiments::latest_sweep_run(path);
+  fmt::print("{}\n{}", dir.string(), qs::experiments::write_sweep_report(dir));
+  fmt::print("wrote {0}/table.md, {0}/table.csv, {0}/loss.svg, {0}/accuracy.svg\n", dir.string());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +110,15 @@ int main(int argc, char** argv) {
   scenes->add_option("--n", n_scenes, "how many scenes")->capture_default_str();
   scenes->add_option("--out", gen_out, "output folder")->capture_default_str();
   scenes->add_option("--seed", gen_seed, "seed")->capture_default_str();
+  auto* sqa = generate->add_subcommand("sqa", "SynthSQA questions (text, and PNG for image questions)");
+  int64_t n_sqa = 8;
+  std::string sqa_out = "runs/samples/sqa";
+  sqa->add_option("--n", n_sqa, "how many questions")->capture_default_str();
+  sqa->add_option("--out", sqa_out, "output folder")->capture_default_str();
+  sqa->add_option("--seed", gen_seed, "seed")->capture_default_str();
+  auto* table = app.add_subcommand("table", "print (and write) the table of a sweep run");
+  std::string table_path;
+  table->add_option("run", table_path, "runs/<experiment> (its newest sweep) or a run folder")->required();
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) {
@@ -83,6 +130,8 @@ int main(int argc, char** argv) {
     }
     if (*info) return cmd_info();
     if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed);
+    if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed);
+    if (*table) return cmd_table(table_path);
   } catch (const qs::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

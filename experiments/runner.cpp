@@ -1,6 +1,7 @@
 #include "experiments/runner.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include "engine/io/atomic_file.h"
 #include "experiments/config.h"
 #include "experiments/stage.h"
+#include "experiments/table.h"
 
 namespace qs::experiments {
 
@@ -33,21 +35,94 @@ std::string run_id() {
 // Bumped when a stage's outputs change meaning, so old caches are not reused.
 constexpr const char* kCacheVersion = "1";
 
-}  // namespace
+struct Variant {
+  std::string name;
+  std::vector<std::string> overrides;  // the variant's `set`, then method.seed
+  int64_t seed = 0;
+  std::string dir;  // folder name inside the run directory
+};
 
-RunSummary run_experiment(const std::filesystem::path& config_path, const RunOptions& options) {
-  ExperimentFile exp = load_experiment(config_path, options.overrides);
-  const std::string file = config_path.string();
-  ConfigSection top(exp.root, "", file);
-  const std::string name = top.require<std::string>("name");
-  const uint64_t seed = top.get<uint64_t>("seed", 0);
+std::string flow_yaml(const YAML::Node& node) {
+  YAML::Emitter out;
+  out.SetMapFormat(YAML::Flow);
+  out.SetSeqFormat(YAML::Flow);
+  out << node;
+  return out.c_str();
+}
+
+std::string slug(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '+';
+    if (keep) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '_') out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? "variant" : out;
+}
+
+// The variants of a `sweep:` section (one with the file's own settings when absent).
+std::vector<Variant> read_sweep(const YAML::Node& root, const std::string& file) {
+  const YAML::Node sweep = root["sweep"];
+  if (!sweep) return {Variant{"", {}, -1, ""}};
+  QS_CHECK(sweep.IsMap(), "config {}: 'sweep' must be a mapping with 'variants' and 'seeds'", file);
+  for (auto it = sweep.begin(); it != sweep.end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    QS_CHECK(key == "variants" || key == "seeds", "config {}: unknown key 'sweep.{}' (expected variants, seeds)", file, key);
+  }
+  std::vector<int64_t> seeds{0};
+  if (sweep["seeds"]) {
+    QS_CHECK(sweep["seeds"].IsSequence() && sweep["seeds"].size() > 0, "config {}: 'sweep.seeds' must be a non-empty list", file);
+    seeds.clear();
+    for (const auto& s : sweep["seeds"]) {
+      try {
+        seeds.push_back(s.as<int64_t>());
+      } catch (const YAML::Exception&) {
+        fail("config {}: 'sweep.seeds' must hold integers, got '{}'", file, s.Scalar());
+      }
+    }
+  }
+  const YAML::Node variants = sweep["variants"];
+  QS_CHECK(variants && variants.IsSequence() && variants.size() > 0, "config {}: 'sweep.variants' must be a non-empty list", file);
+  std::vector<Variant> out;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    const YAML::Node v = variants[i];
+    QS_CHECK(v.IsMap() && v["name"], "config {}: 'sweep.variants[{}]' needs a 'name'", file, i);
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string key = it->first.as<std::string>();
+      QS_CHECK(key == "name" || key == "set", "config {}: unknown key 'sweep.variants[{}].{}' (expected name, set)", file, i, key);
+    }
+    const std::string name = v["name"].as<std::string>();
+    QS_CHECK(names.insert(name).second, "config {}: two sweep variants are named '{}'", file, name);
+    std::vector<std::string> sets;
+    if (v["set"]) {
+      QS_CHECK(v["set"].IsMap(), "config {}: 'sweep.variants[{}].set' must map key paths to values", file, i);
+      for (auto it = v["set"].begin(); it != v["set"].end(); ++it) {
+        sets.push_back(it->first.as<std::string>() + "=" + flow_yaml(it->second));
+      }
+    }
+    for (int64_t seed : seeds) {
+      Variant var{name, sets, seed, fmt::format("{}-s{}", slug(name), seed)};
+      var.overrides.push_back(fmt::format("method.seed={}", seed));
+      out.push_back(std::move(var));
+    }
+  }
+  return out;
+}
+
+// Checks every key of the experiment before any work starts; returns the stages.
+std::vector<std::string> validate(const YAML::Node& root, const std::string& file) {
+  ConfigSection top(root, "", file);
+  top.require<std::string>("name");
+  top.get<uint64_t>("seed", 0);
   top.get<std::string>("description", "");
   top.get<std::string>("profile", "");
+  if (root["sweep"]) top.section("sweep");
   const auto stages = top.require<std::vector<std::string>>("stages");
   QS_CHECK(!stages.empty(), "config {}: 'stages' lists no stage", file);
-  std::set<std::string> registered;
+  std::set<std::string> registered, reads;
   for (const StageDef& s : stage_registry()) registered.insert(s.name);
-  // Validate everything before any work starts.
   for (const std::string& s : stages) {
     const StageDef* def = find_stage(s);
     if (!def) {
@@ -59,19 +134,22 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
     ConfigSection section = top.section(s);
     def->validate(section);
     section.finish();
+    reads.insert(def->reads.begin(), def->reads.end());
+  }
+  for (const SharedSectionDef& shared : shared_sections()) {
+    if (!reads.count(shared.name)) continue;
+    ConfigSection section = top.section(shared.name);
+    shared.validate(section);
+    section.finish();
   }
   top.finish();
+  return stages;
+}
 
-  RunSummary summary;
-  summary.run_dir = options.runs_root / name / run_id();
-  for (int i = 1; std::filesystem::exists(summary.run_dir); ++i) {
-    summary.run_dir = options.runs_root / name / (run_id() + "-" + std::to_string(i));
-  }
-  std::filesystem::create_directories(summary.run_dir);
-  engine::write_file_atomically(summary.run_dir / "config.yaml", to_yaml(exp.root) + "\n");
-  RunLog log(summary.run_dir, options.progress);
-  log.line(fmt::format("qslaw run {} -> {}", file, summary.run_dir.string()));
-
+// Runs the stages of one resolved experiment, reusing cached stage outputs.
+nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::string>& stages, const std::string& file,
+                            const RunOptions& options, RunLog& log) {
+  const uint64_t seed = root["seed"] ? root["seed"].as<uint64_t>() : 0;
   // The first stage to recompute; everything after it depends on it.
   std::size_t first_forced = stages.size();
   for (const std::string& f : options.force) {
@@ -83,16 +161,17 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
     QS_CHECK(it != stages.end(), "--force {}: not a stage of {} (stages: {})", f, file, fmt::join(stages, ", "));
     first_forced = std::min(first_forced, static_cast<std::size_t>(it - stages.begin()));
   }
-
+  nlohmann::json all;
   std::map<std::string, std::filesystem::path> upstream;
   std::string upstream_keys;
   for (std::size_t index = 0; index < stages.size(); ++index) {
     const std::string& s = stages[index];
     const bool force = index >= first_forced;
     const StageDef* def = find_stage(s);
-    YAML::Node section = exp.root[s] ? exp.root[s] : YAML::Node(YAML::NodeType::Map);
-    const std::string key_text = fmt::format("{}|{}|{}|{}|{}", kCacheVersion, s, seed,
-                                             to_yaml(section), upstream_keys);
+    YAML::Node section = root[s] ? root[s] : YAML::Node(YAML::NodeType::Map);
+    std::string shared;
+    for (const std::string& r : def->reads) shared += r + "=" + (root[r] ? to_yaml(root[r]) : std::string("~")) + ";";
+    const std::string key_text = fmt::format("{}|{}|{}|{}|{}|{}", kCacheVersion, s, seed, to_yaml(section), upstream_keys, shared);
     const std::string key = fmt::format("{:016x}", fnv1a(key_text));
     const std::filesystem::path artifacts = options.runs_root / "cache" / s / key;
     const std::filesystem::path done = artifacts / "done.json";
@@ -105,13 +184,71 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
       if (force && std::filesystem::exists(artifacts)) std::filesystem::remove_all(artifacts);
       std::filesystem::create_directories(artifacts);
       log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, artifacts.string()));
-      StageContext ctx{s, ConfigSection(section, s, file), seed, artifacts, upstream, &log, exp.root, file};
+      StageContext ctx{s, ConfigSection(section, s, file), seed, artifacts, upstream, &log, root, file};
       results = def->run(ctx);
       engine::write_file_atomically(done, results.dump(2) + "\n");
     }
-    summary.results[s] = results;
+    all[s] = results;
     upstream[s] = artifacts;
     upstream_keys += s + ":" + key + ";";
+  }
+  return all;
+}
+
+std::filesystem::path new_run_dir(const std::filesystem::path& root, const std::string& name) {
+  std::filesystem::path dir = root / name / run_id();
+  for (int i = 1; std::filesystem::exists(dir); ++i) dir = root / name / (run_id() + "-" + std::to_string(i));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace
+
+RunSummary run_experiment(const std::filesystem::path& config_path, const RunOptions& options) {
+  const std::string file = config_path.string();
+  ExperimentFile exp = load_experiment(config_path, options.overrides);
+  const std::vector<Variant> variants = read_sweep(exp.root, file);
+  // Resolve and validate every variant before any work starts.
+  std::vector<YAML::Node> roots;
+  std::vector<std::vector<std::string>> stage_lists;
+  for (const Variant& v : variants) {
+    std::vector<std::string> overrides = options.overrides;
+    overrides.insert(overrides.end(), v.overrides.begin(), v.overrides.end());
+    YAML::Node root = v.name.empty() ? exp.root : load_experiment(config_path, overrides).root;
+    try {
+      stage_lists.push_back(validate(root, file));
+    } catch (const Error& e) {
+      if (v.name.empty()) throw;
+      fail("sweep variant '{}': {}", v.name, e.what());
+    }
+    roots.push_back(root);
+  }
+  const std::string name = exp.root["name"].as<std::string>();
+  RunSummary summary;
+  summary.run_dir = new_run_dir(options.runs_root, name);
+  engine::write_file_atomically(summary.run_dir / "config.yaml", to_yaml(exp.root) + "\n");
+  RunLog log(summary.run_dir, options.progress);
+  log.line(fmt::format("qslaw run {} -> {}", file, summary.run_dir.string()));
+
+  if (variants.size() == 1 && variants[0].name.empty()) {
+    summary.results = run_pipeline(exp.root, stage_lists[0], file, options, log);
+  } else {
+    nlohmann::json index = nlohmann::json::array();
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+      const Variant& v = variants[i];
+      const std::filesystem::path dir = summary.run_dir / v.dir;
+      log.line(fmt::format("== variant {} / {}: {} (seed {}) -> {}", i + 1, variants.size(), v.name, v.seed, dir.string()));
+      std::filesystem::create_directories(dir);
+      engine::write_file_atomically(dir / "config.yaml", to_yaml(roots[i]) + "\n");
+      RunLog vlog(dir, options.progress);
+      nlohmann::json results = run_pipeline(roots[i], stage_lists[i], file, options, vlog);
+      engine::write_file_atomically(dir / "results.json", results.dump(2) + "\n");
+      summary.results[v.dir] = results;
+      index.push_back({{"name", v.name}, {"seed", v.seed}, {"dir", v.dir}});
+    }
+    engine::write_file_atomically(summary.run_dir / "sweep.json", index.dump(2) + "\n");
+    summary.table = write_sweep_report(summary.run_dir);
+    log.line(summary.table);
   }
   engine::write_file_atomically(summary.run_dir / "results.json", summary.results.dump(2) + "\n");
   log.line(fmt::format("results: {}", (summary.run_dir / "results.json").string()));

@@ -18,12 +18,16 @@ struct RunOptions {
 
 struct RunSummary {
   std::filesystem::path run_dir;
-  nlohmann::json results;  // per stage
+  nlohmann::json results;  // per stage, or per sweep variant (folder name) and stage
+  std::string table;       // a sweep's table (Markdown), also in table.md
 };
 
 // Loads and validates the whole experiment, then runs its stages in order,
 // reusing cached stage outputs whose inputs are unchanged. Writes
 // runs/<name>/<run-id>/{config.yaml, metrics.jsonl, log.txt, results.json}.
+// With a `sweep:` section every variant and seed runs in its own folder
+// <run-id>/<variant>-s<seed>/ (with its config, metrics and results), and the
+// run folder gets sweep.json, the table (table.md, table.csv) and plots.
 RunSummary run_experiment(const std::filesystem::path& config, const RunOptions& options);
 
 }  // namespace qs::experiments

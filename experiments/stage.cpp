@@ -1,14 +1,31 @@
 #include "experiments/stage.h"
 
+#include "experiments/stages/multimodal.h"
+
 namespace qs::experiments {
 
 StageDef pretrain_llm_stage();
 StageDef calibrate_stage();
 StageDef pretrain_clip_stage();
+StageDef align_stage();
+StageDef warmup_stage();
+StageDef instruct_stage();
+StageDef evaluate_stage();
 
 const std::vector<StageDef>& stage_registry() {
-  static const std::vector<StageDef> stages{pretrain_llm_stage(), pretrain_clip_stage(), calibrate_stage()};
+  static const std::vector<StageDef> stages{pretrain_llm_stage(), pretrain_clip_stage(), calibrate_stage(),
+                                            align_stage(),        warmup_stage(),        instruct_stage(),
+                                            evaluate_stage()};
   return stages;
+}
+
+const std::vector<SharedSectionDef>& shared_sections() {
+  static const std::vector<SharedSectionDef> sections{
+      {"method", [](ConfigSection& s) { read_method_config(s); }},
+      {"llava", [](ConfigSection& s) { read_llava_settings(s); }},
+      {"sqa", [](ConfigSection& s) { read_sqa_config(s); }},
+  };
+  return sections;
 }
 
 const StageDef* find_stage(const std::string& name) {

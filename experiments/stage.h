@@ -32,7 +32,17 @@ struct StageDef {
   std::function<void(ConfigSection&)> validate;
   // Does the work, writes artifacts, returns the results to report.
   std::function<nlohmann::json(StageContext&)> run;
+  // Top-level sections besides its own that the stage reads (e.g. `method`):
+  // they enter its cache key, and are validated once before any stage runs.
+  std::vector<std::string> reads = {};
 };
+
+// A top-level section shared by several stages, with its validator.
+struct SharedSectionDef {
+  std::string name;
+  std::function<void(ConfigSection&)> validate;
+};
+const std::vector<SharedSectionDef>& shared_sections();
 
 const std::vector<StageDef>& stage_registry();
 const StageDef* find_stage(const std::string& name);

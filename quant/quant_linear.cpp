@@ -48,6 +48,22 @@ void QuantLinear::freeze_grid() {
   grid_frozen_ = true;
 }
 
+void QuantLinear::set_grid(const GroupParams& grid) {
+  QS_CHECK(mode_ == QuantMode::fake, "QuantLinear: set_grid needs fake mode");
+  const e::Shape shape{out_, spec_.groups(in_)};
+  QS_CHECK(grid.scale.shape() == shape && grid.zero.shape() == shape,
+           "QuantLinear: grid scale {} / zero {} must both be {}", e::describe(grid.scale), e::describe(grid.zero),
+           e::describe(e::Tensor(shape, e::DType::f32)));
+  if (clip_upper_.defined()) {
+    clip_upper_.set_requires_grad(false);
+    clip_lower_.set_requires_grad(false);
+  }
+  grid_ = {grid.scale.to(e::DType::f32).contiguous().clone(), grid.zero.to(e::DType::f32).contiguous().clone()};
+  set_buffer("scale", grid_.scale);
+  set_buffer("zero", grid_.zero);
+  grid_frozen_ = true;
+}
+
 void QuantLinear::enable_scale_learning() {
   if (!grid_frozen_) freeze_grid();
   if (!alpha_.defined()) alpha_ = register_parameter("alpha", e::ones(grid_.scale.shape()));

@@ -31,6 +31,9 @@ class QuantLinear : public nn::LinearLayer {
   // Fake mode: fixes (s, z) from the current clipping (or min-max) and stops
   // training the clipping factors.
   void freeze_grid();
+  // Fake mode: fixes the grid to given (s, z), e.g. a calibration's result
+  // read back from its packed checkpoint.
+  void set_grid(const GroupParams& grid);
   // Fake mode on a frozen grid: alpha (out, groups) = 1, learnable.
   void enable_scale_learning();
   void reset_alpha();  // back to 1

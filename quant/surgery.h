@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.h"
+#include "nn/linear.h"
+#include "nn/lora.h"
 #include "quant/quant_spec.h"
 
 namespace qs::quant {
@@ -17,8 +18,21 @@ using PathFilter = std::function<bool(const std::string& path)>;
 
 PathFilter path_pattern(const std::string& pattern);
 
+// The replacement for a linear layer at a path, or nullptr to leave it (and
+// look inside it).
+using LayerFactory =
+    std::function<std::shared_ptr<nn::LinearLayer>(const std::shared_ptr<nn::LinearLayer>& layer, const std::string& path)>;
+
+// Replaces each linear layer (any LinearLayer) whose path passes `select`
+// by what `make` returns; returns the paths replaced.
+std::vector<std::string> replace_linears(nn::Module& root, const PathFilter& select, const LayerFactory& make);
+
 // Replaces every nn::Linear whose dotted path passes `select` with a
 // fake-mode QuantLinear (min-max grid); returns the paths replaced.
 std::vector<std::string> quantize_linears(nn::Module& root, const QuantSpec& spec, const PathFilter& select);
+// The same with frozen NF4 layers (the QLoRA base).
+std::vector<std::string> nf4_linears(nn::Module& root, int64_t block, bool double_quant, const PathFilter& select);
+// Wraps each selected linear layer (plain or quantized) in a LoRA adapter.
+std::vector<std::string> add_lora(nn::Module& root, const nn::LoraConfig& config, const PathFilter& select);
 
 }  // namespace qs::quant

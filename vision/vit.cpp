@@ -1,5 +1,7 @@
 #include "vision/vit.h"
 
+#include <algorithm>
+
 #include "autograd/functions.h"
 #include "engine/ops.h"
 
@@ -46,7 +48,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c) : config_(c) {
   register_module("post_norm", std::make_shared<nn::LayerNorm>(c.width));
 }
 
-std::vector<Var> VisionTransformer::hidden_states(const Var& images) {
+std::vector<Var> VisionTransformer::hidden_states(const Var& images, int64_t last_block) {
   const VitConfig& c = config_;
   QS_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == c.image_size && images.size(3) == c.image_size,
            "ViT: images must be (B, 3, {}, {}), got {}", c.image_size, c.image_size, e::describe(images.data()));
@@ -58,7 +60,8 @@ std::vector<Var> VisionTransformer::hidden_states(const Var& images) {
   std::vector<Var> states{x};
   const Tensor positions = e::arange(0, static_cast<double>(c.patches() + 1));
   auto& layers = child<nn::ModuleList>("layers");
-  for (int64_t i = 0; i < layers.size(); ++i) {
+  const int64_t blocks = last_block >= 0 ? std::min(last_block + 1, layers.size()) : layers.size();
+  for (int64_t i = 0; i < blocks; ++i) {
     x = layers.at<nn::TransformerBlock>(i).forward(x, positions);
     states.push_back(x);
   }
@@ -66,9 +69,9 @@ std::vector<Var> VisionTransformer::hidden_states(const Var& images) {
 }
 
 Var VisionTransformer::features(const Var& images) {
-  std::vector<Var> states = hidden_states(images);
-  const int64_t n = static_cast<int64_t>(states.size());
-  Var h = states[static_cast<std::size_t>(config_.select_layer < 0 ? n + config_.select_layer : config_.select_layer)];
+  // states[i] is the output of block i - 1, so layer L needs blocks 0..L-1 only.
+  const int64_t layer = config_.select_layer < 0 ? config_.layers + 1 + config_.select_layer : config_.select_layer;
+  Var h = hidden_states(images, layer - 1).at(static_cast<std::size_t>(layer));
   return config_.select_class_token ? h : ag::slice(h, 1, 1, h.size(1));
 }
 

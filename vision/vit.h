@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/rng.h"
+#include "nn/models/llava.h"
 #include "nn/transformer_block.h"
 
 namespace qs::vision {
@@ -35,13 +36,16 @@ nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t ml
 // images (B, C, H, W) -> (B, N, C p p), patches in row-major order.
 Var patchify(const Var& images, int64_t patch);
 
-class VisionTransformer : public nn::Module {
+class VisionTransformer : public nn::VisionEncoder {
  public:
   explicit VisionTransformer(const VitConfig& config);
   // [0] the embeddings after the pre-norm, [i] the output of block i.
-  std::vector<Var> hidden_states(const Var& images);  // images: f32 (B, 3, H, W)
+  // images: f32 (B, 3, H, W); blocks after `last_block` (if >= 0) are skipped.
+  std::vector<Var> hidden_states(const Var& images, int64_t last_block = -1);
   // Hidden states of select_layer: (B, N, width), or (B, N + 1, width) with the class token.
-  Var features(const Var& images);
+  Var features(const Var& images) override;
+  int64_t feature_dim() const override { return config_.width; }
+  int64_t tokens() const override { return config_.patches() + (config_.select_class_token ? 1 : 0); }
   // post_norm(class token of the last layer): (B, width), what CLIP projects.
   Var pooled(const Var& images);
   const VitConfig& config() const { return config_; }

@@ -97,6 +97,12 @@ HostCacheStats host_cache_stats() {
   return {c.live, c.cached, c.peak};
 }
 
+void host_reset_peak() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.peak = c.live;
+}
+
 void host_release_cached() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);

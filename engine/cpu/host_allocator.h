@@ -17,6 +17,8 @@ struct HostCacheStats {
   std::size_t peak_live_bytes;
 };
 HostCacheStats host_cache_stats();
+// Starts a new peak measurement from the bytes live now (one per stage).
+void host_reset_peak();
 // Returns every cached block to the system.
 void host_release_cached();
 

@@ -147,20 +147,7 @@ nlohmann::json run(StageContext& ctx) {
       report("fp", 32, 0, *m, 0.0, 0.0);
     } else if (method == "nf4") {
       auto m = fresh_model();
-      double secs = timed([&] {
-        std::vector<std::pair<nn::Module*, std::string>> swaps;
-        std::function<void(nn::Module&, const std::string&)> visit = [&](nn::Module& mod, const std::string& prefix) {
-          for (auto& [name, child] : std::vector(mod.children())) {
-            const std::string path = prefix.empty() ? name : prefix + "." + name;
-            if (auto* lin = dynamic_cast<nn::Linear*>(child.get()); lin && select(path)) {
-              mod.replace_child(name, std::make_shared<quant::Nf4Linear>(*lin, c.nf4_block, c.nf4_double_quant));
-            } else {
-              visit(*child, path);
-            }
-          }
-        };
-        visit(*m, "");
-      });
+      double secs = timed([&] { quant::nf4_linears(*m, c.nf4_block, c.nf4_double_quant, select); });
       report("nf4", 4, c.nf4_block, *m, secs, 0.0);
     } else {
       for (int64_t bits : c.bits) {

@@ -17,6 +17,7 @@
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stage.h"
+#include "experiments/stages/pretrain_clip.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
 #include "vision/clip.h"
@@ -271,6 +272,12 @@ nlohmann::json run(StageContext& ctx) {
 }
 
 }  // namespace
+
+vision::VitConfig read_clip_vit_config(const YAML::Node& experiment, const std::string& file) {
+  ConfigSection s(experiment["pretrain_clip"] ? experiment["pretrain_clip"] : YAML::Node(YAML::NodeType::Map),
+                  "pretrain_clip", file);
+  return read_config(s, 0).vit;
+}
 
 StageDef pretrain_clip_stage() {
   return {"pretrain_clip", "contrastive image-caption pretraining of the ViT",

@@ -129,4 +129,22 @@ std::vector<int64_t> Llama::generate(const std::vector<int64_t>& prompt,
   return produced;
 }
 
+std::vector<int64_t> Llama::generate_from_embeds(const Var& prompt, const GenerateOptions& o) {
+  QS_CHECK(prompt.dim() == 3 && prompt.size(0) == 1 && prompt.size(1) > 0,
+           "generate_from_embeds: the prompt must be (1, T, D) with T > 0, got {}", engine::describe(prompt.data()));
+  autograd::NoGrad no_grad;
+  std::vector<KVCache> caches(config_.n_layers);
+  LlmForward f;
+  f.caches = &caches;
+  Tensor logits = forward_embeds(prompt, f).logits.data();
+  std::vector<int64_t> produced;
+  for (int64_t step = 0; step < o.max_new_tokens; ++step) {
+    int64_t next = pick(logits.select(0, 0).select(0, logits.size(1) - 1), o, static_cast<uint64_t>(step));
+    produced.push_back(next);
+    if (next == o.eos_id || caches[0].length() >= config_.max_seq_len) break;
+    logits = forward(e::from_vector(std::vector<int64_t>{next}, {1, 1}), f).logits.data();
+  }
+  return produced;
+}
+
 }  // namespace qs::nn

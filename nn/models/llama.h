@@ -55,6 +55,9 @@ class Llama : public Module {
   LlmOutput forward_embeds(const Var& embeds, const LlmForward& options = {});
   // Continues `prompt` (token ids); returns only the new tokens.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const GenerateOptions& options);
+  // Continues a prompt given as embeddings (1, T, D), e.g. with an image
+  // spliced in; the prompt is run once and cached, then one token per step.
+  std::vector<int64_t> generate_from_embeds(const Var& prompt, const GenerateOptions& options);
   void set_checkpointing(bool on);
 
   const LlamaConfig& config() const { return config_; }

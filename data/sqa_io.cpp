@@ -1,0 +1,122 @@
+// SynthSQA in HDF5: per split, the questions as JSON (UTF-8 bytes in a u8
+// tensor: HDF5 attributes stop at 64 KiB), the images u8 (M, H, W, 3) and
+// the question -> image row index.
+#include <nlohmann/json.hpp>
+
+#include "data/sqa.h"
+#include "engine/io/tensor_file.h"
+#include "engine/ops.h"
+
+namespace qs::data {
+
+namespace e = qs::engine;
+using nlohmann::json;
+
+namespace {
+
+json to_json(const SqaQuestion& q) {
+  json objects = json::array();
+  for (const Object& o : q.scene.objects) {
+    objects.push_back({static_cast<int>(o.shape), static_cast<int>(o.color), static_cast<int>(o.size), o.x, o.y, o.radius});
+  }
+  return {{"subject", static_cast<int>(q.subject)}, {"context_type", static_cast<int>(q.context_type)},
+          {"grade", static_cast<int>(q.grade)},    {"kind", q.kind},
+          {"params", q.params},                    {"question", q.question},
+          {"context", q.context},                  {"choices", q.choices},
+          {"answer", q.answer},                    {"lecture", q.lecture},
+          {"explanation", q.explanation},          {"has_image", q.has_image},
+          {"has_scene", q.has_scene},              {"canvas", q.scene.canvas},
+          {"objects", objects}};
+}
+
+SqaQuestion from_json(const json& j) {
+  SqaQuestion q;
+  q.subject = static_cast<Subject>(j.at("subject").get<int>());
+  q.context_type = static_cast<ContextType>(j.at("context_type").get<int>());
+  q.grade = static_cast<Grade>(j.at("grade").get<int>());
+  q.kind = j.at("kind").get<std::string>();
+  q.params = j.at("params").get<std::map<std::string, std::string>>();
+  q.question = j.at("question").get<std::string>();
+  q.context = j.at("context").get<std::string>();
+  q.choices = j.at("choices").get<std::vector<std::string>>();
+  q.answer = j.at("answer").get<int64_t>();
+  q.lecture = j.at("lecture").get<std::string>();
+  q.explanation = j.at("explanation").get<std::string>();
+  q.has_image = j.at("has_image").get<bool>();
+  q.has_scene = j.at("has_scene").get<bool>();
+  q.scene.canvas = j.at("canvas").get<int>();
+  for (const json& o : j.at("objects")) {
+    q.scene.objects.push_back({static_cast<Shape>(o[0].get<int>()), static_cast<Color>(o[1].get<int>()),
+                               static_cast<Size>(o[2].get<int>()), o[3].get<double>(), o[4].get<double>(),
+                               o[5].get<double>()});
+  }
+  QS_CHECK(q.answer >= 0 && q.answer < static_cast<int64_t>(q.choices.size()),
+           "sqa: question '{}' has answer {} outside its {} choices", q.question, q.answer, q.choices.size());
+  return q;
+}
+
+e::Tensor bytes_tensor(const std::string& s) {
+  e::Tensor t({static_cast<int64_t>(s.size())}, e::DType::u8);
+  std::copy(s.begin(), s.end(), t.data<uint8_t>());
+  return t;
+}
+
+}  // namespace
+
+void save_sqa(const std::filesystem::path& path, const SqaDataset& d) {
+  e::TensorFile f;
+  auto put = [&](const std::string& split, const SqaSplit& s) {
+    json qs = json::array();
+    for (const SqaQuestion& q : s.questions) qs.push_back(to_json(q));
+    f.tensors[split + ".questions"] = bytes_tensor(qs.dump());
+    f.tensors[split + ".images"] = s.images;
+    f.tensors[split + ".image_index"] = e::from_vector(s.image_index);
+  };
+  put("train", d.train);
+  put("val", d.val);
+  put("test", d.test);
+  f.attributes["format"] = "synthsqa-1";
+  e::save_tensor_file(path, f);
+}
+
+SqaDataset load_sqa(const std::filesystem::path& path) {
+  e::TensorFile f = e::load_tensor_file(path);
+  QS_CHECK(f.attributes.count("format") && f.attributes["format"] == "synthsqa-1",
+           "sqa: {} is not a SynthSQA file (no format attribute 'synthsqa-1')", path.string());
+  auto get = [&](const std::string& split) {
+    SqaSplit s;
+    for (const char* part : {".questions", ".images", ".image_index"}) {
+      QS_CHECK(f.tensors.count(split + part), "sqa: {} lacks the tensor '{}{}'", path.string(), split, part);
+    }
+    const e::Tensor& bytes = f.tensors.at(split + ".questions");
+    const std::string text(reinterpret_cast<const char*>(bytes.data<uint8_t>()), static_cast<std::size_t>(bytes.numel()));
+    json qs;
+    try {
+      qs = json::parse(text);
+      for (const json& q : qs) s.questions.push_back(from_json(q));
+    } catch (const json::exception& ex) {
+      fail("sqa: {}: the {} questions are corrupt ({})", path.string(), split, ex.what());
+    }
+    s.images = f.tensors.at(split + ".images");
+    s.image_index = e::to_vector<int64_t>(f.tensors.at(split + ".image_index"));
+    QS_CHECK(s.image_index.size() == s.questions.size(), "sqa: {}: {} has {} questions but {} image indices",
+             path.string(), split, s.questions.size(), s.image_index.size());
+    for (int64_t i : s.image_index) {
+      QS_CHECK(i < s.images.size(0), "sqa: {}: {} image index {} out of range ({} images)", path.string(), split, i,
+               s.images.size(0));
+    }
+    return s;
+  };
+  return {get("train"), get("val"), get("test")};
+}
+
+SqaDataset cached_sqa(const SqaConfig& config, const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / ("sqa_" + config.key() + ".h5");
+  if (std::filesystem::exists(path)) return load_sqa(path);
+  SqaDataset d = make_sqa(config);
+  std::filesystem::create_directories(dir);
+  save_sqa(path, d);
+  return d;
+}
+
+}  // namespace qs::data

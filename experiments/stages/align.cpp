@@ -1,0 +1,83 @@
+// Stage align: projector alignment on image-caption pairs with the `plain`
+// template and the LLM frozen (fake-quantized for quantized methods); with
+// scale learning the group factors alpha are learned alongside (METHOD.md).
+// Outputs: projector.h5, alpha.h5 (scale learning only), results.
+#include <cmath>
+
+#include "data/caption_dataset.h"
+#include "experiments/stages/multimodal.h"
+
+namespace qs::experiments {
+
+namespace {
+
+struct AlignConfig {
+  int64_t pairs = 20000;
+  StageTrain train;
+};
+
+AlignConfig read_config(ConfigSection& s) {
+  AlignConfig c;
+  c.pairs = s.get<int64_t>("pairs", c.pairs);
+  QS_CHECK(c.pairs > 0, "config {}: '{}' must be positive", s.file(), s.path_of("pairs"));
+  c.train = read_stage_train(s.section("train"), {300, 32, 10, 1e-3, -1, 0.03, 0.0, 0.0, 1.0});
+  return c;
+}
+
+// Mean |alpha - 1| over all groups: how far scale learning moved.
+double alpha_shift(nn::Module& model) {
+  double sum = 0.0;
+  int64_t n = 0;
+  for (auto& [path, a] : alpha_state(model)) {
+    const float* p = a.data<float>();
+    for (int64_t i = 0; i < a.numel(); ++i) sum += std::abs(p[i] - 1.0);
+    n += a.numel();
+  }
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+nlohmann::json run(StageContext& ctx) {
+  AlignConfig c = read_config(ctx.config);
+  MultimodalSetup setup = load_setup(ctx);
+  RunLog& log = *ctx.log;
+  data::SceneConfig scene;
+  scene.canvas = static_cast<int>(setup.vit.image_size);
+  // The caption set of pretrain_clip when the sizes agree (the same cached file).
+  data::CaptionDataset pairs = data::cached_caption_dataset({ctx.seed, c.pairs, scene}, setup.dataset_dir);
+  auto model = build_llava(setup, Phase::adapt, {});
+  model->projector().set_requires_grad(true);
+  for (auto& [path, a] : alpha_state(model->llm())) model->llm().parameter(path + ".alpha").set_requires_grad(true);
+  std::vector<nn::ParamGroup> groups{trainable_group("projector", model->projector(), "projector.", c.train.projector_lr, 0.0),
+                                     trainable_group("alpha", model->llm(), "llm.", c.train.lr, 0.0)};
+  const int64_t alpha_params = static_cast<int64_t>(groups[1].params.size());
+  log.line(fmt::format("[align] {}: {} pairs, projector {} params, {} layers learn alpha", setup.method.label(), c.pairs,
+                       model->projector().num_parameters(), alpha_params));
+  EpochSampler order(c.pairs, setup.method.seed + 101);
+  const int64_t image_tokens = setup.image_tokens();
+  auto next = [&](int64_t step) {
+    std::vector<Sample> samples;
+    for (int64_t k = 0; k < c.train.batch_size; ++k) {
+      const int64_t i = order.at(step * c.train.batch_size + k);
+      data::Conversation conv{{{"", pairs.captions[static_cast<std::size_t>(i)]}}, true};
+      samples.push_back({data::encode_conversation(conv, data::Template::plain, setup.tok, image_tokens, setup.llava.max_len),
+                         pairs.images.select(0, i)});
+    }
+    return make_batch(samples);
+  };
+  TrainStats stats = train_llava(*model, std::move(groups), c.train, next, log, "align");
+  const double shift = alpha_shift(model->llm());
+  log.line(fmt::format("[align] loss {:.4f} in {:.1f} s ({:.0f} tokens/s); mean |alpha - 1| = {:.5f}", stats.final_loss,
+                       stats.seconds, stats.tokens_per_second, shift));
+  save_adapted(ctx.artifacts, *model);
+  return {{"loss", stats.final_loss}, {"seconds", stats.seconds}, {"tokens_per_second", stats.tokens_per_second},
+          {"trainable_params", stats.trainable_params}, {"alpha_shift", shift}};
+}
+
+}  // namespace
+
+StageDef align_stage() {
+  return {"align", "projector alignment on image-caption pairs (plus scale factors for QSLAW)",
+          [](ConfigSection& s) { read_config(s); }, run, {"method", "llava"}};
+}
+
+}  // namespace qs::experiments

@@ -1,0 +1,381 @@
+#include "experiments/stages/multimodal.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "autograd/functions.h"
+#include "data/random.h"
+#include "engine/cpu/host_allocator.h"
+#include "engine/io/tensor_file.h"
+#include "engine/ops.h"
+#include "experiments/stages/pretrain_clip.h"
+#include "nn/optim/schedule.h"
+#include "quant/quant_linear.h"
+#include "quant/surgery.h"
+#include "vision/preprocess.h"
+
+namespace qs::experiments {
+
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+std::string MethodConfig::label() const {
+  return fmt::format("{} ({} {}{}{})", preset, weights, tuning, scale_learning ? " +scales" : "", warmup ? " +warmup" : "");
+}
+
+MethodConfig read_method_config(ConfigSection& s) {
+  MethodConfig c;
+  c.preset = s.get<std::string>("preset", c.preset);
+  if (c.preset == "full") {
+    c.weights = "fp", c.tuning = "full", c.scale_learning = false, c.warmup = false;
+  } else if (c.preset == "lora") {
+    c.weights = "fp", c.scale_learning = false, c.warmup = false;
+  } else if (c.preset == "qlora") {
+    c.weights = "nf4", c.scale_learning = false, c.warmup = false;
+  } else if (c.preset == "lwc_lora") {
+    c.weights = "lwc", c.scale_learning = false, c.warmup = false;
+  } else if (c.preset != "qslaw") {
+    fail("config {}: '{}' is '{}' (expected full, lora, qlora, lwc_lora or qslaw)", s.file(), s.path_of("preset"),
+         c.preset);
+  }
+  c.weights = s.get<std::string>("weights", c.weights);
+  QS_CHECK(c.weights == "fp" || c.weights == "minmax" || c.weights == "nf4" || c.weights == "lwc",
+           "config {}: '{}' is '{}' (expected fp, minmax, nf4 or lwc)", s.file(), s.path_of("weights"), c.weights);
+  c.tuning = s.get<std::string>("tuning", c.tuning);
+  QS_CHECK(c.tuning == "full" || c.tuning == "lora", "config {}: '{}' is '{}' (expected full or lora)", s.file(),
+           s.path_of("tuning"), c.tuning);
+  QS_CHECK(c.tuning == "lora" || c.weights == "fp",
+           "config {}: full fine-tuning needs full-precision weights ('{}' is {}): quantized weights are frozen",
+           s.file(), s.path_of("weights"), c.weights);
+  c.bits = s.get<int64_t>("bits", c.bits);
+  QS_CHECK(c.bits == 2 || c.bits == 3 || c.bits == 4 || c.bits == 8, "config {}: '{}' must be 2, 3, 4 or 8, got {}",
+           s.file(), s.path_of("bits"), c.bits);
+  c.group_size = s.get<int64_t>("group_size", c.group_size);
+  QS_CHECK(c.group_size > 0, "config {}: '{}' must be positive", s.file(), s.path_of("group_size"));
+  c.layers = s.get<std::string>("layers", c.layers);
+  quant::path_pattern(c.layers);
+  c.scale_learning = s.get<bool>("scale_learning", c.scale_learning);
+  QS_CHECK(!c.scale_learning || c.uniform_quant(),
+           "config {}: scale learning needs uniform quantized weights (weights: minmax or lwc), got {}", s.file(),
+           c.weights);
+  c.start_layer = s.get<int64_t>("start_layer", c.start_layer);
+  QS_CHECK(c.start_layer >= -1, "config {}: '{}' must be >= -1", s.file(), s.path_of("start_layer"));
+  c.warmup = s.get<bool>("warmup", c.warmup);
+  ConfigSection lora = s.section("lora");
+  c.lora.rank = lora.get<int64_t>("rank", c.lora.rank);
+  c.lora.alpha = lora.get<double>("alpha", c.lora.alpha);
+  c.lora.dropout = lora.get<double>("dropout", c.lora.dropout);
+  lora.finish();
+  QS_CHECK(c.lora.rank > 0 && c.lora.dropout >= 0 && c.lora.dropout < 1,
+           "config {}: '{}' needs rank > 0 and dropout in [0, 1)", s.file(), s.path_of("lora"));
+  c.nf4_block = s.get<int64_t>("nf4_block", c.nf4_block);
+  c.nf4_double_quant = s.get<bool>("nf4_double_quant", c.nf4_double_quant);
+  c.seed = s.get<uint64_t>("seed", c.seed);
+  c.lora.seed = c.seed;
+  return c;
+}
+
+LlavaSettings read_llava_settings(ConfigSection& s) {
+  LlavaSettings c;
+  c.projector = s.get<std::string>("projector", c.projector);
+  QS_CHECK(c.projector == "linear" || c.projector == "mlp2x_gelu", "config {}: '{}' is '{}' (expected linear or mlp2x_gelu)",
+           s.file(), s.path_of("projector"), c.projector);
+  c.max_len = s.get<int64_t>("max_len", c.max_len);
+  QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
+  return c;
+}
+
+data::SqaConfig read_sqa_config(ConfigSection& s) {
+  data::SqaConfig c;
+  c.train = s.get<int64_t>("train", c.train);
+  c.val = s.get<int64_t>("val", c.val);
+  c.test = s.get<int64_t>("test", c.test);
+  ConfigSection sub = s.section("subjects");
+  c.nat = sub.get<double>("NAT", c.nat);
+  c.soc = sub.get<double>("SOC", c.soc);
+  c.lan = sub.get<double>("LAN", c.lan);
+  sub.finish();
+  ConfigSection ctx = s.section("contexts");
+  c.img = ctx.get<double>("IMG", c.img);
+  c.txt = ctx.get<double>("TXT", c.txt);
+  c.no = ctx.get<double>("NO", c.no);
+  ctx.finish();
+  c.hard = s.get<double>("hard_share", c.hard);
+  c.max_choices = s.get<int64_t>("max_choices", c.max_choices);
+  QS_CHECK(c.train > 0 && c.val >= 0 && c.test > 0, "config {}: '{}' needs train > 0, val >= 0, test > 0", s.file(),
+           s.path_of(""));
+  QS_CHECK(c.max_choices >= 2 && c.max_choices <= 5, "config {}: '{}' must be in 2..5", s.file(), s.path_of("max_choices"));
+  return c;
+}
+
+StageTrain read_stage_train(ConfigSection s, StageTrain c) {
+  c.steps = s.get<int64_t>("steps", c.steps);
+  c.batch_size = s.get<int64_t>("batch_size", c.batch_size);
+  c.log_every = s.get<int64_t>("log_every", c.log_every);
+  c.lr = s.get<double>("lr", c.lr);
+  c.projector_lr = s.get<double>("projector_lr", c.projector_lr);
+  c.warmup_ratio = s.get<double>("warmup_ratio", c.warmup_ratio);
+  c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
+  c.weight_decay = s.get<double>("weight_decay", c.weight_decay);
+  c.grad_clip = s.get<double>("grad_clip", c.grad_clip);
+  s.finish();
+  QS_CHECK(c.steps >= 0 && c.batch_size > 0 && c.log_every > 0 && c.lr > 0,
+           "config {}: '{}' needs steps >= 0, batch_size > 0, log_every > 0, lr > 0", s.file(), s.path_of(""));
+  if (c.projector_lr < 0) c.projector_lr = c.lr;
+  return c;
+}
+
+namespace {
+
+ConfigSection shared_section(const StageContext& ctx, const std::string& name) {
+  const YAML::Node node = ctx.experiment[name] ? ctx.experiment[name] : YAML::Node(YAML::NodeType::Map);
+  return ConfigSection(node, name, ctx.file);
+}
+
+std::map<std::string, e::Tensor> load_weights(const std::filesystem::path& path) {
+  return e::load_tensor_file(path).tensors;
+}
+
+// Block index of a path "layers.<i>.<...>", or -1.
+int64_t block_index(const std::string& path) {
+  if (path.rfind("layers.", 0) != 0) return -1;
+  return std::stoll(path.substr(7, path.find('.', 7) - 7));
+}
+
+void for_each_quant(nn::Module& m, const std::string& prefix,
+                    const std::function<void(const std::string&, quant::QuantLinear&)>& f) {
+  for (auto& [name, child] : m.children()) {
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    if (auto* q = dynamic_cast<quant::QuantLinear*>(child.get())) f(path, *q);
+    else for_each_quant(*child, path, f);
+  }
+}
+
+}  // namespace
+
+MultimodalSetup load_setup(StageContext& ctx) {
+  MultimodalSetup s;
+  for (const char* need : {"pretrain_llm", "pretrain_clip"}) {
+    QS_CHECK(ctx.upstream.count(need), "[{}] needs the {} stage before it in 'stages'", ctx.stage, need);
+  }
+  ConfigSection pre = shared_section(ctx, "pretrain_llm");
+  s.pre = read_pretrain_config(pre, ctx.seed);
+  const auto& llm_dir = ctx.upstream.at("pretrain_llm");
+  s.tok = data::Tokenizer::load(llm_dir / "tokenizer.json");
+  s.pre.model.vocab_size = s.tok.vocab_size();
+  s.llm_weights = load_weights(llm_dir / "model.h5");
+  s.vit = read_clip_vit_config(ctx.experiment, ctx.file);
+  s.vit_weights = load_weights(ctx.upstream.at("pretrain_clip") / "vision.h5");
+  ConfigSection method = shared_section(ctx, "method");
+  s.method = read_method_config(method);
+  ConfigSection llava = shared_section(ctx, "llava");
+  s.llava = read_llava_settings(llava);
+  QS_CHECK(s.llava.max_len <= s.pre.model.max_seq_len, "config {}: llava.max_len {} exceeds the LLM's max_seq_len {}",
+           ctx.file, s.llava.max_len, s.pre.model.max_seq_len);
+  ConfigSection sqa = shared_section(ctx, "sqa");
+  s.sqa = read_sqa_config(sqa);
+  s.sqa.seed = ctx.seed;
+  s.sqa.scene.canvas = static_cast<int>(s.vit.image_size);
+  if (s.method.weights == "lwc") {
+    QS_CHECK(ctx.upstream.count("calibrate"), "[{}] method.weights lwc needs the calibrate stage before it", ctx.stage);
+    s.lwc_weights = ctx.upstream.at("calibrate") / fmt::format("lwc_{}b_g{}.h5", s.method.bits, s.method.group_size);
+    QS_CHECK(std::filesystem::exists(s.lwc_weights),
+             "[{}] no LWC calibration for {} bits, group {}: {} is missing (add them to calibrate.bits / "
+             "calibrate.group_sizes and 'lwc' to calibrate.methods)",
+             ctx.stage, s.method.bits, s.method.group_size, s.lwc_weights.string());
+  }
+  s.dataset_dir = ctx.artifacts.parent_path().parent_path() / "datasets";
+  return s;
+}
+
+data::SqaDataset load_sqa_data(const MultimodalSetup& setup) { return data::cached_sqa(setup.sqa, setup.dataset_dir); }
+
+std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, const std::filesystem::path& adapted) {
+  const MethodConfig& m = s.method;
+  auto llm = std::make_shared<nn::Llama>(s.pre.model);
+  llm->load_state_dict(s.llm_weights);
+  auto vit = std::make_shared<vision::VisionTransformer>(s.vit);
+  vit->load_state_dict(s.vit_weights);
+  nn::ProjectorConfig pc{s.llava.projector, s.vit.width, s.pre.model.dim, 0.02, m.seed + 11};
+  auto model = std::make_shared<nn::Llava>(vit, pc, llm);
+  model->image_token_id = data::Tokenizer::kImage;
+
+  const quant::PathFilter select = quant::path_pattern(m.layers);
+  if (m.uniform_quant()) {
+    const quant::QuantSpec spec{static_cast<int>(m.bits), m.group_size, false};
+    quant::quantize_linears(*llm, spec, select);
+    std::map<std::string, e::Tensor> grid;
+    if (m.weights == "lwc") grid = load_weights(s.lwc_weights);
+    for_each_quant(*llm, "", [&](const std::string& path, quant::QuantLinear& q) {
+      if (m.weights == "lwc") {
+        QS_CHECK(grid.count(path + ".scale") && grid.count(path + ".zero"),
+                 "{}: no calibrated grid for layer '{}' (calibrate.layers must cover method.layers)",
+                 s.lwc_weights.string(), path);
+        q.set_grid({grid.at(path + ".scale"), grid.at(path + ".zero")});
+      } else {
+        q.freeze_grid();
+      }
+      if (m.scale_learning && block_index(path) > m.start_layer) q.enable_scale_learning();
+    });
+  } else if (m.weights == "nf4") {
+    quant::nf4_linears(*llm, m.nf4_block, m.nf4_double_quant, select);
+  }
+  if (!adapted.empty()) {
+    auto projector = load_weights(adapted / "projector.h5");
+    model->projector().load_state_dict(projector);
+    if (std::filesystem::exists(adapted / "alpha.h5")) {
+      const auto alpha = load_weights(adapted / "alpha.h5");
+      for_each_quant(*llm, "", [&](const std::string& path, quant::QuantLinear& q) {
+        auto it = alpha.find(path);
+        if (!q.alpha().defined()) return;
+        QS_CHECK(it != alpha.end(), "{}: no alpha for layer '{}'", (adapted / "alpha.h5").string(), path);
+        QS_CHECK(it->second.shape() == q.alpha().shape(), "{}: alpha of '{}' is {}, the layer needs {}",
+                 (adapted / "alpha.h5").string(), path, e::describe(it->second), e::describe(q.alpha().data()));
+        e::copy_(q.alpha().data(), it->second);
+      });
+    }
+  }
+  if (phase == Phase::tune) {
+    // Fold alpha into the integer codes: the tuned model has no extra parameters.
+    for_each_quant(*llm, "", [](const std::string&, quant::QuantLinear& q) { q.to_real(); });
+    if (m.tuning == "lora") quant::add_lora(*llm, m.lora, quant::path_pattern("layers.0-.*_proj"));
+  }
+  model->set_requires_grad(false);
+  return model;
+}
+
+std::map<std::string, e::Tensor> alpha_state(nn::Module& model) {
+  std::map<std::string, e::Tensor> out;
+  for_each_quant(model, "", [&](const std::string& path, quant::QuantLinear& q) {
+    if (q.alpha().defined()) out[path] = q.alpha().data();
+  });
+  return out;
+}
+
+void save_adapted(const std::filesystem::path& dir, nn::Llava& model) {
+  e::TensorFile projector;
+  projector.tensors = model.projector().state_dict();
+  e::save_tensor_file(dir / "projector.h5", projector);
+  auto alpha = alpha_state(model.llm());
+  if (!alpha.empty()) {
+    e::TensorFile f;
+    f.tensors = alpha;
+    e::save_tensor_file(dir / "alpha.h5", f);
+  }
+}
+
+data::Conversation sqa_conversation(const data::SqaQuestion& q) {
+  return {{{data::sqa_prompt(q), data::sqa_answer(q)}}, q.has_image};
+}
+
+e::Tensor split_image(const data::SqaSplit& split, int64_t index) {
+  const int64_t row = split.image_index[static_cast<std::size_t>(index)];
+  return row < 0 ? e::Tensor() : split.images.select(0, row);
+}
+
+Sample sqa_sample(const data::SqaSplit& split, int64_t index, const MultimodalSetup& setup) {
+  const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(index)];
+  return {data::encode_conversation(sqa_conversation(q), data::Template::v1, setup.tok, setup.image_tokens(),
+                                    setup.llava.max_len),
+          split_image(split, index)};
+}
+
+ModelBatch make_batch(const std::vector<Sample>& samples) {
+  std::vector<data::Encoded> encoded;
+  std::vector<e::Tensor> images;
+  for (const Sample& s : samples) {
+    encoded.push_back(s.encoded);
+    if (s.encoded.has_image) {
+      QS_CHECK(s.image.defined(), "make_batch: a sample with image tokens has no image");
+      images.push_back(s.image);
+    }
+  }
+  ModelBatch b{data::collate(encoded), e::Tensor()};
+  if (!images.empty()) {
+    const int64_t h = images[0].size(0), w = images[0].size(1);
+    e::Tensor stacked({static_cast<int64_t>(images.size()), h, w, 3}, e::DType::u8);
+    for (std::size_t i = 0; i < images.size(); ++i) e::copy_(stacked.select(0, static_cast<int64_t>(i)), images[i]);
+    vision::PreprocessConfig pre;
+    pre.size = h;
+    b.images = vision::normalize_batch(stacked, pre);
+  }
+  return b;
+}
+
+int64_t EpochSampler::at(int64_t k) {
+  const int64_t epoch = k / n_;
+  if (epoch != epoch_) {
+    perm_.resize(static_cast<std::size_t>(n_));
+    for (int64_t i = 0; i < n_; ++i) perm_[static_cast<std::size_t>(i)] = i;
+    data::Rng rng = data::Rng(seed_).fork(static_cast<uint64_t>(epoch));
+    for (int64_t i = n_ - 1; i > 0; --i) std::swap(perm_[static_cast<std::size_t>(i)], perm_[static_cast<std::size_t>(rng.below(i + 1))]);
+    epoch_ = epoch;
+  }
+  return perm_[static_cast<std::size_t>(k % n_)];
+}
+
+nn::ParamGroup trainable_group(const std::string& name, nn::Module& module, const std::string& prefix, double lr,
+                               double weight_decay) {
+  nn::ParamGroup g{name, {}, lr, weight_decay};
+  for (auto& [path, p] : module.named_parameters()) {
+    if (p.requires_grad()) g.params.emplace_back(prefix + path, p);
+  }
+  return g;
+}
+
+TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, const StageTrain& c,
+                       const std::function<ModelBatch(int64_t)>& next_batch, RunLog& log, const std::string& stage,
+                       const std::function<void(int64_t)>& on_step) {
+  TrainStats stats;
+  std::vector<ag::Var> params;
+  for (auto& g : groups) {
+    for (auto& [path, p] : g.params) {
+      params.push_back(p);
+      stats.trainable_params += p.numel();
+    }
+  }
+  QS_CHECK(!params.empty() || c.steps == 0, "[{}] nothing to train", stage);
+  nn::AdamW opt(std::move(groups), 0.9, 0.999, 1e-8);
+  nn::LrSchedule schedule{nn::LrSchedule::Kind::warmup_cosine, std::max<int64_t>(c.steps, 1), c.warmup_ratio,
+                          c.min_lr_ratio};
+  e::cpu::host_reset_peak();
+  model.train();
+  const auto start = std::chrono::steady_clock::now();
+  double interval = 0.0;
+  int64_t interval_steps = 0;
+  for (int64_t step = 0; step < c.steps; ++step) {
+    ModelBatch b = next_batch(step);
+    opt.set_lr_scale(schedule.factor(step));
+    if (b.batch.loss_tokens == 0) continue;
+    ag::Var logits = model.forward(b.batch.ids, b.images).logits;
+    ag::Var loss = ag::cross_entropy(ag::reshape(logits, {-1, logits.size(-1)}), b.batch.targets.reshape({-1}), data::kIgnore);
+    const double value = loss.data().item<double>();
+    QS_CHECK(std::isfinite(value), "[{}] loss is {} at step {}: training diverged (lower the learning rate?)", stage,
+             value, step);
+    loss.backward();
+    if (c.grad_clip > 0) nn::clip_grad_norm(params, c.grad_clip);
+    opt.step();
+    opt.zero_grad();
+    stats.tokens += b.batch.tokens;
+    interval += value;
+    ++interval_steps;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double tps = static_cast<double>(stats.tokens) / std::max(secs, 1e-9);
+    log.progress(stage, step + 1, c.steps, value, tps, secs);
+    if ((step + 1) % c.log_every == 0 || step + 1 == c.steps) {
+      stats.final_loss = interval / static_cast<double>(interval_steps);
+      log.metrics({{"stage", stage}, {"step", step + 1}, {"loss", stats.final_loss}, {"lr", c.lr * schedule.factor(step)},
+                   {"tokens_per_second", tps}, {"elapsed_seconds", secs}});
+      interval = 0.0;
+      interval_steps = 0;
+    }
+    if (on_step) on_step(step);
+  }
+  model.eval();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats.tokens_per_second = static_cast<double>(stats.tokens) / std::max(stats.seconds, 1e-9);
+  stats.peak_memory_mb = static_cast<double>(e::cpu::host_cache_stats().peak_live_bytes) / (1 << 20);
+  return stats;
+}
+
+}  // namespace qs::experiments

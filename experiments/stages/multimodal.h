@@ -1,0 +1,144 @@
+#pragma once
+// What the multimodal stages (align, warmup, instruct, evaluate) share: the
+// `method` section (how the LLM is quantized and tuned), the `llava` and
+// `sqa` sections, the model rebuilt from upstream artifacts for each phase,
+// batches of conversations with their images, and the training loop.
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/conversation.h"
+#include "data/sqa.h"
+#include "data/tokenizer.h"
+#include "experiments/stage.h"
+#include "experiments/stages/pretrain_config.h"
+#include "nn/lora.h"
+#include "nn/models/llava.h"
+#include "nn/optim/optimizer.h"
+#include "vision/vit.h"
+
+namespace qs::experiments {
+
+// The `method` section. A preset fills every field; keys given next to it
+// override single fields (the component ablation is built that way).
+//   full      FP weights, full fine-tuning
+//   lora      FP weights + LoRA
+//   qlora     NF4 (double quantized) + LoRA
+//   lwc_lora  4-bit LWC-calibrated + LoRA
+//   qslaw     4-bit LWC + scale learning (align and warmup) + LoRA
+struct MethodConfig {
+  std::string preset = "qslaw";
+  std::string weights = "lwc";  // fp | minmax | nf4 | lwc
+  std::string tuning = "lora";  // full | lora
+  int64_t bits = 4, group_size = 64;
+  std::string layers = "layers.0-.*_proj";  // the linears that are quantized
+  bool scale_learning = true;
+  // Blocks with index > start_layer learn alpha (METHOD.md, the official
+  // comparison); -1: every block.
+  int64_t start_layer = 0;
+  bool warmup = true;
+  nn::LoraConfig lora{16, 32.0, 0.05, 0};
+  int64_t nf4_block = 64;
+  bool nf4_double_quant = true;
+  uint64_t seed = 0;  // the tuning seed (a sweep's seeds); upstream stages use the top-level seed
+
+  bool uniform_quant() const { return weights == "minmax" || weights == "lwc"; }
+  std::string label() const;
+};
+MethodConfig read_method_config(ConfigSection& s);
+
+struct LlavaSettings {
+  std::string projector = "mlp2x_gelu";  // or linear
+  int64_t max_len = 256;                 // tokens per sample, image tokens included
+};
+LlavaSettings read_llava_settings(ConfigSection& s);
+data::SqaConfig read_sqa_config(ConfigSection& s);
+
+// Optimisation settings of one training stage (its `train:` subsection).
+struct StageTrain {
+  int64_t steps = 100, batch_size = 16, log_every = 10;
+  double lr = 1e-3;
+  double projector_lr = -1;  // < 0: lr
+  double warmup_ratio = 0.03, min_lr_ratio = 0.0, weight_decay = 0.0, grad_clip = 1.0;
+};
+StageTrain read_stage_train(ConfigSection s, StageTrain defaults);
+
+// Everything the multimodal stages rebuild from upstream stages and shared sections.
+struct MultimodalSetup {
+  PretrainConfig pre;
+  data::Tokenizer tok;
+  std::map<std::string, engine::Tensor> llm_weights;
+  vision::VitConfig vit;
+  std::map<std::string, engine::Tensor> vit_weights;
+  MethodConfig method;
+  LlavaSettings llava;
+  data::SqaConfig sqa;
+  std::filesystem::path lwc_weights;  // calibrate's packed LWC model (weights: lwc)
+  std::filesystem::path dataset_dir;  // runs/cache/datasets
+  int64_t image_tokens() const { return vit.patches(); }
+};
+MultimodalSetup load_setup(StageContext& ctx);
+// SynthSQA of the experiment, generated once into the dataset cache.
+data::SqaDataset load_sqa_data(const MultimodalSetup& setup);
+
+enum class Phase {
+  adapt,  // align, warmup: fake-quantized LLM, alpha trainable with scale learning
+  tune,   // instruct, evaluate: alpha folded into packed codes, LoRA (or full)
+};
+
+// The model of a phase, every parameter frozen. `adapted` (may be empty):
+// a folder with projector.h5 and, with scale learning, alpha.h5.
+std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& setup, Phase phase, const std::filesystem::path& adapted);
+
+// The group scale factors of every quantized layer that learns them, by path.
+std::map<std::string, engine::Tensor> alpha_state(nn::Module& model);
+void save_adapted(const std::filesystem::path& dir, nn::Llava& model);
+
+// A conversation sample with its image (u8 (H, W, 3)) when it has one.
+struct Sample {
+  data::Encoded encoded;
+  engine::Tensor image;
+};
+data::Conversation sqa_conversation(const data::SqaQuestion& q);
+Sample sqa_sample(const data::SqaSplit& split, int64_t index, const MultimodalSetup& setup);
+engine::Tensor split_image(const data::SqaSplit& split, int64_t index);  // u8 (H, W, 3) or undefined
+
+struct ModelBatch {
+  data::Batch batch;
+  engine::Tensor images;  // f32 (images, 3, H, W), normalised; undefined when none
+};
+ModelBatch make_batch(const std::vector<Sample>& samples);
+
+// Index k of an endless shuffled stream over n items (a new permutation per epoch).
+class EpochSampler {
+ public:
+  EpochSampler(int64_t n, uint64_t seed) : n_(n), seed_(seed) {}
+  int64_t at(int64_t k);
+
+ private:
+  int64_t n_;
+  uint64_t seed_;
+  int64_t epoch_ = -1;
+  std::vector<int64_t> perm_;
+};
+
+struct TrainStats {
+  double final_loss = 0.0, seconds = 0.0, tokens_per_second = 0.0, peak_memory_mb = 0.0;
+  int64_t tokens = 0, trainable_params = 0;
+};
+
+// AdamW with the warmup-cosine schedule on the given groups; the loss is
+// next-token cross-entropy on the batch's unmasked targets. `on_step` (may
+// be empty) runs after each step, for stage-specific logging.
+TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, const StageTrain& config,
+                       const std::function<ModelBatch(int64_t step)>& next_batch, RunLog& log, const std::string& stage,
+                       const std::function<void(int64_t step)>& on_step = {});
+
+// Parameters that require grad, as a named group.
+nn::ParamGroup trainable_group(const std::string& name, nn::Module& module, const std::string& prefix, double lr,
+                               double weight_decay);
+
+}  // namespace qs::experiments

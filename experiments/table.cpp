@@ -1,0 +1,173 @@
+#include "experiments/table.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <algorithm>
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+#include "experiments/plot.h"
+
+namespace qs::experiments {
+
+using nlohmann::json;
+
+const std::vector<std::string>& accuracy_columns() {
+  static const std::vector<std::string> c{"NAT", "SOC", "LAN", "TXT", "IMG", "NO", "G1-6", "G7-12", "Avg"};
+  return c;
+}
+
+namespace {
+
+json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  QS_CHECK(in.good(), "table: cannot read {}", path.string());
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    fail("table: {} is not valid JSON ({})", path.string(), e.what());
+  }
+}
+
+struct Stat {
+  std::vector<double> xs;
+  double mean() const {
+    double s = 0;
+    for (double x : xs) s += x;
+    return xs.empty() ? NAN : s / static_cast<double>(xs.size());
+  }
+  double std() const {  // sample standard deviation; 0 for one seed
+    if (xs.size() < 2) return 0.0;
+    double m = mean(), s = 0;
+    for (double x : xs) s += (x - m) * (x - m);
+    return std::sqrt(s / static_cast<double>(xs.size() - 1));
+  }
+  std::string text(int digits) const {
+    if (xs.empty()) return "-";
+    if (xs.size() < 2) return fmt::format("{:.{}f}", mean(), digits);
+    return fmt::format("{:.{}f} ± {:.{}f}", mean(), digits, std(), digits);
+  }
+};
+
+struct Row {
+  std::string name;
+  std::vector<int64_t> seeds;
+  std::map<std::string, Stat> stats;
+  std::vector<std::pair<double, double>> loss;  // first seed's instruct loss curve
+};
+
+// The measures of the table besides accuracy: key in results, header, digits.
+struct Measure {
+  const char* key;
+  const char* header;
+  int digits;
+};
+const std::vector<Measure>& measures() {
+  static const std::vector<Measure> m{{"trainable_params_m", "trainable (M)", 3},
+                                      {"peak_memory_mb", "peak MB", 0},
+                                      {"tune_seconds", "tune s", 0},
+                                      {"text_ppl", "text ppl", 3}};
+  return m;
+}
+
+std::vector<std::pair<double, double>> loss_curve(const std::filesystem::path& metrics, const std::string& stage) {
+  std::vector<std::pair<double, double>> out;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    json r = json::parse(line, nullptr, false);
+    if (r.is_discarded() || r.value("stage", "") != stage || !r.contains("loss") || !r.contains("step")) continue;
+    out.emplace_back(r["step"].get<double>(), r["loss"].get<double>());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string write_sweep_report(const std::filesystem::path& run_dir) {
+  const json index = read_json(run_dir / "sweep.json");
+  std::vector<Row> rows;
+  std::set<int64_t> all_seeds;
+  int64_t questions = 0;
+  for (const json& v : index) {
+    const std::string name = v.at("name").get<std::string>();
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
+    if (it == rows.end()) {
+      rows.push_back({name, {}, {}, {}});
+      it = rows.end() - 1;
+    }
+    const std::filesystem::path dir = run_dir / v.at("dir").get<std::string>();
+    const json results = read_json(dir / "results.json");
+    QS_CHECK(results.contains("evaluate"), "table: {} has no evaluate results (is 'evaluate' among the stages?)",
+             (dir / "results.json").string());
+    const json& ev = results["evaluate"];
+    it->seeds.push_back(v.at("seed").get<int64_t>());
+    all_seeds.insert(it->seeds.back());
+    for (const std::string& c : accuracy_columns()) {
+      if (ev.at("accuracy").contains(c) && !ev["accuracy"][c].is_null()) it->stats[c].xs.push_back(ev["accuracy"][c].get<double>());
+    }
+    for (const Measure& m : measures()) {
+      if (ev.contains(m.key)) it->stats[m.key].xs.push_back(ev[m.key].get<double>());
+    }
+    questions = ev.value("questions", int64_t{0});
+    if (it->loss.empty()) it->loss = loss_curve(dir / "metrics.jsonl", "instruct");
+  }
+  // Markdown
+  std::string md = fmt::format("SynthSQA test accuracy (%), {} questions; mean ± std over seeds {{{}}}\n\n", questions,
+                               fmt::join(all_seeds, ", "));
+  md += "| variant |";
+  std::string rule = "| --- |";
+  for (const std::string& c : accuracy_columns()) md += " " + c + " |", rule += " ---: |";
+  for (const Measure& m : measures()) md += std::string(" ") + m.header + " |", rule += " ---: |";
+  md += "\n" + rule + "\n";
+  std::string csv = "variant,seeds";
+  for (const std::string& c : accuracy_columns()) csv += "," + c + "," + c + "_std";
+  for (const Measure& m : measures()) csv += std::string(",") + m.key + "," + m.key + "_std";
+  csv += "\n";
+  for (const Row& r : rows) {
+    md += "| " + r.name + " |";
+    csv += "\"" + r.name + "\"," + fmt::format("{}", fmt::join(r.seeds, " "));
+    auto cell = [&](const std::string& key, int digits) {
+      auto it = r.stats.find(key);
+      const Stat s = it == r.stats.end() ? Stat{} : it->second;
+      md += " " + s.text(digits) + " |";
+      csv += s.xs.empty() ? ",," : fmt::format(",{:.6g},{:.6g}", s.mean(), s.std());
+    };
+    for (const std::string& c : accuracy_columns()) cell(c, 1);
+    for (const Measure& m : measures()) cell(m.key, m.digits);
+    md += "\n";
+    csv += "\n";
+  }
+  engine::write_file_atomically(run_dir / "table.md", md);
+  engine::write_file_atomically(run_dir / "table.csv", csv);
+  std::vector<Series> curves;
+  std::vector<Bar> bars;
+  for (const Row& r : rows) {
+    curves.push_back({r.name, r.loss});
+    auto it = r.stats.find("Avg");
+    if (it != r.stats.end()) bars.push_back({r.name, it->second.mean(), it->second.std()});
+  }
+  write_line_chart(run_dir / "loss.svg", "instruction tuning loss (first seed)", "step", "loss", curves);
+  write_bar_chart(run_dir / "accuracy.svg", "SynthSQA average accuracy", "accuracy (%)", bars);
+  return md;
+}
+
+std::filesystem::path latest_sweep_run(const std::filesystem::path& path) {
+  if (std::filesystem::exists(path / "sweep.json")) return path;
+  QS_CHECK(std::filesystem::is_directory(path), "table: {} is not a directory", path.string());
+  std::filesystem::path best;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.is_directory() && std::filesystem::exists(entry.path() / "sweep.json") &&
+        (best.empty() || entry.path().filename() > best.filename())) {
+      best = entry.path();
+    }
+  }
+  QS_CHECK(!best.empty(), "table: no sweep run under {} (expected runs/<experiment>/<run-id>/sweep.json)", path.string());
+  return best;
+}
+
+}  // namespace qs::experiments
