@@ -45,7 +45,7 @@ Encoded build(const Conversation& c, Template t, const Tokenizer& tok, int64_t i
     append(e, {Tokenizer::kEos}, true);
     return e;
   }
-  append(e, tok.encode(kSystemPrompt), false);
+  if (!c.system.empty()) append(e, tok.encode(c.system), false);
   for (std::size_t i = 0; i < c.turns.size(); ++i) {
     append(e, tok.encode(" USER: "), false);
     if (i == 0 && c.has_image) {

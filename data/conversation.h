@@ -21,9 +21,12 @@ struct Turn {
   std::string user, assistant;
 };
 
+extern const char* const kSystemPrompt;  // LLaVA v1's
+
 struct Conversation {
   std::vector<Turn> turns;
   bool has_image = false;  // the image goes before the first user message
+  std::string system = kSystemPrompt;  // v1 only
 };
 
 inline constexpr int64_t kIgnore = -100;
@@ -33,8 +36,6 @@ struct Encoded {
   std::vector<int64_t> labels;  // ids where the loss applies, kIgnore elsewhere
   bool has_image = false;
 };
-
-extern const char* const kSystemPrompt;
 
 // `image_tokens` <image> ids stand for the image. Errors when the prompt
 // (everything up to the first answer) does not fit max_len; answers that run

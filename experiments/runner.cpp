@@ -241,7 +241,12 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
       std::filesystem::create_directories(dir);
       engine::write_file_atomically(dir / "config.yaml", to_yaml(roots[i]) + "\n");
       RunLog vlog(dir, options.progress);
-      nlohmann::json results = run_pipeline(roots[i], stage_lists[i], file, options, vlog);
+      nlohmann::json results;
+      try {
+        results = run_pipeline(roots[i], stage_lists[i], file, options, vlog);
+      } catch (const Error& e) {
+        fail("sweep variant '{}' (seed {}): {}", v.name, v.seed, e.what());
+      }
       engine::write_file_atomically(dir / "results.json", results.dump(2) + "\n");
       summary.results[v.dir] = results;
       index.push_back({{"name", v.name}, {"seed", v.seed}, {"dir", v.dir}});

@@ -58,7 +58,7 @@ nlohmann::json run(StageContext& ctx) {
     std::vector<Sample> samples;
     for (int64_t k = 0; k < c.train.batch_size; ++k) {
       const int64_t i = order.at(step * c.train.batch_size + k);
-      data::Conversation conv{{{"", pairs.captions[static_cast<std::size_t>(i)]}}, true};
+      data::Conversation conv{{{"", pairs.captions[static_cast<std::size_t>(i)]}}, true, ""};
       samples.push_back({data::encode_conversation(conv, data::Template::plain, setup.tok, image_tokens, setup.llava.max_len),
                          pairs.images.select(0, i)});
     }

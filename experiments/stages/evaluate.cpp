@@ -75,7 +75,7 @@ nlohmann::json run(StageContext& ctx) {
   for (int64_t i = 0; i < n; ++i) {
     const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(i)];
     const std::vector<int64_t> prompt =
-        data::encode_prompt(sqa_conversation(q), data::Template::v1, setup.tok, setup.image_tokens());
+        data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens());
     engine::Tensor image = split_image(split, i);
     if (image.defined()) image = vision::normalize_batch(image.unsqueeze(0).contiguous(), pre);
     const std::string text = setup.tok.decode(model->generate(prompt, image, gen), /*skip_special=*/true);

@@ -81,6 +81,7 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
   QS_CHECK(c.projector == "linear" || c.projector == "mlp2x_gelu", "config {}: '{}' is '{}' (expected linear or mlp2x_gelu)",
            s.file(), s.path_of("projector"), c.projector);
   c.max_len = s.get<int64_t>("max_len", c.max_len);
+  c.system_prompt = s.get<std::string>("system_prompt", c.system_prompt);
   QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
   return c;
 }
@@ -264,8 +265,8 @@ void save_adapted(const std::filesystem::path& dir, nn::Llava& model) {
   }
 }
 
-data::Conversation sqa_conversation(const data::SqaQuestion& q) {
-  return {{{data::sqa_prompt(q), data::sqa_answer(q)}}, q.has_image};
+data::Conversation sqa_conversation(const data::SqaQuestion& q, const LlavaSettings& llava) {
+  return {{{data::sqa_prompt(q), data::sqa_answer(q)}}, q.has_image, llava.system_prompt};
 }
 
 e::Tensor split_image(const data::SqaSplit& split, int64_t index) {
@@ -275,7 +276,7 @@ e::Tensor split_image(const data::SqaSplit& split, int64_t index) {
 
 Sample sqa_sample(const data::SqaSplit& split, int64_t index, const MultimodalSetup& setup) {
   const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(index)];
-  return {data::encode_conversation(sqa_conversation(q), data::Template::v1, setup.tok, setup.image_tokens(),
+  return {data::encode_conversation(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens(),
                                     setup.llava.max_len),
           split_image(split, index)};
 }

@@ -53,6 +53,7 @@ MethodConfig read_method_config(ConfigSection& s);
 struct LlavaSettings {
   std::string projector = "mlp2x_gelu";  // or linear
   int64_t max_len = 256;                 // tokens per sample, image tokens included
+  std::string system_prompt = data::kSystemPrompt;  // of the v1 template
 };
 LlavaSettings read_llava_settings(ConfigSection& s);
 data::SqaConfig read_sqa_config(ConfigSection& s);
@@ -102,7 +103,7 @@ struct Sample {
   data::Encoded encoded;
   engine::Tensor image;
 };
-data::Conversation sqa_conversation(const data::SqaQuestion& q);
+data::Conversation sqa_conversation(const data::SqaQuestion& q, const LlavaSettings& llava);
 Sample sqa_sample(const data::SqaSplit& split, int64_t index, const MultimodalSetup& setup);
 engine::Tensor split_image(const data::SqaSplit& split, int64_t index);  // u8 (H, W, 3) or undefined
 
