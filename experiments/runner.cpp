@@ -64,7 +64,7 @@ std::string slug(const std::string& name) {
 // The variants of a `sweep:` section (one with the file's own settings when absent).
 std::vector<Variant> read_sweep(const YAML::Node& root, const std::string& file) {
   const YAML::Node sweep = root["sweep"];
-  if (!sweep) return {Variant{"", {}, -1, ""}};
+  if (!sweep || sweep.IsNull()) return {Variant{"", {}, -1, ""}};
   QS_CHECK(sweep.IsMap(), "config {}: 'sweep' must be a mapping with 'variants' and 'seeds'", file);
   for (auto it = sweep.begin(); it != sweep.end(); ++it) {
     const std::string key = it->first.as<std::string>();

@@ -1,0 +1,130 @@
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/io/atomic_file.h"
+#include "experiments/runner.h"
+#include "experiments/table.h"
+#include "support.h"
+
+using namespace qs::experiments;
+using qs::test::error_of;
+using qs::test::has;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path temp_root(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("qslaw_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  return p;
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+const fs::path kTinyPipeline = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pipeline.yaml";
+}  // namespace
+
+TEST_CASE("the tiny pipeline runs every stage for two sweep variants and prints the table") {
+  fs::path root = temp_root("pipeline");
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  RunSummary s = run_experiment(kTinyPipeline, o);
+  for (const char* v : {"qlora-s0", "qslaw-s0"}) {
+    INFO(v);
+    for (const char* f : {"config.yaml", "metrics.jsonl", "results.json"}) CHECK(fs::exists(s.run_dir / v / f));
+    const auto& r = s.results[v];
+    for (const char* stage : {"pretrain_llm", "pretrain_clip", "calibrate", "align", "warmup", "instruct", "evaluate"}) {
+      CHECK(r.contains(stage));
+    }
+    const auto& ev = r["evaluate"];
+    CHECK(ev["questions"].get<int64_t>() == 12);
+    CHECK(ev["counts"]["Avg"].get<int64_t>() == 12);
+    CHECK(ev["counts"]["G1-6"].get<int64_t>() + ev["counts"]["G7-12"].get<int64_t>() == 12);
+    CHECK(ev["text_ppl"].get<double>() > 1.0);
+    CHECK(ev["peak_memory_mb"].get<double>() > 0.0);
+  }
+  // QSLAW learns scales in align and runs the warmup; QLoRA skips it.
+  CHECK(s.results["qslaw-s0"]["align"]["alpha_shift"].get<double>() > 0.0);
+  CHECK(s.results["qlora-s0"]["warmup"]["skipped"].get<bool>());
+  const double realised = s.results["qslaw-s0"]["warmup"]["text_share_realised"].get<double>();
+  CHECK(realised == doctest::Approx(0.25));  // step schedule: half the steps at 0.5
+  // Both variants share the upstream stages: one pretraining, one calibration.
+  CHECK(std::distance(fs::directory_iterator(root / "cache/pretrain_llm"), fs::directory_iterator()) == 1);
+  CHECK(std::distance(fs::directory_iterator(root / "cache/calibrate"), fs::directory_iterator()) == 1);
+  // The table: one row per variant, every column.
+  CHECK(has(s.table, "| QLoRA |"));
+  CHECK(has(s.table, "| QSLAW |"));
+  CHECK(has(s.table, "| variant | NAT | SOC | LAN | TXT | IMG | NO | G1-6 | G7-12 | Avg |"));
+  for (const char* f : {"table.md", "table.csv", "loss.svg", "accuracy.svg", "sweep.json"}) CHECK(fs::exists(s.run_dir / f));
+  CHECK(has(read(s.run_dir / "loss.svg"), "<polyline"));
+  // Warmup proportions are logged per step.
+  CHECK(has(read(s.run_dir / "qslaw-s0/metrics.jsonl"), "text_share_realised"));
+  // `qslaw table runs/<experiment>` finds this run again.
+  CHECK(latest_sweep_run(root / "pipeline_tiny") == s.run_dir);
+  fs::remove_all(root);
+}
+
+TEST_CASE("the sweep table averages seeds as mean and standard deviation") {
+  fs::path dir = temp_root("table");
+  fs::create_directories(dir);
+  nlohmann::json index = nlohmann::json::array();
+  const double avg[] = {50.0, 60.0, 80.0};
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = i < 2 ? "A" : "B";
+    const std::string sub = fmt::format("v{}", i);
+    index.push_back({{"name", name}, {"seed", i}, {"dir", sub}});
+    nlohmann::json acc;
+    for (const std::string& c : accuracy_columns()) acc[c] = avg[i];
+    acc["IMG"] = nullptr;  // a column without questions
+    nlohmann::json ev{{"accuracy", acc}, {"questions", 10}, {"trainable_params_m", 0.5}, {"peak_memory_mb", 100.0},
+                      {"tune_seconds", 10.0 * (i + 1)}, {"text_ppl", 2.0}};
+    fs::create_directories(dir / sub);
+    qs::engine::write_file_atomically(dir / sub / "results.json", nlohmann::json{{"evaluate", ev}}.dump());
+  }
+  qs::engine::write_file_atomically(dir / "sweep.json", index.dump());
+  const std::string md = write_sweep_report(dir);
+  CHECK(has(md, "seeds {0, 1, 2}"));
+  // A: mean 55, sample std 7.07; B: one seed, no ±.
+  CHECK(has(md, "| A | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | - |"));
+  CHECK(has(md, "| B | 80.0 | 80.0 | 80.0 | 80.0 | - |"));
+  CHECK(has(md, "15 ± 7"));  // tune seconds of A
+  const std::string csv = read(dir / "table.csv");
+  CHECK(has(csv, "\"A\",0 1,55,7.07107"));
+  // Missing results are named.
+  fs::remove(dir / "v2/results.json");
+  CHECK(has(error_of([&] { write_sweep_report(dir); }), "v2/results.json"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep and method config errors name the variant and the key") {
+  fs::path dir = temp_root("sweep_errors");
+  fs::create_directories(dir);
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir / "exp.yaml") << "include: " << kTinyPipeline.string() << "\n" << text;
+    return dir / "exp.yaml";
+  };
+  RunOptions o;
+  o.runs_root = dir / "runs";
+  o.progress = false;
+  std::string err = error_of([&] {
+    run_experiment(write("sweep:\n  variants:\n    - {name: X, set: {method.preset: qlorra}}\n"), o);
+  });
+  CHECK(has(err, "sweep variant 'X'"));
+  CHECK(has(err, "method.preset"));
+  err = error_of([&] { run_experiment(write("sweep:\n  variants:\n    - {name: X, sett: {}}\n"), o); });
+  CHECK(has(err, "sweep.variants[0].sett"));
+  err = error_of([&] { run_experiment(write("method: {preset: qlora, tuning: full}\n"), o); });
+  CHECK(has(err, "full fine-tuning needs full-precision weights"));
+  err = error_of([&] { run_experiment(write("warmup: {schedule: ramp}\n"), o); });
+  CHECK(has(err, "unknown schedule 'ramp'"));
+  err = error_of([&] { run_experiment(write("method: {scale_learnin: true}\n"), o); });
+  CHECK(has(err, "scale_learning"));
+  // Nothing ran: validation comes first.
+  CHECK_FALSE(fs::exists(dir / "runs" / "cache"));
+  fs::remove_all(dir);
+}
