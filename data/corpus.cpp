@@ -1,4 +1,5 @@
 #include "data/corpus.h"
+#include "data/sqa.h"
 
 #include <algorithm>
 #include <fstream>
@@ -130,8 +131,24 @@ std::string word_problem(Rng& r) {
 
 }  // namespace
 
+// A multiple-choice quiz without an image, in SynthSQA's prompt format, with
+// its answer and explanation: how a pretrained LLM meets "Options: ... The
+// answer is B." before instruction tuning (the frozen LM head of a LoRA run
+// cannot learn to emit tokens the LLM never produced; see the closing note of
+// the multimodal issue). Drawn from the corpus's own stream, so a quiz can
+// coincide with a SynthSQA question of a small kind (e.g. "how many sides
+// does a square have"), as web text overlaps real benchmarks.
+std::string quiz(Rng& r) {
+  const Subject subject = r.pick(std::vector<Subject>{Subject::nat, Subject::soc, Subject::lan});
+  const ContextType context = r.chance(0.5) ? ContextType::no : ContextType::txt;
+  const Grade grade = r.chance(0.35) ? Grade::g7_12 : Grade::g1_6;
+  const SqaQuestion q = make_sqa_question(r, subject, context, grade, SqaConfig{});
+  return sqa_prompt(q) + "\n" + sqa_answer(q) + " " + q.explanation;
+}
+
 std::string corpus_document(uint64_t seed, int64_t index) {
   Rng r = Rng(seed).fork(static_cast<uint64_t>(index));
+  if (r.chance(0.125)) return quiz(r);
   const int64_t sentences = r.between(1, 4);
   std::string doc;
   for (int64_t i = 0; i < sentences; ++i) {

@@ -33,7 +33,7 @@ std::string run_id() {
 }
 
 // Bumped when a stage's outputs change meaning, so old caches are not reused.
-constexpr const char* kCacheVersion = "1";
+constexpr const char* kCacheVersion = "2";  // 2: the corpus holds quizzes
 
 struct Variant {
   std::string name;
@@ -203,6 +203,23 @@ std::filesystem::path new_run_dir(const std::filesystem::path& root, const std::
 }
 
 }  // namespace
+
+int64_t check_experiment(const std::filesystem::path& config_path, const std::vector<std::string>& overrides) {
+  const std::string file = config_path.string();
+  ExperimentFile exp = load_experiment(config_path, overrides);
+  const std::vector<Variant> variants = read_sweep(exp.root, file);
+  for (const Variant& v : variants) {
+    std::vector<std::string> all = overrides;
+    all.insert(all.end(), v.overrides.begin(), v.overrides.end());
+    try {
+      validate(v.name.empty() ? exp.root : load_experiment(config_path, all).root, file);
+    } catch (const Error& e) {
+      if (v.name.empty()) throw;
+      fail("sweep variant '{}': {}", v.name, e.what());
+    }
+  }
+  return static_cast<int64_t>(variants.size());
+}
 
 RunSummary run_experiment(const std::filesystem::path& config_path, const RunOptions& options) {
   const std::string file = config_path.string();

@@ -30,4 +30,8 @@ struct RunSummary {
 // run folder gets sweep.json, the table (table.md, table.csv) and plots.
 RunSummary run_experiment(const std::filesystem::path& config, const RunOptions& options);
 
+// Loads and validates an experiment and each of its sweep variants without
+// running anything; returns the number of runs (variants x seeds, or 1).
+int64_t check_experiment(const std::filesystem::path& config, const std::vector<std::string>& overrides = {});
+
 }  // namespace qs::experiments

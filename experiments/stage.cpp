@@ -11,11 +11,12 @@ StageDef align_stage();
 StageDef warmup_stage();
 StageDef instruct_stage();
 StageDef evaluate_stage();
+StageDef outliers_stage();
 
 const std::vector<StageDef>& stage_registry() {
   static const std::vector<StageDef> stages{pretrain_llm_stage(), pretrain_clip_stage(), calibrate_stage(),
                                             align_stage(),        warmup_stage(),        instruct_stage(),
-                                            evaluate_stage()};
+                                            evaluate_stage(),     outliers_stage()};
   return stages;
 }
 

@@ -26,10 +26,12 @@ struct WarmupConfig {
 WarmupConfig read_config(ConfigSection& s) {
   WarmupConfig c;
   c.mixture.schedule = data::parse_mix_schedule(s.get<std::string>("schedule", "constant"));
-  QS_CHECK(!(s.has("mix_ratio") && s.has("text_share")), "config {}: give '{}' or '{}', not both", s.file(),
-           s.path_of("mix_ratio"), s.path_of("text_share"));
-  c.mixture.text_share = s.has("mix_ratio") ? data::text_share_from_ratio(s.get<double>("mix_ratio", 1.0))
-                                            : s.get<double>("text_share", c.mixture.text_share);
+  // Either the text share or mix_ratio (multimodal samples per text sample).
+  const bool by_ratio = s.has("mix_ratio");
+  QS_CHECK(!(by_ratio && s.has("text_share")), "config {}: give '{}' or '{}', not both", s.file(), s.path_of("mix_ratio"),
+           s.path_of("text_share"));
+  const double share = s.get<double>("text_share", c.mixture.text_share), ratio = s.get<double>("mix_ratio", 1.0);
+  c.mixture.text_share = by_ratio ? data::text_share_from_ratio(ratio) : share;
   c.mixture.start_share = s.get<double>("start_share", c.mixture.start_share);
   c.mixture.switch_fraction = s.get<double>("switch_fraction", c.mixture.switch_fraction);
   c.mixture.check();

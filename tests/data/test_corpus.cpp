@@ -38,7 +38,8 @@ TEST_CASE("corpus facts are true") {
     }
     for (std::sregex_iterator it(d.begin(), d.end(), sides_re), end; it != end; ++it, ++checked) {
       std::string shape = (*it)[1], count = (*it)[2];
-      CHECK(count == number_word(shape == "triangle" ? 3 : shape == "square" ? 4 : 6));
+      const int n = shape == "triangle" ? 3 : shape == "square" ? 4 : 6;
+      CHECK((count == number_word(n) || count == std::to_string(n)));  // quizzes write digits
     }
   }
   CHECK(checked > 50);

@@ -128,3 +128,35 @@ TEST_CASE("sweep and method config errors name the variant and the key") {
   CHECK_FALSE(fs::exists(dir / "runs" / "cache"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("every experiment under experiments/ is a valid config with valid sweep variants") {
+  int files = 0;
+  for (const fs::path dir : {fs::path(QSLAW_SOURCE_DIR) / "experiments", fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny"}) {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().extension() != ".yaml") continue;
+      INFO(entry.path().string());
+      CHECK_NOTHROW(check_experiment(entry.path()));
+      ++files;
+    }
+  }
+  CHECK(files >= 16);
+  CHECK(check_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/main.yaml") == 5);
+  CHECK(check_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/quickstart.yaml") == 3);
+}
+
+TEST_CASE("the tiny outliers experiment reports text and image statistics for each hooked layer") {
+  fs::path root = temp_root("outliers");
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  RunSummary s = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/outliers.yaml", o);
+  const auto& r = s.results["outliers"];
+  REQUIRE(r["layers"].size() == 8u);  // q, o, gate, down in 2 blocks
+  for (const auto& layer : r["layers"]) {
+    CHECK(layer["text_tokens"].get<int64_t>() > 0);
+    CHECK(layer["image_tokens"].get<int64_t>() == 4 * 16);  // 4 images of 16 patches
+    CHECK(layer["text_ratio"].get<double>() >= 1.0);
+    CHECK(layer["image_kurtosis"].get<double>() > 0.0);
+  }
+  fs::remove_all(root);
+}

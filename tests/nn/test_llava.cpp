@@ -1,5 +1,6 @@
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
+#include "nn/hooks.h"
 #include "nn/models/llava.h"
 #include "support.h"
 
@@ -132,4 +133,23 @@ TEST_CASE("Llava greedy generation with an image matches step-by-step argmax wit
     CHECK(next == got[static_cast<std::size_t>(step)]);
     seq.push_back(next);
   }
+}
+
+TEST_CASE("forward hooks on linear layers see inputs and outputs, and unhooking restores the model") {
+  Llama model(tiny_llm());
+  Tensor ids = e::from_vector<int64_t>({1, 2, 3}, {1, 3});
+  Tensor before = model.forward(ids).logits.data();
+  std::vector<std::string> seen;
+  auto hooked = hook_linears(model, [](const std::string& p) { return p.ends_with("down_proj"); },
+                             [&](const std::string& path, const Var& in, const Var& out) {
+                               seen.push_back(path);
+                               CHECK(in.size(-1) == 32);
+                               CHECK(out.size(-1) == 16);
+                             });
+  CHECK(hooked == std::vector<std::string>{"layers.0.mlp.down_proj", "layers.1.mlp.down_proj"});
+  QS_CHECK_CLOSE(model.forward(ids).logits.data(), before, 0);
+  CHECK(seen == hooked);
+  unhook_linears(model);
+  CHECK(dynamic_cast<Linear*>(&model.submodule("layers.1.mlp.down_proj")));
+  CHECK(model.state_dict().count("layers.1.mlp.down_proj.weight"));
 }

@@ -1,6 +1,7 @@
 #include "autograd/functions.h"
 #include "nn/lora.h"
 #include "nn/models/llama.h"
+#include "nn/optim/optimizer.h"
 #include "quant/nf4_linear.h"
 #include "quant/quant_linear.h"
 #include "quant/surgery.h"
@@ -61,4 +62,33 @@ TEST_CASE("QuantLinear.set_grid fixes a given grid: the calibrated grid of a pac
   b.enable_scale_learning();
   CHECK(b.alpha().shape() == e::Shape{4, 2});
   CHECK(has(error_of([&] { b.set_grid({e::ones({4, 3}), e::zeros({4, 3})}); }), "must both be"));
+}
+
+TEST_CASE("LoRA on a frozen LLM learns a fixed answer after a prompt") {
+  nn::LlamaConfig c = tiny();
+  c.max_seq_len = 32;
+  c.init_std = 0.5;  // a frozen random head at 0.02 could not express any answer
+  nn::Llama model(c);
+  model.set_requires_grad(false);
+  add_lora(model, {4, 8.0, 0.0, 1}, path_pattern("layers.0-.*_proj"));
+  std::vector<std::pair<std::string, qs::autograd::Var>> params;
+  for (auto& [path, p] : model.named_parameters()) {
+    if (p.requires_grad()) params.emplace_back(path, p);
+  }
+  REQUIRE(params.size() == 3 * 7 * 2);
+  nn::AdamW opt({nn::ParamGroup{"lora", params, 1e-2, 0.0}});
+  // Prompts differ; the answer "7 8 9" after the marker 6 is always the same.
+  e::Tensor ids = e::from_vector<int64_t>({1, 2, 3, 6, 7, 8, 9, 4, 5, 2, 6, 7, 8, 9}, {2, 7});
+  e::Tensor targets = e::from_vector<int64_t>({-100, -100, 6, 7, 8, 9, -100, -100, -100, 6, 7, 8, 9, -100}, {2, 7});
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    auto logits = model.forward(ids).logits;
+    auto loss = qs::autograd::cross_entropy(qs::autograd::reshape(logits, {-1, c.vocab_size}), targets.reshape({-1}));
+    (step == 0 ? first : last) = loss.data().item<double>();
+    loss.backward();
+    opt.step();
+    opt.zero_grad();
+  }
+  MESSAGE("LoRA answer loss " << first << " -> " << last);
+  CHECK(last < 0.1 * first);
 }

@@ -1,0 +1,143 @@
+// Stage outliers: the observation behind QSLAW (METHOD.md) measured on our
+// model: the inputs of each block's linear layers, split into text tokens and
+// image tokens, on SynthSQA questions with images, through forward hooks on
+// the aligned model. Per layer and token type: the outlier ratio (max over
+// channels of the channel's max |x|, divided by the median channel), the
+// kurtosis of all values, and the share of values beyond 6 standard
+// deviations (how dense the outliers are).
+#include <algorithm>
+#include <cmath>
+
+#include "engine/ops.h"
+#include "experiments/stages/multimodal.h"
+#include "nn/hooks.h"
+#include "quant/surgery.h"
+
+namespace qs::experiments {
+
+namespace {
+
+struct OutlierConfig {
+  int64_t samples = 32;
+  std::string layers = "layers.0-.*(q_proj|o_proj|gate_proj|down_proj)";
+};
+
+OutlierConfig read_config(ConfigSection& s) {
+  OutlierConfig c;
+  c.samples = s.get<int64_t>("samples", c.samples);
+  c.layers = s.get<std::string>("layers", c.layers);
+  quant::path_pattern(c.layers);
+  QS_CHECK(c.samples > 0, "config {}: '{}' must be positive", s.file(), s.path_of("samples"));
+  return c;
+}
+
+struct Rows {
+  int64_t dim = 0;
+  std::vector<float> values;  // tokens x dim
+};
+
+struct Stats {
+  double ratio = 0, kurtosis = 0, beyond6 = 0;
+  int64_t tokens = 0;
+};
+
+Stats stats_of(const Rows& r) {
+  Stats s;
+  if (r.values.empty()) return s;
+  const int64_t n = static_cast<int64_t>(r.values.size()), d = r.dim;
+  s.tokens = n / d;
+  std::vector<double> channel(static_cast<std::size_t>(d), 0.0);
+  double mean = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = r.values[static_cast<std::size_t>(i)];
+    channel[static_cast<std::size_t>(i % d)] = std::max(channel[static_cast<std::size_t>(i % d)], std::abs(v));
+    mean += v;
+  }
+  mean /= static_cast<double>(n);
+  double m2 = 0, m4 = 0;
+  for (float v : r.values) {
+    const double c = v - mean;
+    m2 += c * c;
+    m4 += c * c * c * c;
+  }
+  m2 /= static_cast<double>(n);
+  m4 /= static_cast<double>(n);
+  const double sd = std::sqrt(m2);
+  int64_t beyond = 0;
+  for (float v : r.values) beyond += std::abs(v - mean) > 6 * sd;
+  std::vector<double> sorted = channel;
+  std::nth_element(sorted.begin(), sorted.begin() + d / 2, sorted.end());
+  const double median = sorted[static_cast<std::size_t>(d / 2)];
+  s.ratio = median > 0 ? *std::max_element(channel.begin(), channel.end()) / median : 0.0;
+  s.kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0.0;
+  s.beyond6 = static_cast<double>(beyond) / static_cast<double>(n);
+  return s;
+}
+
+nlohmann::json run(StageContext& ctx) {
+  OutlierConfig c = read_config(ctx.config);
+  QS_CHECK(ctx.upstream.count("align"), "[outliers] needs the align stage before it (its projector)");
+  MultimodalSetup setup = load_setup(ctx);
+  RunLog& log = *ctx.log;
+  auto model = build_llava(setup, Phase::adapt, ctx.upstream.at("align"));
+  model->eval();
+  data::SqaDataset sqa = load_sqa_data(setup);
+  std::vector<int64_t> picked;
+  for (std::size_t i = 0; i < sqa.test.questions.size() && static_cast<int64_t>(picked.size()) < c.samples; ++i) {
+    if (sqa.test.questions[i].has_image) picked.push_back(static_cast<int64_t>(i));
+  }
+  QS_CHECK(!picked.empty(), "[outliers] the SynthSQA test split has no question with an image");
+  // Collected inputs per layer: [0] text tokens, [1] image tokens.
+  std::map<std::string, std::array<Rows, 2>> rows;
+  engine::Tensor is_image;  // (T) u8 for the sample running now
+  const quant::PathFilter select = quant::path_pattern(c.layers);
+  auto hooked = nn::hook_linears(model->llm(), select, [&](const std::string& path, const autograd::Var& x, const autograd::Var&) {
+    const engine::Tensor in = x.data().contiguous();
+    const int64_t t = in.size(1), d = in.size(2);
+    const float* p = in.data<float>();
+    const uint8_t* img = is_image.data<uint8_t>();
+    auto& slot = rows[path];
+    for (int64_t j = 0; j < t; ++j) {
+      Rows& r = slot[img[j] ? 1 : 0];
+      r.dim = d;
+      r.values.insert(r.values.end(), p + j * d, p + (j + 1) * d);
+    }
+  });
+  QS_CHECK(!hooked.empty(), "[outliers] '{}' selects no linear layer", c.layers);
+  {
+    autograd::NoGrad no_grad;
+    for (int64_t i : picked) {
+      ModelBatch b = make_batch({sqa_sample(sqa.test, i, setup)});
+      is_image = engine::eq(b.batch.ids.select(0, 0), static_cast<double>(data::Tokenizer::kImage)).contiguous();
+      model->forward(b.batch.ids, b.images);
+    }
+  }
+  nn::unhook_linears(model->llm());
+  nlohmann::json table = nlohmann::json::array();
+  log.line(fmt::format("[outliers] inputs of {} linear layers on {} SynthSQA image questions", hooked.size(), picked.size()));
+  log.line("| layer | ratio text | ratio image | kurtosis text | kurtosis image | >6σ text (‰) | >6σ image (‰) |");
+  log.line("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  double dense_text = 0, dense_image = 0;
+  for (const std::string& path : hooked) {
+    const Stats t = stats_of(rows[path][0]), m = stats_of(rows[path][1]);
+    table.push_back({{"layer", path}, {"text_ratio", t.ratio}, {"image_ratio", m.ratio}, {"text_kurtosis", t.kurtosis},
+                     {"image_kurtosis", m.kurtosis}, {"text_beyond6", t.beyond6}, {"image_beyond6", m.beyond6},
+                     {"text_tokens", t.tokens}, {"image_tokens", m.tokens}});
+    log.line(fmt::format("| {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.2f} | {:.2f} |", path, t.ratio, m.ratio,
+                         t.kurtosis, m.kurtosis, 1000 * t.beyond6, 1000 * m.beyond6));
+    dense_text += t.beyond6 / static_cast<double>(hooked.size());
+    dense_image += m.beyond6 / static_cast<double>(hooked.size());
+  }
+  log.line(fmt::format("[outliers] mean share beyond 6σ: text {:.3f}‰, image {:.3f}‰", 1000 * dense_text, 1000 * dense_image));
+  return {{"layers", table}, {"mean_beyond6_text", dense_text}, {"mean_beyond6_image", dense_image},
+          {"samples", picked.size()}};
+}
+
+}  // namespace
+
+StageDef outliers_stage() {
+  return {"outliers", "activation outlier statistics of text vs image tokens (forward hooks)",
+          [](ConfigSection& s) { read_config(s); }, run, {"method", "llava", "sqa"}};
+}
+
+}  // namespace qs::experiments
