@@ -93,6 +93,7 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
   std::vector<Row> rows;
   std::set<int64_t> all_seeds;
   int64_t questions = 0;
+  double chance = -1;
   for (const json& v : index) {
     const std::string name = v.at("name").get<std::string>();
     auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
@@ -114,10 +115,12 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
       if (ev.contains(m.key)) it->stats[m.key].xs.push_back(ev[m.key].get<double>());
     }
     questions = ev.value("questions", int64_t{0});
+    chance = ev.value("chance", -1.0);
     if (it->loss.empty()) it->loss = loss_curve(dir / "metrics.jsonl", "instruct");
   }
   // Markdown
-  std::string md = fmt::format("SynthSQA test accuracy (%), {} questions; mean ± std over seeds {{{}}}\n\n", questions,
+  std::string md = fmt::format("SynthSQA test accuracy (%), {} questions{}; mean ± std over seeds {{{}}}\n\n", questions,
+                               chance >= 0 ? fmt::format(" (a uniform guess scores {:.1f})", chance) : "",
                                fmt::join(all_seeds, ", "));
   md += "| variant |";
   std::string rule = "| --- |";

@@ -65,6 +65,7 @@ nlohmann::json run(StageContext& ctx) {
                                     : static_cast<int64_t>(split.questions.size());
   std::map<std::string, std::pair<int64_t, int64_t>> tally;  // column -> (correct, total)
   int64_t malformed = 0;
+  double chance = 0.0;  // expected accuracy of a uniform guess
   std::string predictions;
   vision::PreprocessConfig pre;
   pre.size = setup.vit.image_size;
@@ -82,6 +83,7 @@ nlohmann::json run(StageContext& ctx) {
     const std::optional<int64_t> picked = data::parse_answer(text, static_cast<int64_t>(q.choices.size()));
     const bool correct = picked && *picked == q.answer;
     malformed += !picked;
+    chance += 100.0 / static_cast<double>(q.choices.size()) / static_cast<double>(n);
     for (const std::string& col : {data::name(q.subject), data::name(q.context_type), data::name(q.grade), std::string("Avg")}) {
       tally[col].first += correct;
       tally[col].second += 1;
@@ -111,6 +113,7 @@ nlohmann::json run(StageContext& ctx) {
                          {"counts", counts},
                          {"questions", n},
                          {"malformed", malformed},
+                         {"chance", chance},
                          {"text_ppl", std::exp(text_loss)},
                          {"trainable_params", tuned.at("trainable_params")},
                          {"trainable_params_m", tuned.at("trainable_params").get<double>() / 1e6},
@@ -123,7 +126,8 @@ nlohmann::json run(StageContext& ctx) {
   for (const std::string& col : accuracy_columns()) {
     line += accuracy[col].is_null() ? fmt::format(" {} -", col) : fmt::format(" {} {:.1f}", col, accuracy[col].get<double>());
   }
-  log.line(line + fmt::format("  ({} questions, {} malformed; text ppl {:.3f})", n, malformed, std::exp(text_loss)));
+  log.line(line + fmt::format("  ({} questions, {} malformed, chance {:.1f}; text ppl {:.3f})", n, malformed, chance,
+                              std::exp(text_loss)));
   return results;
 }
 
