@@ -136,6 +136,14 @@ std::vector<std::string> validate(const YAML::Node& root, const std::string& fil
     section.finish();
     reads.insert(def->reads.begin(), def->reads.end());
   }
+  // Sections of known stages that this experiment does not run (inherited
+  // from an included file) are still checked, so a typo there is caught too.
+  for (const StageDef& def : stage_registry()) {
+    if (!root[def.name] || std::find(stages.begin(), stages.end(), def.name) != stages.end()) continue;
+    ConfigSection section = top.section(def.name);
+    def.validate(section);
+    section.finish();
+  }
   for (const SharedSectionDef& shared : shared_sections()) {
     if (!reads.count(shared.name)) continue;
     ConfigSection section = top.section(shared.name);
