@@ -516,8 +516,29 @@ std::string sqa_prompt(const SqaQuestion& q) {
   return out;
 }
 
-std::string sqa_answer(const SqaQuestion& q) {
+AnswerFormat parse_answer_format(const std::string& name) {
+  if (name == "letter") return AnswerFormat::letter;
+  if (name == "text") return AnswerFormat::text;
+  fail("sqa: unknown answer format '{}' (expected letter or text)", name);
+}
+
+std::string sqa_answer(const SqaQuestion& q, AnswerFormat format) {
+  if (format == AnswerFormat::text) return "The answer is " + q.choices[static_cast<std::size_t>(q.answer)] + ".";
   return fmt::format("The answer is {}.", static_cast<char>('A' + q.answer));
+}
+
+std::optional<int64_t> parse_answer(const std::string& generation, const std::vector<std::string>& choices,
+                                    AnswerFormat format) {
+  if (format == AnswerFormat::letter) return parse_answer(generation, static_cast<int64_t>(choices.size()));
+  const std::string marker = "The answer is ";
+  const std::size_t at = generation.find(marker);
+  std::string named = at == std::string::npos ? generation : generation.substr(at + marker.size());
+  while (!named.empty() && std::isspace(static_cast<unsigned char>(named.front()))) named.erase(named.begin());
+  while (!named.empty() && (named.back() == '.' || std::isspace(static_cast<unsigned char>(named.back())))) named.pop_back();
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (named == choices[i]) return static_cast<int64_t>(i);
+  }
+  return std::nullopt;
 }
 
 std::optional<int64_t> parse_answer(const std::string& generation, int64_t n_choices) {

@@ -74,10 +74,19 @@ SqaDataset cached_sqa(const SqaConfig& config, const std::filesystem::path& dir)
 
 // LLaVA's ScienceQA conversion: "Question: ...\nContext: ...\nOptions: (A) ..."
 std::string sqa_prompt(const SqaQuestion& q);
-std::string sqa_answer(const SqaQuestion& q);  // "The answer is B."
+// letter: LLaVA's "The answer is B."; text: the option itself, "The answer is
+// 3." (small models learn to name an answer long before they learn to bind it
+// to its option letter, so laptop-scale runs can measure both).
+enum class AnswerFormat { letter, text };
+AnswerFormat parse_answer_format(const std::string& name);
+std::string sqa_answer(const SqaQuestion& q, AnswerFormat format = AnswerFormat::letter);
 // The choice a generation names ("The answer is C." or a bare letter), or
 // nullopt for anything malformed or out of range.
 std::optional<int64_t> parse_answer(const std::string& generation, int64_t n_choices);
+// The same for the text format: the option named after "The answer is ",
+// matched exactly (without the final period); nullopt when none matches.
+std::optional<int64_t> parse_answer(const std::string& generation, const std::vector<std::string>& choices,
+                                    AnswerFormat format);
 // What makes two questions the same (prompt, and the scene for IMG).
 std::string question_key(const SqaQuestion& q);
 

@@ -116,6 +116,10 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     }
     questions = ev.value("questions", int64_t{0});
     chance = ev.value("chance", -1.0);
+    // The curve is kept with the instruct stage's results, so cached runs have it too.
+    if (it->loss.empty() && results.contains("instruct") && results["instruct"].contains("loss_curve")) {
+      for (const json& p : results["instruct"]["loss_curve"]) it->loss.emplace_back(p[0].get<double>(), p[1].get<double>());
+    }
     if (it->loss.empty()) it->loss = loss_curve(dir / "metrics.jsonl", "instruct");
   }
   // Markdown

@@ -80,7 +80,7 @@ nlohmann::json run(StageContext& ctx) {
     engine::Tensor image = split_image(split, i);
     if (image.defined()) image = vision::normalize_batch(image.unsqueeze(0).contiguous(), pre);
     const std::string text = setup.tok.decode(model->generate(prompt, image, gen), /*skip_special=*/true);
-    const std::optional<int64_t> picked = data::parse_answer(text, static_cast<int64_t>(q.choices.size()));
+    const std::optional<int64_t> picked = data::parse_answer(text, q.choices, setup.llava.answer_format);
     const bool correct = picked && *picked == q.answer;
     malformed += !picked;
     chance += 100.0 / static_cast<double>(q.choices.size()) / static_cast<double>(n);

@@ -57,7 +57,10 @@ nlohmann::json run(StageContext& ctx) {
   }
   tuned.attributes["method"] = setup.method.label();
   engine::save_tensor_file(ctx.artifacts / "tuned.h5", tuned);
+  nlohmann::json curve = nlohmann::json::array();
+  for (auto [step, loss] : stats.curve) curve.push_back({step, loss});
   return {{"loss", stats.final_loss},
+          {"loss_curve", curve},
           {"seconds", stats.seconds},
           {"tokens_per_second", stats.tokens_per_second},
           {"trainable_params", stats.trainable_params},

@@ -82,6 +82,7 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
            s.file(), s.path_of("projector"), c.projector);
   c.max_len = s.get<int64_t>("max_len", c.max_len);
   c.system_prompt = s.get<std::string>("system_prompt", c.system_prompt);
+  c.answer_format = data::parse_answer_format(s.get<std::string>("answer_format", "letter"));
   QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
   return c;
 }
@@ -266,7 +267,7 @@ void save_adapted(const std::filesystem::path& dir, nn::Llava& model) {
 }
 
 data::Conversation sqa_conversation(const data::SqaQuestion& q, const LlavaSettings& llava) {
-  return {{{data::sqa_prompt(q), data::sqa_answer(q)}}, q.has_image, llava.system_prompt};
+  return {{{data::sqa_prompt(q), data::sqa_answer(q, llava.answer_format)}}, q.has_image, llava.system_prompt};
 }
 
 e::Tensor split_image(const data::SqaSplit& split, int64_t index) {
@@ -365,6 +366,7 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
     log.progress(stage, step + 1, c.steps, value, tps, secs);
     if ((step + 1) % c.log_every == 0 || step + 1 == c.steps) {
       stats.final_loss = interval / static_cast<double>(interval_steps);
+      stats.curve.emplace_back(step + 1, stats.final_loss);
       log.metrics({{"stage", stage}, {"step", step + 1}, {"loss", stats.final_loss}, {"lr", c.lr * schedule.factor(step)},
                    {"tokens_per_second", tps}, {"elapsed_seconds", secs}});
       interval = 0.0;

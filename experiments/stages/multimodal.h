@@ -54,6 +54,7 @@ struct LlavaSettings {
   std::string projector = "mlp2x_gelu";  // or linear
   int64_t max_len = 256;                 // tokens per sample, image tokens included
   std::string system_prompt = data::kSystemPrompt;  // of the v1 template
+  data::AnswerFormat answer_format = data::AnswerFormat::letter;
 };
 LlavaSettings read_llava_settings(ConfigSection& s);
 data::SqaConfig read_sqa_config(ConfigSection& s);
@@ -129,6 +130,7 @@ class EpochSampler {
 struct TrainStats {
   double final_loss = 0.0, seconds = 0.0, tokens_per_second = 0.0, peak_memory_mb = 0.0;
   int64_t tokens = 0, trainable_params = 0;
+  std::vector<std::pair<int64_t, double>> curve;  // (step, mean loss) at each log interval
 };
 
 // AdamW with the warmup-cosine schedule on the given groups; the loss is

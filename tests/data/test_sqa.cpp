@@ -231,6 +231,14 @@ TEST_CASE("SynthSQA prompts follow LLaVA's ScienceQA format and answers parse ba
   CHECK_FALSE(parse_answer("blue", 3));
   CHECK_FALSE(parse_answer("\xff\xfe garbage", 3));
   CHECK_FALSE(parse_answer("The answer is a.", 3));
+  // The text format names the option itself.
+  CHECK(sqa_answer(q, AnswerFormat::text) == "The answer is red.");
+  CHECK(parse_answer(" The answer is red.", q.choices, AnswerFormat::text) == std::optional<int64_t>(1));
+  CHECK(parse_answer("green", q.choices, AnswerFormat::text) == std::optional<int64_t>(2));
+  CHECK_FALSE(parse_answer("The answer is reddish.", q.choices, AnswerFormat::text));
+  CHECK_FALSE(parse_answer("", q.choices, AnswerFormat::text));
+  CHECK(parse_answer("The answer is B.", q.choices, AnswerFormat::letter) == std::optional<int64_t>(1));
+  CHECK(has(error_of([] { parse_answer_format("word"); }), "unknown answer format 'word'"));
 }
 
 TEST_CASE("SynthSQA round-trips through HDF5 and a corrupt file is named in the error") {
