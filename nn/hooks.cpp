@@ -1,5 +1,7 @@
 #include "nn/hooks.h"
 
+#include "nn/replace.h"
+
 namespace qs::nn {
 
 HookedLinear::HookedLinear(std::shared_ptr<LinearLayer> base, std::string path, LinearHook hook)
@@ -13,26 +15,11 @@ Var HookedLinear::forward(const Var& x) {
   return y;
 }
 
-namespace {
-void visit(Module& m, const std::string& prefix, const std::function<bool(const std::string&)>& select,
-           const LinearHook& hook, std::vector<std::string>& done) {
-  for (auto& [name, child] : std::vector(m.children())) {
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
-    if (auto lin = std::dynamic_pointer_cast<LinearLayer>(child); lin && select(path)) {
-      m.replace_child(name, std::make_shared<HookedLinear>(lin, path, hook));
-      done.push_back(path);
-    } else {
-      visit(*child, path, select, hook, done);
-    }
-  }
-}
-}  // namespace
-
 std::vector<std::string> hook_linears(Module& root, const std::function<bool(const std::string&)>& select,
                                       const LinearHook& hook) {
-  std::vector<std::string> done;
-  visit(root, "", select, hook, done);
-  return done;
+  return replace_linears(root, select, [&](const std::shared_ptr<LinearLayer>& layer, const std::string& path) {
+    return std::make_shared<HookedLinear>(layer, path, hook);
+  });
 }
 
 void unhook_linears(Module& root) {

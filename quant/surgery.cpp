@@ -34,38 +34,15 @@ PathFilter path_pattern(const std::string& pattern) {
   }
 }
 
-namespace {
-void visit(nn::Module& m, const std::string& prefix, const PathFilter& select, const LayerFactory& make,
-           std::vector<std::string>& done) {
-  for (auto& [name, child] : std::vector(m.children())) {
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
-    if (auto* lin = dynamic_cast<nn::LinearLayer*>(child.get()); lin && select(path)) {
-      if (auto replacement = make(std::static_pointer_cast<nn::LinearLayer>(child), path)) {
-        m.replace_child(name, replacement);
-        done.push_back(path);
-        continue;
-      }
-    }
-    visit(*child, path, select, make, done);
-  }
-}
-}  // namespace
-
-std::vector<std::string> replace_linears(nn::Module& root, const PathFilter& select, const LayerFactory& make) {
-  std::vector<std::string> done;
-  visit(root, "", select, make, done);
-  return done;
-}
-
 std::vector<std::string> quantize_linears(nn::Module& root, const QuantSpec& spec, const PathFilter& select) {
-  return replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
+  return nn::replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
     auto* lin = dynamic_cast<nn::Linear*>(layer.get());
     return lin ? std::make_shared<QuantLinear>(*lin, spec) : nullptr;
   });
 }
 
 std::vector<std::string> nf4_linears(nn::Module& root, int64_t block, bool double_quant, const PathFilter& select) {
-  return replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
+  return nn::replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
     auto* lin = dynamic_cast<nn::Linear*>(layer.get());
     return lin ? std::make_shared<Nf4Linear>(*lin, block, double_quant) : nullptr;
   });
@@ -73,7 +50,7 @@ std::vector<std::string> nf4_linears(nn::Module& root, int64_t block, bool doubl
 
 std::vector<std::string> add_lora(nn::Module& root, const nn::LoraConfig& config, const PathFilter& select) {
   uint64_t index = 0;
-  return replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
+  return nn::replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
     nn::LoraConfig c = config;
     c.seed = config.seed * 1000003 + 2 * index++;  // a different A per layer
     return std::make_shared<nn::LoraLinear>(layer, c);

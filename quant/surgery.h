@@ -8,24 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "nn/linear.h"
 #include "nn/lora.h"
+#include "nn/replace.h"
 #include "quant/quant_spec.h"
 
 namespace qs::quant {
 
-using PathFilter = std::function<bool(const std::string& path)>;
+using nn::PathFilter;
 
 PathFilter path_pattern(const std::string& pattern);
-
-// The replacement for a linear layer at a path, or nullptr to leave it (and
-// look inside it).
-using LayerFactory =
-    std::function<std::shared_ptr<nn::LinearLayer>(const std::shared_ptr<nn::LinearLayer>& layer, const std::string& path)>;
-
-// Replaces each linear layer (any LinearLayer) whose path passes `select`
-// by what `make` returns; returns the paths replaced.
-std::vector<std::string> replace_linears(nn::Module& root, const PathFilter& select, const LayerFactory& make);
 
 // Replaces every nn::Linear whose dotted path passes `select` with a
 // fake-mode QuantLinear (min-max grid); returns the paths replaced.

@@ -2,6 +2,9 @@
 // Small helpers shared by the test suites.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,6 +34,13 @@ inline std::string error_of(const std::function<void()>& f) {
   return "no error";
 }
 inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// An empty folder under the system temp dir, unique to this process and name.
+inline std::filesystem::path temp_root(const std::string& name) {
+  std::filesystem::path p = std::filesystem::temp_directory_path() / ("qslaw_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  return p;
+}
 
 // allclose with a message that shows both tensors when it fails.
 #define QS_CHECK_CLOSE(a, b, tol)                                                         \

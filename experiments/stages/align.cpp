@@ -45,10 +45,7 @@ nlohmann::json run(StageContext& ctx) {
   // The caption set of pretrain_clip when the sizes agree (the same cached file).
   data::CaptionDataset pairs = data::cached_caption_dataset({ctx.seed, c.pairs, scene}, setup.dataset_dir);
   auto model = build_llava(setup, Phase::adapt, {});
-  model->projector().set_requires_grad(true);
-  for (auto& [path, a] : alpha_state(model->llm())) model->llm().parameter(path + ".alpha").set_requires_grad(true);
-  std::vector<nn::ParamGroup> groups{trainable_group("projector", model->projector(), "projector.", c.train.projector_lr, 0.0),
-                                     trainable_group("alpha", model->llm(), "llm.", c.train.lr, 0.0)};
+  std::vector<nn::ParamGroup> groups = adapt_groups(*model, c.train);
   const int64_t alpha_params = static_cast<int64_t>(groups[1].params.size());
   log.line(fmt::format("[align] {}: {} pairs, projector {} params, {} layers learn alpha", setup.method.label(), c.pairs,
                        model->projector().num_parameters(), alpha_params));

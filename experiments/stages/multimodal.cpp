@@ -325,6 +325,15 @@ nn::ParamGroup trainable_group(const std::string& name, nn::Module& module, cons
   return g;
 }
 
+std::vector<nn::ParamGroup> adapt_groups(nn::Llava& model, const StageTrain& train) {
+  model.projector().set_requires_grad(true);
+  for_each_quant(model.llm(), "", [](const std::string&, quant::QuantLinear& q) {
+    if (q.alpha().defined()) q.alpha().set_requires_grad(true);
+  });
+  return {trainable_group("projector", model.projector(), "projector.", train.projector_lr, 0.0),
+          trainable_group("alpha", model.llm(), "llm.", train.lr, 0.0)};
+}
+
 TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, const StageTrain& c,
                        const std::function<ModelBatch(int64_t)>& next_batch, RunLog& log, const std::string& stage,
                        const std::function<void(int64_t)>& on_step) {

@@ -140,6 +140,10 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
                        const std::function<ModelBatch(int64_t step)>& next_batch, RunLog& log, const std::string& stage,
                        const std::function<void(int64_t step)>& on_step = {});
 
+// The trainable groups of align and warmup: the projector at projector_lr and
+// every alpha (when scale learning is on) at lr; unfreezes both first.
+std::vector<nn::ParamGroup> adapt_groups(nn::Llava& model, const StageTrain& train);
+
 // Parameters that require grad, as a named group.
 nn::ParamGroup trainable_group(const std::string& name, nn::Module& module, const std::string& prefix, double lr,
                                double weight_decay);

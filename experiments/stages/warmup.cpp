@@ -59,14 +59,10 @@ nlohmann::json run(StageContext& ctx) {
     return {{"skipped", true}};
   }
   auto model = build_llava(setup, Phase::adapt, align);
-  auto alphas = alpha_state(model->llm());
-  for (auto& [path, a] : alphas) {
-    if (c.reset_alpha) engine::fill_(a, 1.0);
-    model->llm().parameter(path + ".alpha").set_requires_grad(true);
+  if (c.reset_alpha) {
+    for (auto& [path, a] : alpha_state(model->llm())) engine::fill_(a, 1.0);
   }
-  model->projector().set_requires_grad(true);
-  std::vector<nn::ParamGroup> groups{trainable_group("projector", model->projector(), "projector.", c.train.projector_lr, 0.0),
-                                     trainable_group("alpha", model->llm(), "llm.", c.train.lr, 0.0)};
+  std::vector<nn::ParamGroup> groups = adapt_groups(*model, c.train);
 
   data::SqaDataset sqa = load_sqa_data(setup);
   std::vector<int64_t> pool;

@@ -8,17 +8,14 @@
 #include "experiments/table.h"
 #include "support.h"
 
+using qs::test::temp_root;
+
 using namespace qs::experiments;
 using qs::test::error_of;
 using qs::test::has;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_root(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("qslaw_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p;
-}
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);

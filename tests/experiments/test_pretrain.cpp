@@ -11,17 +11,12 @@
 #include "experiments/stages/lm_training.h"
 #include "support.h"
 
+using qs::test::temp_root;
+
 using namespace qs::experiments;
 namespace fs = std::filesystem;
 namespace e = qs::engine;
 
-namespace {
-fs::path temp_root(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("qslaw_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p;
-}
-}  // namespace
 
 TEST_CASE("the tiny pretrain_llm experiment runs, writes its run directory and is cached") {
   fs::path root = temp_root("pretrain");
