@@ -170,7 +170,7 @@ Var where(const Tensor& cond, const Var& a, const Var& b) {
   Shape sa = a.shape(), sb = b.shape();
   return make_result(e::where(cond, a.data(), b.data()), "where", {a, b},
                      [cond, sa, sb](const Tensor& g, const std::vector<bool>& needs) {
-                       Tensor zero = e::zeros({}, g.dtype());
+                       Tensor zero = e::zeros({}, g.dtype(), g.device());
                        return std::vector<Tensor>{
                            needs[0] ? e::sum_to(e::where(cond, g, zero), sa) : Tensor(),
                            needs[1] ? e::sum_to(e::where(cond, zero, g), sb) : Tensor()};

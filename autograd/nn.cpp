@@ -58,7 +58,7 @@ Var embedding(const Var& weight, const Tensor& ids) {
   e::DType dt = weight.dtype();
   return make_result(e::embedding(weight.data(), ids), "embedding", {weight},
                      [ws, dt, ids](const Tensor& g, const std::vector<bool>&) {
-                       Tensor gw = e::zeros(ws, dt);
+                       Tensor gw = e::zeros(ws, dt, g.device());
                        e::index_add_(gw, 0, ids.reshape({ids.numel()}), g.reshape({-1, ws[1]}));
                        return std::vector<Tensor>{gw};
                      });

@@ -66,10 +66,11 @@ Var max(const Var& x, int64_t dim, bool keepdim) {
     // One-hot of the arg-max along d, then the gradient routed through it.
     Shape pos_shape(s.size(), 1);
     pos_shape[d] = s[d];
-    Tensor positions = e::arange(0, static_cast<double>(s[d]), 1, e::DType::i64).view(pos_shape);
+    Tensor positions =
+        e::arange(0, static_cast<double>(s[d]), 1, e::DType::i64, g.device()).view(pos_shape);
     Tensor hit = e::eq(positions, idx);
     Tensor gk = keepdim ? g : g.unsqueeze(d);
-    return std::vector<Tensor>{e::where(hit, gk.expand(s), e::zeros({}, g.dtype()))};
+    return std::vector<Tensor>{e::where(hit, gk.expand(s), e::zeros({}, g.dtype(), g.device()))};
   });
 }
 

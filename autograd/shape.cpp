@@ -34,7 +34,7 @@ Var slice(const Var& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
   e::DType dt = x.dtype();
   return make_result(x.data().slice(dim, start, end, step), "slice", {x},
                      [s, dt, dim, start, end, step](const Tensor& g, const std::vector<bool>&) {
-                       Tensor gx = e::zeros(s, dt);
+                       Tensor gx = e::zeros(s, dt, g.device());
                        e::copy_(gx.slice(dim, start, end, step), g);
                        return std::vector<Tensor>{gx};
                      });
@@ -93,7 +93,7 @@ Var index_select(const Var& x, int64_t dim, const Tensor& idx) {
   int d = engine::normalize_dim("index_select", dim, x.dim());
   return make_result(e::index_select(x.data(), d, idx), "index_select", {x},
                      [s, dt, d, idx](const Tensor& g, const std::vector<bool>&) {
-                       Tensor gx = e::zeros(s, dt);
+                       Tensor gx = e::zeros(s, dt, g.device());
                        e::index_add_(gx, d, idx.reshape({idx.numel()}), g);
                        return std::vector<Tensor>{gx};
                      });

@@ -10,7 +10,7 @@
 #include "engine/tensor.h"
 
 #ifdef QSLAW_WITH_CUDA
-#include "engine/cuda/memory.h"
+#include "engine/cuda/runtime.h"
 #endif
 
 namespace qs::engine {
@@ -29,6 +29,41 @@ int cuda_device_count() {
   return cuda::device_count();
 #else
   return 0;
+#endif
+}
+
+DeviceMemoryStats cuda_memory_stats(int device) {
+#ifdef QSLAW_WITH_CUDA
+  if (cuda::device_count() == 0) return {};
+  cuda::MemoryStats s = cuda::memory_stats(device);
+  return {s.in_use, s.peak, s.cached, s.device_mallocs};
+#else
+  (void)device;
+  return {};
+#endif
+}
+
+void cuda_reset_peak(int device) {
+#ifdef QSLAW_WITH_CUDA
+  if (cuda::device_count() > 0) cuda::reset_peak(device);
+#else
+  (void)device;
+#endif
+}
+
+void cuda_synchronize(int device) {
+#ifdef QSLAW_WITH_CUDA
+  if (cuda::device_count() > 0) cuda::synchronize(device);
+#else
+  (void)device;
+#endif
+}
+
+void cuda_set_allow_tf32(bool allow) {
+#ifdef QSLAW_WITH_CUDA
+  cuda::set_allow_tf32(allow);
+#else
+  (void)allow;
 #endif
 }
 

@@ -3,6 +3,7 @@
 // runs on. An op checks its arguments, asks op_device() where to run, and
 // calls the CPU kernel (engine/cpu) or the CUDA kernel (engine/cuda).
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <string_view>
 
@@ -14,6 +15,18 @@ class Tensor;
 
 bool cuda_built();        // compiled with the CUDA backend
 int cuda_device_count();  // 0 when not built or no GPU is visible
+
+// GPU memory of the caching allocator (all zeros without a CUDA build).
+struct DeviceMemoryStats {
+  std::size_t in_use = 0, peak = 0, cached = 0;
+  int64_t device_mallocs = 0;  // cudaMalloc calls so far
+};
+DeviceMemoryStats cuda_memory_stats(int device = 0);
+void cuda_reset_peak(int device = 0);
+// Waits for the device's stream (for timing; reading a tensor back waits anyway).
+void cuda_synchronize(int device = 0);
+// TF32 tensor cores for f32 matmuls (off by default).
+void cuda_set_allow_tf32(bool allow);
 
 void* device_alloc(Device device, std::size_t nbytes);
 void device_free(Device device, void* ptr, std::size_t nbytes);

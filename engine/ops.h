@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/op_kinds.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -43,19 +44,13 @@ template <class T>
 std::vector<T> to_vector(const Tensor& x);
 
 // Uniform in [lo, hi) and normal(mean, std); the generator advances by numel.
+// Element i depends only on (seed, offset + i): every device draws the same numbers.
 Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double lo = 0.0,
-            double hi = 1.0);
+            double hi = 1.0, Device device = Device::cpu());
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0.0,
-             double std = 1.0);
+             double std = 1.0, Device device = Device::cpu());
 
 // -------------------------------------------------------------- elementwise
-enum class UnaryOp {
-  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, abs, sign, round,
-  gelu_tanh, gelu_erf, silu,
-  // derivatives d/dx, used by backward passes
-  gelu_tanh_grad, gelu_erf_grad, silu_grad,
-};
-enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };
 enum class GeluApprox { erf, tanh };
 
 Tensor unary(UnaryOp op, const Tensor& x);  // floating dtypes

@@ -1,7 +1,6 @@
 #include <cmath>
 
-#include "engine/backend.h"
-#include "engine/cpu/kernels.h"
+#include "engine/dispatch.h"
 #include "engine/cpu/loops.h"
 #include "engine/ops.h"
 
@@ -20,7 +19,10 @@ void copy_(const Tensor& dst, const Tensor& src) {
     return;
   }
   Device dev = op_device("copy_", {&dst, &src});
-  if (!dev.is_cpu()) no_kernel("copy_", dev);
+  if (dev.is_cuda()) {
+    QS_KERNEL(dev, "copy_", copy(dst, src));
+    return;
+  }
   auto half = [](DType d) { return d == DType::bf16 || d == DType::f16; };
   if ((half(src.dtype()) || half(dst.dtype())) && src.dtype() != dst.dtype() &&
       src.dtype() != DType::f32 && dst.dtype() != DType::f32) {
@@ -36,8 +38,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
 void fill_(const Tensor& dst, double value) {
   QS_CHECK(dst.defined(), "fill_: undefined tensor");
   Device dev = op_device("fill_", {&dst});
-  if (!dev.is_cpu()) no_kernel("fill_", dev);
-  cpu::fill(dst, value);
+  QS_KERNEL(dev, "fill_", fill(dst, value));
 }
 
 double element_as_double(const Tensor& x, int64_t index) {

@@ -1,5 +1,4 @@
-#include "engine/backend.h"
-#include "engine/cpu/kernels.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 
 namespace qs::engine {
@@ -31,12 +30,11 @@ void check_defined(const char* op, const Tensor& t, const char* what) {
 Tensor unary(UnaryOp op, const Tensor& x) {
   const char* name = unary_name(op);
   check_defined(name, x, "input");
-  QS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
-           "{}: needs an f32 or f64 tensor, got {}", name, describe(x));
   Device dev = op_device(name, {&x});
-  if (!dev.is_cpu()) no_kernel(name, dev);
+  QS_CHECK(computable(x.dtype(), dev), "{}: needs an f32 or f64 tensor (or bf16/f16 on CUDA), got {}",
+           name, describe(x));
   Tensor out(x.shape(), x.dtype(), dev);
-  cpu::unary(op, x, out);
+  QS_KERNEL(dev, name, unary(op, x, out));
   return out;
 }
 
@@ -50,12 +48,11 @@ Tensor gelu_grad(const Tensor& x, GeluApprox approx) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   check_defined("clamp", x, "input");
   QS_CHECK(lo <= hi, "clamp: lo {} is greater than hi {}", lo, hi);
-  QS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
-           "clamp: needs an f32 or f64 tensor, got {}", describe(x));
   Device dev = op_device("clamp", {&x});
-  if (!dev.is_cpu()) no_kernel("clamp", dev);
+  QS_CHECK(computable(x.dtype(), dev),
+           "clamp: needs an f32 or f64 tensor (or bf16/f16 on CUDA), got {}", describe(x));
   Tensor out(x.shape(), x.dtype(), dev);
-  cpu::clamp(x, lo, hi, out);
+  QS_KERNEL(dev, "clamp", clamp(x, lo, hi, out));
   return out;
 }
 
@@ -68,10 +65,11 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   QS_CHECK(op != BinaryOp::pow || is_floating(a.dtype()), "pow: needs a floating dtype, got {}",
            describe(a));
   Device dev = op_device(name, {&a, &b});
-  if (!dev.is_cpu()) no_kernel(name, dev);
+  QS_CHECK(dev.is_cuda() || (a.dtype() != DType::bf16 && a.dtype() != DType::f16),
+           "{}: {} is a storage type on the CPU; convert to f32 first", name, describe(a));
   Shape shape = broadcast_shapes(name, a.shape(), b.shape());
   Tensor out(shape, is_comparison(op) ? DType::u8 : a.dtype(), dev);
-  cpu::binary(op, a, b, out);
+  QS_KERNEL(dev, name, binary(op, a, b, out));
   return out;
 }
 
@@ -89,11 +87,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   QS_CHECK(a.dtype() == b.dtype(), "where: dtype mismatch between {} and {}", describe(a),
            describe(b));
   Device dev = op_device("where", {&cond, &a, &b});
-  if (!dev.is_cpu()) no_kernel("where", dev);
   Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()),
                                  b.shape());
   Tensor out(shape, a.dtype(), dev);
-  cpu::where(cond, a, b, out);
+  QS_KERNEL(dev, "where", where(cond, a, b, out));
   return out;
 }
 

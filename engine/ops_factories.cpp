@@ -1,7 +1,6 @@
 #include <cmath>
 
-#include "engine/backend.h"
-#include "engine/cpu/kernels.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 
 namespace qs::engine {
@@ -33,19 +32,23 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   return device.is_cpu() ? out : out.to(device);
 }
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi) {
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi,
+            Device device) {
   QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "rand: dtype must be f32 or f64, got {}",
            dtype_name(dtype));
-  Tensor t(shape, dtype);
-  cpu::rand_uniform(t, gen.seed(), gen.advance(static_cast<uint64_t>(t.numel())), lo, hi);
+  Tensor t(shape, dtype, device);
+  const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
+  QS_KERNEL(device, "rand", rand_uniform(t, gen.seed(), offset, lo, hi));
   return t;
 }
 
-Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std) {
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std,
+             Device device) {
   QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "randn: dtype must be f32 or f64, got {}",
            dtype_name(dtype));
-  Tensor t(shape, dtype);
-  cpu::rand_normal(t, gen.seed(), gen.advance(static_cast<uint64_t>(t.numel())), mean, std);
+  Tensor t(shape, dtype, device);
+  const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
+  QS_KERNEL(device, "randn", rand_normal(t, gen.seed(), offset, mean, std));
   return t;
 }
 

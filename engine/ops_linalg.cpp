@@ -1,5 +1,6 @@
-#include "engine/backend.h"
-#include "engine/cpu/kernels.h"
+#include <algorithm>
+
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 
 namespace qs::engine {
@@ -38,13 +39,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            describe(a), describe(b));
   QS_CHECK(a.dtype() == b.dtype(), "matmul: dtype mismatch between {} and {}", describe(a),
            describe(b));
-  QS_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64,
-           "matmul: needs f32 or f64 operands on CPU, got {}", describe(a));
+  Device dev = op_device("matmul", {&a, &b});
+  QS_CHECK(computable(a.dtype(), dev),
+           "matmul: needs f32 or f64 operands (or bf16/f16 on CUDA), got {}", describe(a));
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   QS_CHECK(b.size(-2) == k, "matmul: inner dims differ: {} @ {} ({} vs {})", describe(a),
            describe(b), k, b.size(-2));
-  Device dev = op_device("matmul", {&a, &b});
-  if (!dev.is_cpu()) no_kernel("matmul", dev);
 
   // (.., M, K) @ (K, N) with a contiguous: one GEMM with all rows stacked.
   if (b.dim() == 2 && a.dim() > 2 && a.is_contiguous()) {
@@ -64,7 +64,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor a3 = fold_batch(a.expand(a_full), nb);
   Tensor b3 = fold_batch(b.expand(b_full), nb);
   Tensor out(out_shape, a.dtype(), dev);
-  cpu::matmul(a3, b3, out.view({numel_of(batch), m, n}));
+  if (dev.is_cuda()) {
+    // cuBLAS reads a matrix in place when one of its last two dims has unit stride.
+    // (The same test as cuda/matmul.cu's as_column_major.)
+    auto gemm_ready = [](const Tensor& t) {
+      const int64_t rows = t.size(1), cols = t.size(2);
+      const int64_t rs = rows == 1 ? cols : t.strides()[1], cs = cols == 1 ? 1 : t.strides()[2];
+      return (cs == 1 && rs >= std::max<int64_t>(cols, 1)) ||
+             (rs == 1 && cs >= std::max<int64_t>(rows, 1));
+    };
+    if (!gemm_ready(a3)) a3 = a3.contiguous();
+    if (!gemm_ready(b3)) b3 = b3.contiguous();
+  }
+  QS_KERNEL(dev, "matmul", matmul(a3, b3, out.view({numel_of(batch), m, n})));
   return out;
 }
 

@@ -1,7 +1,6 @@
 #include <optional>
 
-#include "engine/backend.h"
-#include "engine/cpu/kernels.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 
 namespace qs::engine {
@@ -10,8 +9,8 @@ namespace {
 
 void check_float(const char* op, const Tensor& x, const char* what) {
   QS_CHECK(x.defined(), "{}: {} is an undefined tensor", op, what);
-  QS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
-           "{}: {} must be f32 or f64, got {}", op, what, describe(x));
+  QS_CHECK(computable(x.dtype(), x.device()),
+           "{}: {} must be f32 or f64 (or bf16/f16 on CUDA), got {}", op, what, describe(x));
 }
 
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
@@ -20,27 +19,25 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
            describe(b));
 }
 
-Device cpu_only(const char* op, std::initializer_list<const Tensor*> ts) {
-  Device dev = op_device(op, ts);
-  if (!dev.is_cpu()) no_kernel(op, dev);
-  return dev;
-}
-
-// An integer index tensor as contiguous i64, every entry checked against [0, n)
-// (entries equal to `allowed` are exempt: the ignore index).
-Tensor checked_indices(const char* op, const Tensor& idx, int64_t n, const char* what,
+// An integer index tensor as contiguous i64 on `dev`, every entry checked
+// against [0, n) (entries equal to `allowed` are exempt: the ignore index).
+// Index tensors may live on the CPU while the data is on a GPU: they are
+// host-side bookkeeping (token ids, targets, positions) and move over here.
+Tensor checked_indices(const char* op, const Tensor& idx, int64_t n, const char* what, Device dev,
                        std::optional<int64_t> allowed = std::nullopt) {
   QS_CHECK(idx.defined(), "{}: {} is an undefined tensor", op, what);
   QS_CHECK(idx.dtype() == DType::i64 || idx.dtype() == DType::i32,
            "{}: {} must be i32 or i64, got {}", op, what, describe(idx));
-  Tensor i64 = idx.to(DType::i64).contiguous();
+  QS_CHECK(idx.device().is_cpu() || idx.device() == dev, "{}: {} is on {} but the data is on {}",
+           op, what, idx.device().str(), dev.str());
+  Tensor i64 = idx.to(Device::cpu()).to(DType::i64).contiguous();
   const int64_t* p = i64.data<int64_t>();
   for (int64_t i = 0; i < i64.numel(); ++i) {
     if (allowed && p[i] == *allowed) continue;
     QS_CHECK(p[i] >= 0 && p[i] < n, "{}: {} holds {} at position {}, out of range [0, {})", op,
              what, p[i], i, n);
   }
-  return i64;
+  return i64.to(dev);
 }
 
 }  // namespace
@@ -48,36 +45,36 @@ Tensor checked_indices(const char* op, const Tensor& idx, int64_t n, const char*
 Tensor softmax(const Tensor& x) {
   check_float("softmax", x, "input");
   QS_CHECK(x.dim() >= 1, "softmax: needs rank >= 1, got {}", describe(x));
-  Device dev = cpu_only("softmax", {&x});
+  Device dev = op_device("softmax", {&x});
   Tensor out(x.shape(), x.dtype(), dev);
-  cpu::softmax(x.contiguous(), out, false);
+  QS_KERNEL(dev, "softmax", softmax(x.contiguous(), out, false));
   return out;
 }
 
 Tensor log_softmax(const Tensor& x) {
   check_float("log_softmax", x, "input");
   QS_CHECK(x.dim() >= 1, "log_softmax: needs rank >= 1, got {}", describe(x));
-  Device dev = cpu_only("log_softmax", {&x});
+  Device dev = op_device("log_softmax", {&x});
   Tensor out(x.shape(), x.dtype(), dev);
-  cpu::softmax(x.contiguous(), out, true);
+  QS_KERNEL(dev, "log_softmax", softmax(x.contiguous(), out, true));
   return out;
 }
 
 Tensor softmax_backward(const Tensor& y, const Tensor& dy) {
   check_float("softmax_backward", y, "output");
   check_same_shape("softmax_backward", y, dy);
-  Device dev = cpu_only("softmax_backward", {&y, &dy});
+  Device dev = op_device("softmax_backward", {&y, &dy});
   Tensor dx(y.shape(), y.dtype(), dev);
-  cpu::softmax_backward(y.contiguous(), dy.contiguous(), dx, false);
+  QS_KERNEL(dev, "softmax_backward", softmax_backward(y.contiguous(), dy.contiguous(), dx, false));
   return dx;
 }
 
 Tensor log_softmax_backward(const Tensor& y, const Tensor& dy) {
   check_float("log_softmax_backward", y, "output");
   check_same_shape("log_softmax_backward", y, dy);
-  Device dev = cpu_only("log_softmax_backward", {&y, &dy});
+  Device dev = op_device("log_softmax_backward", {&y, &dy});
   Tensor dx(y.shape(), y.dtype(), dev);
-  cpu::softmax_backward(y.contiguous(), dy.contiguous(), dx, true);
+  QS_KERNEL(dev, "log_softmax_backward", softmax_backward(y.contiguous(), dy.contiguous(), dx, true));
   return dx;
 }
 
@@ -95,12 +92,13 @@ NormForward layer_norm_forward(const Tensor& x, const Tensor& weight, const Tens
            describe(x));
   check_norm_params("layer_norm", x, weight, "weight");
   check_norm_params("layer_norm", x, bias, "bias");
-  Device dev = cpu_only("layer_norm", {&x, &weight, &bias});
+  Device dev = op_device("layer_norm", {&x, &weight, &bias});
   const int64_t rows = x.numel() / x.size(-1);
   NormForward f{Tensor(x.shape(), x.dtype(), dev), Tensor({rows}, x.dtype(), dev),
                 Tensor({rows}, x.dtype(), dev)};
-  cpu::layer_norm(x.contiguous(), weight.defined() ? weight.contiguous() : weight,
-                  bias.defined() ? bias.contiguous() : bias, eps, f.y, f.mean, f.rstd);
+  QS_KERNEL(dev, "layer_norm",
+            layer_norm(x.contiguous(), weight.defined() ? weight.contiguous() : weight,
+                       bias.defined() ? bias.contiguous() : bias, eps, f.y, f.mean, f.rstd));
   return f;
 }
 
@@ -111,14 +109,15 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
                               const Tensor& bias, const NormForward& fwd) {
   check_same_shape("layer_norm_backward", dy, x);
-  Device dev = cpu_only("layer_norm_backward", {&dy, &x, &weight});
+  Device dev = op_device("layer_norm_backward", {&dy, &x, &weight});
   NormGrads g;
   g.dx = Tensor(x.shape(), x.dtype(), dev);
   if (weight.defined()) g.dweight = Tensor(weight.shape(), x.dtype(), dev);
   if (bias.defined()) g.dbias = Tensor(bias.shape(), x.dtype(), dev);
-  cpu::layer_norm_backward(dy.contiguous(), x.contiguous(),
-                           weight.defined() ? weight.contiguous() : weight, fwd.mean, fwd.rstd,
-                           g.dx, g.dweight, g.dbias);
+  QS_KERNEL(dev, "layer_norm_backward",
+            layer_norm_backward(dy.contiguous(), x.contiguous(),
+                                weight.defined() ? weight.contiguous() : weight, fwd.mean,
+                                fwd.rstd, g.dx, g.dweight, g.dbias));
   return g;
 }
 
@@ -127,11 +126,12 @@ NormForward rms_norm_forward(const Tensor& x, const Tensor& weight, double eps) 
   QS_CHECK(x.dim() >= 1 && x.size(-1) > 0, "rms_norm: needs a non-empty last dim, got {}",
            describe(x));
   check_norm_params("rms_norm", x, weight, "weight");
-  Device dev = cpu_only("rms_norm", {&x, &weight});
+  Device dev = op_device("rms_norm", {&x, &weight});
   const int64_t rows = x.numel() / x.size(-1);
   NormForward f{Tensor(x.shape(), x.dtype(), dev), Tensor(), Tensor({rows}, x.dtype(), dev)};
-  cpu::rms_norm(x.contiguous(), weight.defined() ? weight.contiguous() : weight, eps, f.y,
-                f.rstd);
+  QS_KERNEL(dev, "rms_norm",
+            rms_norm(x.contiguous(), weight.defined() ? weight.contiguous() : weight, eps, f.y,
+                     f.rstd));
   return f;
 }
 
@@ -142,13 +142,14 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 NormGrads rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
                             const NormForward& fwd) {
   check_same_shape("rms_norm_backward", dy, x);
-  Device dev = cpu_only("rms_norm_backward", {&dy, &x, &weight});
+  Device dev = op_device("rms_norm_backward", {&dy, &x, &weight});
   NormGrads g;
   g.dx = Tensor(x.shape(), x.dtype(), dev);
   if (weight.defined()) g.dweight = Tensor(weight.shape(), x.dtype(), dev);
-  cpu::rms_norm_backward(dy.contiguous(), x.contiguous(),
-                         weight.defined() ? weight.contiguous() : weight, fwd.rstd, g.dx,
-                         g.dweight);
+  QS_KERNEL(dev, "rms_norm_backward",
+            rms_norm_backward(dy.contiguous(), x.contiguous(),
+                              weight.defined() ? weight.contiguous() : weight, fwd.rstd, g.dx,
+                              g.dweight));
   return g;
 }
 
@@ -161,9 +162,12 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
            describe(positions));
   QS_CHECK(positions.dtype() == DType::i64 || positions.dtype() == DType::i32,
            "rope: positions must be i32 or i64, got {}", describe(positions));
-  Device dev = cpu_only("rope", {&x, &positions});
+  Device dev = op_device("rope", {&x});
+  QS_CHECK(positions.device().is_cpu() || positions.device() == dev,
+           "rope: positions are on {} but the input is on {}", positions.device().str(), dev.str());
   Tensor out(x.shape(), x.dtype(), dev);
-  cpu::rope(x.contiguous(), positions.to(DType::i64).contiguous(), theta, inverse, out);
+  Tensor pos = positions.to(DType::i64).contiguous().to(dev);
+  QS_KERNEL(dev, "rope", rope(x.contiguous(), pos, theta, inverse, out));
   return out;
 }
 
@@ -174,10 +178,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   QS_CHECK(targets.defined() && targets.dim() == 1 && targets.size(0) == logits.size(0),
            "cross_entropy: targets must be (N) with N = {}, got {}", logits.size(0),
            describe(targets));
-  Device dev = cpu_only("cross_entropy", {&logits, &targets});
-  Tensor t = checked_indices("cross_entropy", targets, logits.size(1), "targets", ignore_index);
+  Device dev = op_device("cross_entropy", {&logits});
+  Tensor t =
+      checked_indices("cross_entropy", targets, logits.size(1), "targets", dev, ignore_index);
   Tensor loss({}, logits.dtype(), dev);
-  cpu::cross_entropy(logits.contiguous(), t, ignore_index, loss);
+  QS_KERNEL(dev, "cross_entropy", cross_entropy(logits.contiguous(), t, ignore_index, loss));
   return loss;
 }
 
@@ -187,11 +192,12 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64
   QS_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0),
            "cross_entropy_backward: expected logits (N, V) and targets (N), got {} and {}",
            describe(logits), describe(targets));
-  Device dev = cpu_only("cross_entropy_backward", {&logits, &targets});
-  Tensor t = checked_indices("cross_entropy_backward", targets, logits.size(1), "targets",
+  Device dev = op_device("cross_entropy_backward", {&logits});
+  Tensor t = checked_indices("cross_entropy_backward", targets, logits.size(1), "targets", dev,
                              ignore_index);
   Tensor d(logits.shape(), logits.dtype(), dev);
-  cpu::cross_entropy_backward(logits.contiguous(), t, ignore_index, grad, d);
+  QS_KERNEL(dev, "cross_entropy_backward",
+            cross_entropy_backward(logits.contiguous(), t, ignore_index, grad, d));
   return d;
 }
 
@@ -202,15 +208,15 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& idx) {
   QS_CHECK(idx.defined() && idx.dim() == 1, "index_select: index must be 1-D, got {}",
            describe(idx));
   int d = normalize_dim("index_select", dim, x.dim());
-  Device dev = cpu_only("index_select", {&x, &idx});
-  Tensor i64 = checked_indices("index_select", idx, x.size(d), "index");
+  Device dev = op_device("index_select", {&x});
+  Tensor i64 = checked_indices("index_select", idx, x.size(d), "index", dev);
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < d; ++i) outer *= x.size(i);
   for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
   Shape shape = x.shape();
   shape[d] = i64.numel();
   Tensor out(shape, x.dtype(), dev);
-  cpu::index_select(x.contiguous(), outer, x.size(d), inner, i64, out);
+  QS_KERNEL(dev, "index_select", index_select(x.contiguous(), outer, x.size(d), inner, i64, out));
   return out;
 }
 
@@ -225,12 +231,12 @@ void index_add_(const Tensor& dst, int64_t dim, const Tensor& idx, const Tensor&
   QS_CHECK(src.defined() && src.shape() == expect && src.dtype() == dst.dtype(),
            "index_add_: source must be {}{} for destination {} and {} indices, got {}",
            dtype_name(dst.dtype()), shape_str(expect), describe(dst), idx.numel(), describe(src));
-  cpu_only("index_add_", {&dst, &idx, &src});
-  Tensor i64 = checked_indices("index_add_", idx, dst.size(d), "index");
+  Device dev = op_device("index_add_", {&dst, &src});
+  Tensor i64 = checked_indices("index_add_", idx, dst.size(d), "index", dev);
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < d; ++i) outer *= dst.size(i);
   for (int64_t i = d + 1; i < dst.dim(); ++i) inner *= dst.size(i);
-  cpu::index_add(dst, outer, dst.size(d), inner, i64, src.contiguous());
+  QS_KERNEL(dev, "index_add_", index_add(dst, outer, dst.size(d), inner, i64, src.contiguous()));
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {

@@ -1,7 +1,6 @@
 #include <algorithm>
 
-#include "engine/backend.h"
-#include "engine/cpu/kernels.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 
 namespace qs::engine {
@@ -28,11 +27,10 @@ Reduced reduce_dim(cpu::ReduceOp op, const Tensor& x, int64_t dim, bool keepdim,
   const char* name = reduce_name(op);
   QS_CHECK(x.defined(), "{}: input is an undefined tensor", name);
   Device dev = op_device(name, {&x});
-  if (!dev.is_cpu()) no_kernel(name, dev);
   const bool indexed = op == cpu::ReduceOp::max || op == cpu::ReduceOp::min;
   if (!indexed && op != cpu::ReduceOp::sum) {
-    QS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
-             "{}: needs an f32 or f64 tensor, got {}", name, describe(x));
+    QS_CHECK(computable(x.dtype(), dev),
+             "{}: needs an f32 or f64 tensor (or bf16/f16 on CUDA), got {}", name, describe(x));
   }
   // A rank-0 tensor reduces over its single element.
   Tensor src = x.dim() == 0 ? x.reshape({1}) : x;
@@ -57,7 +55,7 @@ Reduced reduce_dim(cpu::ReduceOp op, const Tensor& x, int64_t dim, bool keepdim,
     fill_(r.values, 0.0);
     return r;
   }
-  cpu::reduce(op, src.contiguous(), outer, n, inner, r.values, r.indices, correction);
+  QS_KERNEL(dev, name, reduce(op, src.contiguous(), outer, n, inner, r.values, r.indices, correction));
   return r;
 }
 

@@ -59,7 +59,7 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
     Tensor pad = key_padding.view({b, 1, 1, s});
     mask = mask.defined() ? e::maximum(mask, pad) : pad;
   }
-  if (mask.defined()) scores = ag::masked_fill(scores, mask, -INFINITY);
+  if (mask.defined()) scores = ag::masked_fill(scores, mask.to(scores.data().device()), -INFINITY);
   Var out = ag::matmul(ag::softmax(scores), v);                 // (B, H, T, hd)
   out = ag::reshape(ag::transpose(out, 1, 2), {b, t, config_.dim});  // (B, T, D)
   return child<LinearLayer>("o_proj").forward(out);

@@ -179,6 +179,16 @@ void Module::to(DType dtype) {
   for (auto& [n, m] : children_) m->to(dtype);
 }
 
+void Module::to(Device device) {
+  for (auto& [n, v] : params_) {
+    if (v.data().device() == device) continue;
+    v.set_data(v.data().to(device));
+    v.zero_grad();
+  }
+  for (auto& [n, t] : buffers_) t = t.to(device);
+  for (auto& [n, m] : children_) m->to(device);
+}
+
 Module& Module::submodule(const std::string& path) {
   if (path.empty()) return *this;
   std::size_t dot = path.find('.');

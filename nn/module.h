@@ -13,6 +13,7 @@
 namespace qs::nn {
 
 using autograd::Var;
+using engine::Device;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
@@ -46,6 +47,10 @@ class Module {
   int64_t num_parameters(bool trainable_only = false) const;
   // Converts every floating parameter and buffer to dtype, in place.
   void to(DType dtype);
+  // Moves every parameter and buffer to device, in place (gradients are
+  // dropped; optimizer state must be created after the move). Layers with
+  // state beyond parameters and buffers extend it.
+  virtual void to(Device device);
   // The submodule at a dotted path ("" is this module); an error names the path.
   Module& submodule(const std::string& path);
   Var parameter(const std::string& path) const;

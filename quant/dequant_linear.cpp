@@ -39,7 +39,7 @@ autograd::Var dequant_linear(const autograd::Var& x, int64_t in, int64_t out, De
                                [rows, in, out, shape](const Tensor& g, const std::vector<bool>& needs) {
                                  if (!needs[0]) return std::vector<Tensor>{Tensor()};
                                  Tensor g2 = g.reshape({-1, out});
-                                 Tensor dx = e::zeros({g2.size(0), in});
+                                 Tensor dx = e::zeros({g2.size(0), in}, g2.dtype(), g2.device());
                                  for_each_tile(rows, in, out, [&](int64_t r0, int64_t r1, const Tensor& w) {
                                    dx = e::add(dx, e::matmul(g2.slice(1, r0, r1), w));
                                  });

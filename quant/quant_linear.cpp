@@ -112,6 +112,12 @@ Var QuantLinear::forward_real(const Var& x) const {
   }, "quant_linear_real");
 }
 
+void QuantLinear::to(e::Device device) {
+  nn::Module::to(device);
+  if (grid_.scale.defined()) grid_.scale = grid_.scale.to(device);
+  if (grid_.zero.defined()) grid_.zero = grid_.zero.to(device);
+}
+
 void QuantLinear::to_real() {
   QS_CHECK(mode_ == QuantMode::fake, "QuantLinear: already in real mode");
   if (!grid_frozen_) freeze_grid();

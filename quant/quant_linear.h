@@ -21,6 +21,8 @@ class QuantLinear : public nn::LinearLayer {
   QuantLinear(const nn::Linear& source, const QuantSpec& spec);
 
   Var forward(const Var& x) override;
+  using nn::Module::to;
+  void to(engine::Device device) override;  // the grid moves too
   int64_t in_features() const override { return in_; }
   int64_t out_features() const override { return out_; }
   QuantMode mode() const { return mode_; }

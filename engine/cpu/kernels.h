@@ -16,7 +16,7 @@ void fill(const Tensor& dst, double value);
 void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi);
 void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std);
 
-enum class ReduceOp { sum, mean, max, min, var };
+using engine::ReduceOp;
 // x: contiguous (outer, n, inner) -> out: (outer, inner); indices (i64, same
 // shape as out) for max/min, may be undefined.
 void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,

@@ -1,0 +1,61 @@
+#pragma once
+// CUDA kernels, one for each CPU kernel of engine/cpu/kernels.h with the same
+// arguments and semantics. Arguments are checked by engine/ops, outputs
+// allocated there on the inputs' device. Unlike the CPU kernels these also
+// take bf16/f16 tensors (computing in f32). Plain C++17: Tensor is only
+// forward-declared, so nvcc never parses tensor.h.
+#include <cstdint>
+
+#include "engine/op_kinds.h"
+
+namespace qs::engine {
+class Tensor;
+}
+
+namespace qs::engine::cuda {
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out);
+void clamp(const Tensor& x, double lo, double hi, const Tensor& out);
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
+void copy(const Tensor& dst, const Tensor& src);  // any dtypes, src broadcast to dst
+void fill(const Tensor& dst, double value);
+void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi);
+void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std);
+
+void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+            const Tensor& out, const Tensor& indices, int64_t correction);
+
+// cuBLAS; a and b may be transposed views (read in place).
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+
+void softmax(const Tensor& x, const Tensor& out, bool log);
+void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log);
+void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                const Tensor& y, const Tensor& mean, const Tensor& rstd);
+void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& dx,
+                         const Tensor& dweight, const Tensor& dbias);
+void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y,
+              const Tensor& rstd);
+void rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                       const Tensor& rstd, const Tensor& dx, const Tensor& dweight);
+
+void index_select(const Tensor& x, int64_t outer, int64_t n, int64_t inner, const Tensor& idx,
+                  const Tensor& out);
+void index_add(const Tensor& dst, int64_t outer, int64_t n, int64_t inner, const Tensor& idx,
+               const Tensor& src);
+void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
+          const Tensor& out);
+void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                   const Tensor& loss);
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                            double grad, const Tensor& dlogits);
+
+void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,
+                double weight_decay, int64_t step);
+void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, double lr,
+              double momentum, double weight_decay);
+
+}  // namespace qs::engine::cuda

@@ -1,0 +1,37 @@
+#pragma once
+// QS_KERNEL(device, "op", kernel(args...)) runs cpu::kernel(args...) or, on a
+// GPU, cuda::kernel(args...) on that GPU's stream. The two kernel sets share
+// names and arguments (engine/cpu/kernels.h, engine/cuda/kernels.h).
+#include "engine/backend.h"
+#include "engine/cpu/kernels.h"
+
+#ifdef QSLAW_WITH_CUDA
+#include "engine/cuda/kernels.h"
+#include "engine/cuda/runtime.h"
+#define QS_KERNEL(dev, name, ...)                              \
+  do {                                                         \
+    if ((dev).is_cpu()) {                                      \
+      ::qs::engine::cpu::__VA_ARGS__;                          \
+    } else {                                                   \
+      ::qs::engine::cuda::set_device((dev).index);             \
+      ::qs::engine::cuda::__VA_ARGS__;                         \
+    }                                                          \
+  } while (0)
+#else
+#define QS_KERNEL(dev, name, ...)                              \
+  do {                                                         \
+    if (!(dev).is_cpu()) ::qs::engine::no_kernel(name, (dev)); \
+    ::qs::engine::cpu::__VA_ARGS__;                            \
+  } while (0)
+#endif
+
+namespace qs::engine {
+
+// The dtypes an op computes in on `device`: f32/f64 everywhere, and bf16/f16
+// on CUDA (the CPU kernels only store half types).
+inline bool computable(DType dtype, Device device) {
+  return dtype == DType::f32 || dtype == DType::f64 ||
+         (device.is_cuda() && (dtype == DType::bf16 || dtype == DType::f16));
+}
+
+}  // namespace qs::engine
