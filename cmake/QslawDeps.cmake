@@ -31,8 +31,8 @@ if(NOT QSLAW_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      # H100/H200 are the GPUs we run on; add others with -DCMAKE_CUDA_ARCHITECTURES.
-      set(CMAKE_CUDA_ARCHITECTURES 90)
+      # A100 (sm_80) and H100/H200 (sm_90); others with -DCMAKE_CUDA_ARCHITECTURES.
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
     endif()
     enable_language(CUDA)
     # CMake 3.25 does not know nvcc 13's C++20 flag; CUDA sources keep to C++17.

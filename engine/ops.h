@@ -185,6 +185,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                               double grad);
 
+// ------------------------------------------------------ packed 4-bit weights
+// W (out, in) stored as 4-bit codes, two per byte (code 2i in the low nibble of
+// byte i): packed u8 (out, in / 2), with per-group scale and zero f32
+// (out, groups), W[r, j] = (code[r, j] - zero[r, g]) * scale[r, g], g = j / group.
+// group must be even and in = 2 * packed.size(1).
+//
+// x W^T for a few rows of x (decoding): x f32 (n, in) -> (n, out), reading the
+// codes in place (memory bound, so the 8x smaller weights are the speed-up).
+Tensor matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                   int64_t group);
+// W itself, f32 (out, in): the batched path dequantizes, then multiplies.
+Tensor dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero, int64_t group);
+
 // --------------------------------------------------------------- optimizers
 // Fused in-place updates of one parameter (all tensors contiguous, same shape
 // and dtype). AdamW with decoupled weight decay and bias correction; `step`

@@ -4,7 +4,6 @@
 #include "engine/ops.h"
 #include "quant/dequant_linear.h"
 #include "quant/fake_quant.h"
-#include "quant/matvec.h"
 #include "quant/packing.h"
 
 namespace qs::quant {
@@ -100,12 +99,20 @@ Var QuantLinear::forward_real(const Var& x) const {
   if (bits == 4 && rows <= kMatvecRows && group % 2 == 0 && in % 2 == 0 && !(autograd::grad_enabled() && x.requires_grad())) {
     // Decoding: a fused kernel on the packed codes (memory bound, so the 8x
     // smaller weights are what makes it fast).
-    Tensor x2 = x.data().to(e::DType::f32).reshape({rows, in}).contiguous();
-    Tensor y({rows, out_}, e::DType::f32);
-    matvec_4bit(x2, packed, scale, zero, group, y);
+    Tensor x2 = x.data().to(e::DType::f32).reshape({rows, in});
+    Tensor y = e::matvec_4bit(x2, packed, scale, zero, group);
     e::Shape shape = x.shape();
     shape.back() = out_;
     return Var(y.view(shape));
+  }
+  if (packed.device().is_cuda()) {
+    // On the GPU the batched path dequantizes the whole layer once, then one
+    // cuBLAS GEMM (the weights are small next to the activations here).
+    QS_CHECK(bits == 4 && group % 2 == 0 && in % 2 == 0,
+             "QuantLinear: real {}-bit layers (group {}) run on CUDA only as 4-bit with even groups",
+             bits, group);
+    Var w(e::dequantize_4bit(packed, scale, zero, group));
+    return ag::matmul(x, ag::transpose(w, 0, 1));
   }
   return dequant_linear(x, in_, out_, [=](int64_t r0, int64_t r1, float* dst) {
     dequantize_packed_rows(packed, scale, zero, bits, group, in, r0, r1, dst);

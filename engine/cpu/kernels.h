@@ -61,6 +61,13 @@ void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_i
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                             double grad, const Tensor& dlogits);
 
+// Packed 4-bit weights; see engine/ops.h. x: f32 (n, in), packed: u8 (out, in/2),
+// scale/zero: f32 (out, groups), all contiguous; y: (n, out), w: (out, in).
+void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                 int64_t group_size, const Tensor& y);
+void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                     int64_t group_size, const Tensor& w);
+
 // Optimizer updates; see engine/ops.h.
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,

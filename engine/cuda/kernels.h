@@ -52,6 +52,11 @@ void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_i
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                             double grad, const Tensor& dlogits);
 
+void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                 int64_t group_size, const Tensor& y);
+void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                     int64_t group_size, const Tensor& w);
+
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,
                 double weight_decay, int64_t step);

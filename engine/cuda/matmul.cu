@@ -4,6 +4,7 @@
 // each matrix has a unit stride along one of its two dims (plain or
 // transposed views).
 #include <cublas_v2.h>
+#include <dlfcn.h>
 
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/kernels.h"
@@ -12,9 +13,46 @@ namespace qs::engine::cuda {
 
 namespace {
 
+// cuBLAS is opened on the first matmul rather than linked: loading it (and
+// cuBLASLt, together over half a gigabyte) costs every process a third of a
+// second at start-up, GPU or not, and binaries then start on machines
+// without it.
+struct Blas {
+  decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasSetStream_v2) set_stream = nullptr;
+  // (Spelled out: C++ sources see an extra inline overload of this name.)
+  cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                         const void*, const void*, cudaDataType, int, long long, const void*,
+                         cudaDataType, int, long long, const void*, void*, cudaDataType, int,
+                         long long, int, cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
+  decltype(&cublasGetStatusString) status_string = nullptr;
+};
+
+const Blas& blas() {
+  static const Blas b = [] {
+    void* lib = nullptr;
+    for (const char* name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
+      if ((lib = dlopen(name, RTLD_NOW | RTLD_GLOBAL))) break;
+    }
+    if (!lib) fail("matmul: cannot load cuBLAS (libcublas.so.13): {}", dlerror());
+    Blas out;
+    auto sym = [&](const char* name) {
+      void* p = dlsym(lib, name);
+      if (!p) fail("matmul: cuBLAS has no symbol {}", name);
+      return p;
+    };
+    out.create = reinterpret_cast<decltype(out.create)>(sym("cublasCreate_v2"));
+    out.set_stream = reinterpret_cast<decltype(out.set_stream)>(sym("cublasSetStream_v2"));
+    out.gemm = reinterpret_cast<decltype(out.gemm)>(sym("cublasGemmStridedBatchedEx"));
+    out.status_string = reinterpret_cast<decltype(out.status_string)>(sym("cublasGetStatusString"));
+    return out;
+  }();
+  return b;
+}
+
 void check_blas(cublasStatus_t status, const char* call) {
   if (status != CUBLAS_STATUS_SUCCESS) {
-    fail("cuBLAS error in {}: {} ({})", call, cublasGetStatusString(status), static_cast<int>(status));
+    fail("cuBLAS error in {}: {} ({})", call, blas().status_string(status), static_cast<int>(status));
   }
 }
 
@@ -22,8 +60,8 @@ cublasHandle_t handle() {
   static cublasHandle_t handles[16] = {};
   int device = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
-  if (!handles[device]) check_blas(cublasCreate(&handles[device]), "cublasCreate");
-  check_blas(cublasSetStream(handles[device], current_stream()), "cublasSetStream");
+  if (!handles[device]) check_blas(blas().create(&handles[device]), "cublasCreate");
+  check_blas(blas().set_stream(handles[device], current_stream()), "cublasSetStream");
   return handles[device];
 }
 
@@ -83,7 +121,7 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const bool dbl = cm.dtype == DType::f64;
   const void* alpha = dbl ? static_cast<const void*>(&one_d) : static_cast<const void*>(&one_f);
   const void* beta = dbl ? static_cast<const void*>(&zero_d) : static_cast<const void*>(&zero_f);
-  check_blas(cublasGemmStridedBatchedEx(
+  check_blas(blas().gemm(
                  handle(), ob.op, oa.op, static_cast<int>(n), static_cast<int>(m),
                  static_cast<int>(k), alpha, bm.data, type, static_cast<int>(ob.ld),
                  bm.batch == 1 ? 0 : bm.batch_stride, am.data, type, static_cast<int>(oa.ld),

@@ -1,5 +1,7 @@
-#include "quant/matvec.h"
-
+// Packed 4-bit weights: the fused batch-1 product and dequantization. Codes
+// are read straight from the packed rows, with
+//   y[r] = sum_g s[r,g] (sum_j code_j x_j - z[r,g] sum_j x_j)   over group g.
+// AVX-512 where compiled in, a scalar loop otherwise; OpenMP across rows.
 #include <omp.h>
 
 #include <vector>
@@ -8,15 +10,14 @@
 #include <immintrin.h>
 #endif
 
-#include "engine/error.h"
+#include "engine/cpu/kernels.h"
+#include "engine/cpu/loops.h"
 
-namespace qs::quant {
+namespace qs::engine::cpu {
 
-void matvec_4bit(const engine::Tensor& x, const engine::Tensor& packed, const engine::Tensor& scale,
-                 const engine::Tensor& zero, int64_t group_size, const engine::Tensor& y) {
+void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                 int64_t group_size, const Tensor& y) {
   const int64_t n = x.size(0), in = x.size(1), out = packed.size(0), groups = scale.size(1);
-  QS_CHECK(group_size % 2 == 0 && packed.size(1) * 2 == in, "matvec_4bit: bad layout for in = {}, group {}", in,
-           group_size);
   const uint8_t* pp = packed.data<uint8_t>();
   const float* sp = scale.data<float>();
   const float* zp = zero.data<float>();
@@ -72,4 +73,22 @@ void matvec_4bit(const engine::Tensor& x, const engine::Tensor& packed, const en
   }
 }
 
-}  // namespace qs::quant
+void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
+                     int64_t group_size, const Tensor& w) {
+  const int64_t out = w.size(0), in = w.size(1), groups = scale.size(1), half = packed.size(1);
+  const uint8_t* pp = packed.data<uint8_t>();
+  const float* sp = scale.data<float>();
+  const float* zp = zero.data<float>();
+  float* wp = w.data<float>();
+#pragma omp parallel for schedule(static) if (out * in >= kParallelGrain)
+  for (int64_t r = 0; r < out; ++r) {
+    for (int64_t j = 0; j < in; ++j) {
+      const uint8_t byte = pp[r * half + j / 2];
+      const float code = static_cast<float>(j % 2 ? byte >> 4 : byte & 15);
+      const int64_t g = j / group_size;
+      wp[r * in + j] = (code - zp[r * groups + g]) * sp[r * groups + g];
+    }
+  }
+}
+
+}  // namespace qs::engine::cpu

@@ -1,0 +1,183 @@
+// GPU benchmarks for scripts/gpu-check.sh. Each figure is the median of
+// several timed rounds after warm-up, measured with the device synchronised
+// around each round (wall clock, so launch overheads count, as they do in
+// training).
+//
+//   gemm        qs::engine::matmul against a direct cublasGemmEx call on the
+//               same shapes and dtypes: TFLOP/s of each and their ratio
+//   copy        device-to-device copy kernel bandwidth (bytes read + written)
+//   train-step  tokens/s of the default multimodal model's training step
+//               (BENCHMARK.md sizes, batch 16 x (64 image + 64 text) tokens,
+//               AdamW) in modes full / lora-free qslaw, f32 and TF32
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/functions.h"
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "nn/optim/optimizer.h"
+#include "quant/quant_linear.h"
+#include "quant/surgery.h"
+#include "vision/default_llava.h"
+
+namespace e = qs::engine;
+namespace ag = qs::autograd;
+using ag::Var;
+
+namespace {
+
+double median(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Seconds per call of f: `warm` untimed calls, then `rounds` rounds of `iters` calls.
+double time_per_call(const std::function<void()>& f, int warm, int rounds, int iters,
+                     const std::function<void()>& sync = [] { e::cuda_synchronize(); }) {
+  for (int i = 0; i < warm; ++i) f();
+  sync();
+  std::vector<double> t;
+  for (int r = 0; r < rounds; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) f();
+    sync();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters);
+  }
+  return median(t);
+}
+
+int bench_gemm() {
+  cublasHandle_t h;
+  cublasCreate(&h);
+  std::printf("## GEMM: qs::engine::matmul vs direct cublasGemmEx (C = A B, row-major, TFLOP/s)\n\n");
+  std::printf("| M x K x N | dtype | qslaw | cuBLAS | ratio |\n| --- | --- | ---: | ---: | ---: |\n");
+  struct Shape3 { int64_t m, k, n; };
+  const Shape3 shapes[] = {{2048, 256, 256}, {2048, 256, 768}, {2048, 768, 256}, {2048, 256, 2048},
+                           {4096, 4096, 4096}, {8192, 8192, 8192}};
+  struct Mode { const char* name; e::DType dt; bool tf32; cudaDataType type; cublasComputeType_t compute; };
+  const Mode modes[] = {{"f32", e::DType::f32, false, CUDA_R_32F, CUBLAS_COMPUTE_32F},
+                        {"tf32", e::DType::f32, true, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32},
+                        {"bf16", e::DType::bf16, false, CUDA_R_16BF, CUBLAS_COMPUTE_32F}};
+  for (const Shape3& s : shapes) {
+    for (const Mode& mode : modes) {
+      e::Generator g(1);
+      e::Tensor a = e::randn({s.m, s.k}, g).to(mode.dt).to(e::Device::cuda());
+      e::Tensor b = e::randn({s.k, s.n}, g).to(mode.dt).to(e::Device::cuda());
+      e::Tensor c = e::empty({s.m, s.n}, mode.dt, e::Device::cuda());
+      e::cuda_set_allow_tf32(mode.tf32);
+      const double flops = 2.0 * s.m * s.k * s.n;
+      const int iters = flops > 1e11 ? 5 : 50;
+      double ours = time_per_call([&] { e::matmul(a, b); }, 3, 7, iters);
+      const float one = 1.0f, zero = 0.0f;
+      e::cuda_synchronize();
+      double ref = time_per_call([&] {
+        cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, s.n, s.m, s.k, &one, b.raw_data(), mode.type, s.n,
+                     a.raw_data(), mode.type, s.k, &zero, c.raw_data(), mode.type, s.n, mode.compute,
+                     CUBLAS_GEMM_DEFAULT);
+      }, 3, 7, iters, [] { cudaDeviceSynchronize(); });
+      std::printf("| %ld x %ld x %ld | %s | %.1f | %.1f | %.2f |\n", long(s.m), long(s.k), long(s.n),
+                  mode.name, flops / ours / 1e12, flops / ref / 1e12, ref / ours);
+    }
+  }
+  e::cuda_set_allow_tf32(false);
+  cublasDestroy(h);
+  return 0;
+}
+
+int bench_copy() {
+  std::printf("\n## Copy kernel bandwidth (strided transpose and contiguous dtype conversion)\n\n");
+  const int64_t n = 1 << 14;
+  e::Tensor x = e::zeros({n, n / 4}, e::DType::f32, e::Device::cuda());
+  double t = time_per_call([&] { e::Tensor y = x.to(e::DType::bf16); }, 2, 7, 10);
+  double bytes = double(x.numel()) * (4 + 2);
+  std::printf("f32 -> bf16 conversion, %.0f MB: %.0f GB/s\n", x.nbytes() / 1e6, bytes / t / 1e9);
+  t = time_per_call([&] { e::Tensor y = x.t().contiguous(); }, 2, 7, 10);
+  std::printf("f32 transpose copy, %.0f MB: %.0f GB/s\n", x.nbytes() / 1e6, 2.0 * x.nbytes() / t / 1e9);
+  t = time_per_call([&] { e::Tensor y = e::add(x, x); }, 2, 7, 10);
+  std::printf("f32 add, %.0f MB each: %.0f GB/s\n", x.nbytes() / 1e6, 3.0 * x.nbytes() / t / 1e9);
+  return 0;
+}
+
+int bench_train(const std::string& mode, bool tf32, int batch) {
+  qs::vision::LlavaSizes sizes = qs::vision::default_llava_sizes();
+  auto model = qs::vision::make_llava(sizes);
+  if (mode == "qslaw") {
+    qs::quant::QuantSpec spec;
+    spec.bits = 4;
+    spec.group_size = 64;
+    for (const std::string& path :
+         qs::quant::quantize_linears(model->llm(), spec, [](const std::string&) { return true; })) {
+      auto& q = dynamic_cast<qs::quant::QuantLinear&>(model->llm().submodule(path));
+      q.freeze_grid();
+      q.enable_scale_learning();
+    }
+  }
+  model->to(e::Device::cuda());
+  if (mode == "qslaw") {
+    for (auto& [name, p] : model->vision().named_parameters()) p.set_requires_grad(false);
+  }
+  std::vector<std::pair<std::string, Var>> trainable;
+  for (auto& [name, p] : model->named_parameters()) {
+    if (p.requires_grad()) trainable.emplace_back(name, p);
+  }
+  int64_t n_trainable = 0;
+  for (auto& [name, p] : trainable) n_trainable += p.numel();
+  qs::nn::AdamW opt({qs::nn::ParamGroup{"all", trainable, 1e-4, 0.0}});
+  qs::vision::SyntheticBatch b = qs::vision::synthetic_batch(sizes, batch, 64, 1, e::Device::cuda());
+  const int64_t tokens = b.ids.numel();
+  e::cuda_set_allow_tf32(tf32);
+  double loss0 = 0, loss = 0;
+  auto step = [&] {
+    Var logits = model->forward(b.ids, b.images).logits;
+    Var l = ag::cross_entropy(ag::reshape(logits, {-1, sizes.llm.vocab_size}), b.targets);
+    opt.zero_grad();
+    l.backward();
+    opt.step();
+    loss = l.data().item<double>();  // read back every step, as a training loop logs it
+  };
+  step();
+  loss0 = loss;
+  e::cuda_reset_peak();
+  double t = time_per_call(step, 2, 5, 5);
+  e::DeviceMemoryStats m = e::cuda_memory_stats();
+  std::printf("| %s | %s | %d | %.2f | %.0f | %.0f | %.1fM | %.3f -> %.3f |\n", mode.c_str(),
+              tf32 ? "tf32" : "f32", batch, t * 1e3, tokens / t, m.peak / 1e6, n_trainable / 1e6,
+              loss0, loss);
+  e::cuda_set_allow_tf32(false);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (e::cuda_device_count() == 0) {
+    std::printf("no CUDA device visible (CUDA backend built: %d)\n", int(e::cuda_built()));
+    return 1;
+  }
+  const std::string what = argc > 1 ? argv[1] : "all";
+  try {
+    if (what == "gemm" || what == "all") bench_gemm();
+    if (what == "copy" || what == "all") bench_copy();
+    if (what == "train-step" || what == "all") {
+      std::printf("\n## Training step of the default multimodal model (batch x 128 tokens, AdamW)\n\n");
+      std::printf("| mode | matmul | batch | ms/step | tokens/s | peak MB | trainable | loss first -> last |\n");
+      std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+      for (const char* mode : {"full", "qslaw"}) {
+        for (bool tf32 : {false, true}) bench_train(mode, tf32, 16);
+      }
+      bench_train("full", true, 64);
+    }
+  } catch (const std::exception& ex) {
+    std::printf("error: %s\n", ex.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the CUDA tests and benchmarks as binaries that travel (generic x86-64,
+# sm_80 + sm_90, static CUDA runtime, cuBLAS opened at run time) and gathers
+# them with their non-system shared libraries into gpu-bundle/:
+#   gpu-bundle/test_cuda, gpu-bundle/bench_cuda, gpu-bundle/lib/*.so*
+# scripts/gpu-check.sh runs that bundle on a machine with a GPU.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$root/build-gpu"
+out="$root/gpu-bundle"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQSLAW_PORTABLE=ON -DQSLAW_CUDA=ON >/dev/null
+cmake --build "$build" -j "${QSLAW_JOBS:-2}" --target test_cuda bench_cuda
+rm -rf "$out"
+mkdir -p "$out/lib"
+cp "$build/tests/cuda/test_cuda" "$build/bench/bench_cuda" "$out/"
+# Everything the binaries load except glibc's own libraries and CUDA's
+# (cuBLAS is the GPU machine's; the driver must be).
+for bin in "$out/test_cuda" "$out/bench_cuda"; do
+  ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libcublas*|libcuda.so*|libcudart*) ;;
+      *) cp -L "$lib" "$out/lib/" ;;
+    esac
+  done
+done
+du -sh "$out"
