@@ -4,19 +4,32 @@ namespace qs::autograd {
 
 namespace e = qs::engine;
 
+namespace {
+
+// x y, in bf16 with f32 accumulation when `half` (autocast on a GPU).
+Tensor product(const Tensor& x, const Tensor& y, bool half) {
+  if (!half) return e::matmul(x, y);
+  return e::matmul(x.to(e::DType::bf16), y.to(e::DType::bf16)).to(e::DType::f32);
+}
+
+}  // namespace
+
 Var matmul(const Var& a, const Var& b) {
   Tensor ad = a.data(), bd = b.data();
-  return make_result(e::matmul(ad, bd), "matmul", {a, b}, [ad, bd](const Tensor& g, const std::vector<bool>& needs) {
+  const bool half = autocast_enabled() && ad.device().is_cuda() && ad.dtype() == e::DType::f32 &&
+                    bd.dtype() == e::DType::f32;
+  auto mm = [half](const Tensor& x, const Tensor& y) { return product(x, y, half); };
+  return make_result(mm(ad, bd), "matmul", {a, b}, [ad, bd, mm](const Tensor& g, const std::vector<bool>& needs) {
     // y = a b:  da = g b^T,  db = a^T g  (summed over broadcast batch dims)
     Tensor ga, gb;
-    if (needs[0]) ga = e::sum_to(e::matmul(g, bd.t()), ad.shape());
+    if (needs[0]) ga = e::sum_to(mm(g, bd.t()), ad.shape());
     if (needs[1]) {
       if (bd.dim() == 2 && ad.dim() > 2) {
         // A shared weight: fold the batch into the rows, one GEMM.
         const int64_t k = ad.size(-1), n = g.size(-1);
-        gb = e::matmul(ad.reshape({-1, k}).t(), g.reshape({-1, n}));
+        gb = mm(ad.reshape({-1, k}).t(), g.reshape({-1, n}));
       } else {
-        gb = e::sum_to(e::matmul(ad.t(), g), bd.shape());
+        gb = e::sum_to(mm(ad.t(), g), bd.shape());
       }
     }
     return std::vector<Tensor>{ga, gb};

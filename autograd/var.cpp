@@ -14,6 +14,11 @@ Tensor own(const Tensor& g) { return g.is_contiguous() ? g.clone() : g.contiguou
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
+
+thread_local bool g_autocast = false;
+bool autocast_enabled() { return g_autocast; }
+Autocast::Autocast(bool on) : previous_(g_autocast) { g_autocast = on; }
+Autocast::~Autocast() { g_autocast = previous_; }
 NoGrad::NoGrad() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = previous_; }
 

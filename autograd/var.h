@@ -92,4 +92,21 @@ class NoGrad {
   bool previous_;
 };
 
+// Mixed precision (per thread, in its scope): matmuls of f32 tensors on a GPU
+// run on bf16 copies of their operands with f32 accumulation and give f32, so
+// tensor cores do the GEMMs while parameters, gradients and optimizer state
+// stay f32 (the master weights). The backward pass of a matmul recorded under
+// autocast runs the same way. Other ops keep their dtype.
+class Autocast {
+ public:
+  explicit Autocast(bool on = true);
+  ~Autocast();
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool previous_;
+};
+bool autocast_enabled();
+
 }  // namespace qs::autograd

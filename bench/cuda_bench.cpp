@@ -8,7 +8,9 @@
 //   copy        device-to-device copy kernel bandwidth (bytes read + written)
 //   train-step  tokens/s of the default multimodal model's training step
 //               (BENCHMARK.md sizes, batch 16 x (64 image + 64 text) tokens,
-//               AdamW) in modes full / lora-free qslaw, f32 and TF32
+//               AdamW) in modes full and qslaw (fake 4-bit LLM with learned
+//               group scales), f32 and TF32
+//   quant       the packed 4-bit matvec's bandwidth; the LLM in real 4-bit
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -106,7 +108,64 @@ int bench_copy() {
   return 0;
 }
 
-int bench_train(const std::string& mode, bool tf32, int batch) {
+// The fused 4-bit matvec's effective bandwidth (codes + scales + zeros + x + y
+// bytes over time) next to cuBLAS's f32 GEMV on the same shape, then the
+// default LLM's decoding and batched forward in f32 and real 4-bit.
+int bench_quant() {
+  std::printf("\n## Packed 4-bit matvec (batch 1, group 64) vs f32 GEMV through cuBLAS\n\n");
+  std::printf("| out x in | 4-bit us | 4-bit GB/s | f32 us | f32 GB/s | speed-up |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+  const int64_t sizes[][2] = {{4096, 4096}, {8192, 8192}, {16384, 16384}, {28672, 8192}};
+  for (const auto& s : sizes) {
+    const int64_t out = s[0], in = s[1], group = 64, groups = in / group;
+    e::Generator g(2);
+    e::Tensor packed = e::round(e::rand({out, in / 2}, g, e::DType::f32, 0.0, 255.0)).to(e::DType::u8).to(e::Device::cuda());
+    e::Tensor scale = e::rand({out, groups}, g, e::DType::f32, 0.01, 0.1, e::Device::cuda());
+    e::Tensor zero = e::full({out, groups}, 8.0, e::DType::f32, e::Device::cuda());
+    e::Tensor x = e::randn({1, in}, g, e::DType::f32, 0.0, 1.0, e::Device::cuda());
+    e::Tensor w = e::randn({out, in}, g, e::DType::f32, 0.0, 1.0, e::Device::cuda());
+    double tq = time_per_call([&] { e::matvec_4bit(x, packed, scale, zero, group); }, 5, 7, 50);
+    double tf = time_per_call([&] { e::matmul(x, w.t()); }, 5, 7, 50);
+    const double bq = out * in / 2.0 + 2.0 * out * groups * 4 + in * 4.0 + out * 4.0;
+    const double bf = out * in * 4.0 + in * 4.0 + out * 4.0;
+    std::printf("| %ld x %ld | %.1f | %.0f | %.1f | %.0f | %.2f |\n", long(out), long(in), tq * 1e6,
+                bq / tq / 1e9, tf * 1e6, bf / tf / 1e9, tf / tq);
+  }
+
+  std::printf("\n## Default LLM (dim 256, 8 layers) on the GPU: f32 vs real 4-bit (group 64)\n\n");
+  std::printf("| weights | decode tokens/s (batch 1, KV cache) | forward tokens/s (16 x 128, no grad) |\n");
+  std::printf("| --- | ---: | ---: |\n");
+  for (bool quantized : {false, true}) {
+    qs::nn::LlamaConfig c;
+    auto llm = std::make_shared<qs::nn::Llama>(c);
+    if (quantized) {
+      qs::quant::QuantSpec spec;
+      spec.bits = 4;
+      spec.group_size = 64;
+      for (const std::string& path : qs::quant::quantize_linears(*llm, spec, [](const std::string&) { return true; })) {
+        dynamic_cast<qs::quant::QuantLinear&>(llm->submodule(path)).to_real();
+      }
+    }
+    llm->to(e::Device::cuda());
+    qs::nn::GenerateOptions o;
+    o.max_new_tokens = 64;
+    o.eos_id = -1;
+    std::vector<int64_t> prompt(16, 5);
+    double td = time_per_call([&] { llm->generate(prompt, o); }, 1, 3, 1);
+    e::Generator g(3);
+    std::vector<float> u = e::to_vector<float>(e::rand({16 * 128}, g, e::DType::f32, 4.0, 2000.0));
+    std::vector<int64_t> ids(u.begin(), u.end());
+    e::Tensor batch = e::from_vector(ids, {16, 128});
+    ag::NoGrad no_grad;
+    double tb = time_per_call([&] { llm->forward(batch); }, 2, 5, 5);
+    std::printf("| %s | %.0f | %.0f |\n", quantized ? "4-bit packed" : "f32", 64 / td, 16 * 128 / tb);
+  }
+  return 0;
+}
+
+// precision: "f32", "tf32" (f32 with TF32 tensor cores) or "bf16" (autocast).
+int bench_train(const std::string& mode, const std::string& precision, int batch) {
+  const bool tf32 = precision == "tf32";
   qs::vision::LlavaSizes sizes = qs::vision::default_llava_sizes();
   auto model = qs::vision::make_llava(sizes);
   if (mode == "qslaw") {
@@ -136,6 +195,7 @@ int bench_train(const std::string& mode, bool tf32, int batch) {
   e::cuda_set_allow_tf32(tf32);
   double loss0 = 0, loss = 0;
   auto step = [&] {
+    ag::Autocast autocast(precision == "bf16");
     Var logits = model->forward(b.ids, b.images).logits;
     Var l = ag::cross_entropy(ag::reshape(logits, {-1, sizes.llm.vocab_size}), b.targets);
     opt.zero_grad();
@@ -149,7 +209,7 @@ int bench_train(const std::string& mode, bool tf32, int batch) {
   double t = time_per_call(step, 2, 5, 5);
   e::DeviceMemoryStats m = e::cuda_memory_stats();
   std::printf("| %s | %s | %d | %.2f | %.0f | %.0f | %.1fM | %.3f -> %.3f |\n", mode.c_str(),
-              tf32 ? "tf32" : "f32", batch, t * 1e3, tokens / t, m.peak / 1e6, n_trainable / 1e6,
+              precision.c_str(), batch, t * 1e3, tokens / t, m.peak / 1e6, n_trainable / 1e6,
               loss0, loss);
   e::cuda_set_allow_tf32(false);
   return 0;
@@ -166,14 +226,15 @@ int main(int argc, char** argv) {
   try {
     if (what == "gemm" || what == "all") bench_gemm();
     if (what == "copy" || what == "all") bench_copy();
+    if (what == "quant" || what == "all") bench_quant();
     if (what == "train-step" || what == "all") {
       std::printf("\n## Training step of the default multimodal model (batch x 128 tokens, AdamW)\n\n");
       std::printf("| mode | matmul | batch | ms/step | tokens/s | peak MB | trainable | loss first -> last |\n");
       std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
       for (const char* mode : {"full", "qslaw"}) {
-        for (bool tf32 : {false, true}) bench_train(mode, tf32, 16);
+        for (const char* precision : {"f32", "tf32", "bf16"}) bench_train(mode, precision, 16);
       }
-      bench_train("full", true, 64);
+      bench_train("full", "bf16", 64);
     }
   } catch (const std::exception& ex) {
     std::printf("error: %s\n", ex.what());

@@ -13,13 +13,15 @@ cmake --build "$build" -j "${QSLAW_JOBS:-2}" --target test_cuda bench_cuda
 rm -rf "$out"
 mkdir -p "$out/lib"
 cp "$build/tests/cuda/test_cuda" "$build/bench/bench_cuda" "$out/"
-# Everything the binaries load except glibc's own libraries and CUDA's
-# (cuBLAS is the GPU machine's; the driver must be).
+# Everything the binaries load except glibc's and the compiler runtime's own
+# libraries (the GPU machine's are as new or newer) and CUDA's (cuBLAS is the
+# GPU machine's; so is the driver).
 for bin in "$out/test_cuda" "$out/bench_cuda"; do
   ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
-      libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libcublas*|libcuda.so*|libcudart*) ;;
-      *) cp -L "$lib" "$out/lib/" ;;
+      libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
+      libcublas*|libcuda.so*|libcudart*) ;;
+      *) [ -e "$out/lib/$(basename "$lib")" ] || cp -L "$lib" "$out/lib/" ;;
     esac
   done
 done

@@ -43,7 +43,7 @@ fi
   echo
   echo '```'
 } >"$report"
-timeout 240 "$bin/test_cuda" --duration=true >"$report.tests" 2>&1
+timeout 180 "$bin/test_cuda" --duration=true >"$report.tests" 2>&1
 tests_rc=$?
 tail -n 80 "$report.tests" >>"$report"
 {
@@ -52,7 +52,7 @@ tail -n 80 "$report.tests" >>"$report"
   echo "test_cuda exit status: $tests_rc"
   echo
 } >>"$report"
-timeout 300 "$bench" all >>"$report" 2>&1
+timeout 270 "$bench" all >>"$report" 2>&1
 bench_rc=$?
 echo >>"$report"
 echo "bench_cuda exit status: $bench_rc" >>"$report"

@@ -112,3 +112,40 @@ TEST_CASE("cuda: training steps of the default multimodal model give the CPU's l
     }
   }
 }
+
+TEST_CASE("cuda: a real 4-bit QuantLinear decodes and runs batches on the GPU like on the CPU") {
+  if (!have_gpu()) return;
+  Generator gen(5);
+  qs::nn::Linear source(256, 96, true, gen, 0.05);
+  qs::quant::QuantSpec spec;
+  spec.bits = 4;
+  spec.group_size = 64;
+  qs::quant::QuantLinear q(source, spec);
+  q.to_real();
+  Tensor x1 = rnd({1, 1, 256}, 31), xb = rnd({4, 5, 256}, 32);
+  ag::NoGrad no_grad;
+  Tensor y1 = q.forward(Var(x1)).data(), yb = q.forward(Var(xb)).data();
+  q.to(Device::cuda());
+  QS_CHECK_DEVICES(q.forward(Var(gpu(x1))).data(), y1, 1e-5);  // fused matvec
+  QS_CHECK_DEVICES(q.forward(Var(gpu(xb))).data(), yb, 1e-5);  // dequantize + GEMM
+}
+
+TEST_CASE("cuda: under bf16 autocast a training step stays f32 and close to the f32 step") {
+  if (!have_gpu()) return;
+  Tensor x0 = rnd({4, 16, 64}, 40), w0 = rnd({64, 32}, 41) * 0.1;
+  auto step = [&](bool autocast) {
+    ag::Autocast guard(autocast);
+    Var x(gpu(x0), true), w(gpu(w0), true);
+    Var loss = ag::mean(ag::mul(ag::matmul(x, w), ag::matmul(x, w)));
+    loss.backward();
+    CHECK(loss.data().dtype() == DType::f32);
+    CHECK(w.grad().dtype() == DType::f32);
+    return std::vector<Tensor>{loss.data(), x.grad(), w.grad()};
+  };
+  std::vector<Tensor> f32 = step(false), bf16 = step(true);
+  for (std::size_t i = 0; i < f32.size(); ++i) {
+    INFO("output ", i);
+    CHECK(max_abs_diff(cpu(bf16[i]), cpu(f32[i])) <= 2e-2 * (1.0 + max(abs(cpu(f32[i]))).item<double>()));
+    CHECK(max_abs_diff(cpu(bf16[i]), cpu(f32[i])) > 0.0);  // bf16 really ran
+  }
+}

@@ -217,3 +217,22 @@ TEST_CASE("cuda: ops refuse tensors on different devices, naming both") {
   CHECK(qs::test::has(msg, "different devices"));
   CHECK(qs::test::has(msg, "cuda:0"));
 }
+
+TEST_CASE("cuda: packed 4-bit matvec and dequantization match the CPU") {
+  if (!have_gpu()) return;
+  Generator g(30);
+  for (int64_t in : {256, 100}) {  // word-wise and byte-wise kernels
+    const int64_t out = 77, group = in == 256 ? 64 : 10, groups = (in + group - 1) / group;
+    Tensor codes = round(rand({out, in / 2}, g, DType::f32, 0.0, 255.0)).to(DType::u8);
+    Tensor scale = rand({out, groups}, g, DType::f32, 0.01, 0.1);
+    Tensor zero = round(rand({out, groups}, g, DType::f32, 0.0, 15.0));
+    INFO("in ", in);
+    QS_CHECK_DEVICES(dequantize_4bit(gpu(codes), gpu(scale), gpu(zero), group),
+                     dequantize_4bit(codes, scale, zero, group), 0.0);
+    for (int64_t n : {1, 5, 11}) {
+      Tensor x = randn({n, in}, g);
+      QS_CHECK_DEVICES(matvec_4bit(gpu(x), gpu(codes), gpu(scale), gpu(zero), group),
+                       matvec_4bit(x, codes, scale, zero, group), 1e-4);
+    }
+  }
+}
