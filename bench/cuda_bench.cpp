@@ -11,6 +11,7 @@
 //               AdamW) in modes full and qslaw (fake 4-bit LLM with learned
 //               group scales), f32 and TF32
 //   quant       the packed 4-bit matvec's bandwidth; the LLM in real 4-bit
+//   attention   fused (no score matrix) vs unfused attention, time and memory
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -163,6 +164,43 @@ int bench_quant() {
   return 0;
 }
 
+// Forward + backward of causal attention, fused kernel vs the unfused ops
+// (which hold the (T, T) scores per head): time and peak memory.
+int bench_attention() {
+  std::printf("\n## Causal attention, forward + backward, B 1, H 8, head dim 64 (f32)\n\n");
+  std::printf("| T | fused ms | fused peak MB | unfused ms | unfused peak MB |\n| ---: | ---: | ---: | ---: | ---: |\n");
+  for (int64_t t : {512, 2048, 8192}) {
+    e::Generator g(4);
+    const e::Shape shape{1, 8, t, 64};
+    e::Tensor q0 = e::randn(shape, g, e::DType::f32, 0.0, 1.0, e::Device::cuda());
+    e::Tensor k0 = e::randn(shape, g, e::DType::f32, 0.0, 1.0, e::Device::cuda());
+    e::Tensor v0 = e::randn(shape, g, e::DType::f32, 0.0, 1.0, e::Device::cuda());
+    auto run = [&](bool fused) {
+      Var q(q0, true), k(k0, true), v(v0, true);
+      Var out;
+      if (fused) {
+        out = ag::attention(q, k, v, 0.125, true);
+      } else {
+        e::Tensor mask = e::gt(e::arange(0, t).view({1, t}), e::arange(0, t).view({t, 1})).to(e::Device::cuda());
+        Var s = ag::mul(ag::matmul(q, ag::transpose(k, -1, -2)), 0.125);
+        out = ag::matmul(ag::softmax(ag::masked_fill(s, mask, -INFINITY)), v);
+      }
+      ag::sum(out).backward();
+    };
+    double ms[2], mb[2];
+    for (int f = 0; f < 2; ++f) {
+      run(f == 0);
+      e::cuda_synchronize();
+      e::cuda_reset_peak();
+      const double base = e::cuda_memory_stats().in_use;
+      ms[f] = time_per_call([&] { run(f == 0); }, 1, 3, t > 4096 ? 1 : 3) * 1e3;
+      mb[f] = (e::cuda_memory_stats().peak - base) / 1e6;
+    }
+    std::printf("| %ld | %.2f | %.0f | %.2f | %.0f |\n", long(t), ms[0], mb[0], ms[1], mb[1]);
+  }
+  return 0;
+}
+
 // precision: "f32", "tf32" (f32 with TF32 tensor cores) or "bf16" (autocast).
 int bench_train(const std::string& mode, const std::string& precision, int batch) {
   const bool tf32 = precision == "tf32";
@@ -227,6 +265,7 @@ int main(int argc, char** argv) {
     if (what == "gemm" || what == "all") bench_gemm();
     if (what == "copy" || what == "all") bench_copy();
     if (what == "quant" || what == "all") bench_quant();
+    if (what == "attention" || what == "all") bench_attention();
     if (what == "train-step" || what == "all") {
       std::printf("\n## Training step of the default multimodal model (batch x 128 tokens, AdamW)\n\n");
       std::printf("| mode | matmul | batch | ms/step | tokens/s | peak MB | trainable | loss first -> last |\n");

@@ -185,6 +185,27 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                               double grad);
 
+// ---------------------------------------------------------------- attention
+// softmax(scale q k^T + mask) v without ever holding the (T, S) score matrix
+// (each query row keeps a running max and sum), for long sequences.
+// q: (B, H, T, d), k, v: (B, H, S, d). Query i sees key j unless causal and
+// j > i + S - T (queries are the last T positions), or key_padding (u8 (B, S),
+// may be undefined or on the CPU) is nonzero at (b, j). A query that sees no
+// key gets zeros. lse (B, H, T) is the log-sum-exp of each row's scores, what
+// the backward pass recomputes the probabilities from.
+struct AttentionForward {
+  Tensor out;
+  Tensor lse;
+};
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                   bool causal, const Tensor& key_padding = Tensor());
+struct AttentionGrads {
+  Tensor dq, dk, dv;
+};
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k,
+                                  const Tensor& v, const AttentionForward& fwd, double scale,
+                                  bool causal, const Tensor& key_padding = Tensor());
+
 // ------------------------------------------------------ packed 4-bit weights
 // W (out, in) stored as 4-bit codes, two per byte (code 2i in the low nibble of
 // byte i): packed u8 (out, in / 2), with per-group scale and zero f32

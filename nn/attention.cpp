@@ -47,6 +47,13 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
     key_pos = e::arange(0, static_cast<double>(k.size(2)));
   }
   const int64_t s = k.size(2);
+  const bool fused = config_.kernel == AttentionConfig::Kernel::fused ||
+                     (config_.kernel == AttentionConfig::Kernel::automatic && x.data().device().is_cuda());
+  if (fused) {
+    Var out = ag::attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(hd)), config_.causal, key_padding);
+    out = ag::reshape(ag::transpose(out, 1, 2), {b, t, config_.dim});
+    return child<LinearLayer>("o_proj").forward(out);
+  }
   Var scores = ag::matmul(q, ag::transpose(k, -1, -2)) * (1.0 / std::sqrt(static_cast<double>(hd)));
   Tensor mask;  // (T, S) or (B, 1, T, S), 1 where attention is not allowed
   if (config_.causal) {

@@ -17,6 +17,12 @@ struct AttentionConfig {
   bool rope = true;
   double rope_theta = 10000.0;
   bool bias = false;
+  // unfused: scores, mask, softmax and the weighted sum as separate ops (the
+  // (T, S) matrix is held); fused: engine::attention_forward, which never
+  // holds it (it assumes positions increase along the sequence, as they do);
+  // automatic: fused on a GPU, unfused on the CPU (where BLAS GEMMs win).
+  enum class Kernel { automatic, unfused, fused };
+  Kernel kernel = Kernel::automatic;
 };
 
 // Multi-head self-attention with q_proj, k_proj, v_proj, o_proj children.

@@ -52,6 +52,17 @@ void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_i
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                             double grad, const Tensor& dlogits);
 
+// Attention without the (T, S) score matrix; see engine/ops.h. q: (B, H, T, d),
+// k, v: (B, H, S, d), out like q, lse (B, H, T) (f64 for f64 inputs, else
+// f32), key_padding u8 (B, S) or undefined; all contiguous.
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t,
+                       int64_t s, double scale, bool causal, const Tensor& key_padding,
+                       const Tensor& out, const Tensor& lse);
+void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& out, const Tensor& lse, int64_t heads, int64_t t, int64_t s,
+                        double scale, bool causal, const Tensor& key_padding, const Tensor& dq,
+                        const Tensor& dk, const Tensor& dv);
+
 void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
                  int64_t group_size, const Tensor& y);
 void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,

@@ -1,7 +1,6 @@
-// Packed 4-bit weights on the GPU: a warp per output row reads the row's
-// codes once (32-bit words, eight codes each) for up to eight input rows, so
-// decoding streams the 8x smaller weights at memory speed; dequantization for
-// the batched path is one thread per byte.
+// Packed 4-bit weights on the GPU: the decoding product reads each row's codes
+// once for up to eight input rows, so it streams the 8x smaller weights;
+// dequantization for the batched path is one thread per byte.
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/kernels.h"
 
@@ -12,12 +11,80 @@ namespace {
 constexpr int kMaxRows = 8;  // input rows per launch of the matvec kernel
 constexpr int kWarpsPerBlock = 8;
 
-// kWords: the row is read as 32-bit words (needs in % 8 == 0 and group % 8 ==
-// 0, so a word never straddles a group); otherwise byte by byte.
-template <bool kWords>
-__global__ void matvec_4bit_kernel(const float* __restrict__ x, const uint8_t* __restrict__ packed,
-                                   const float* __restrict__ scale, const float* __restrict__ zero,
-                                   int64_t n, int64_t in, int64_t out, int64_t group, float* y) {
+// Word path: each lane reads 16 codes (8 bytes) per row at a time and the
+// matching 16 x values once, for kRowsPerWarp rows: x is reused from
+// registers across rows, so the loads are mostly the codes themselves. Needs
+// in % 16 == 0 and group % 16 == 0 (a chunk never straddles a group).
+// kN >= n input rows are held in registers (instantiated for 1, 2, 4, 8).
+constexpr int kRowsPerWarp = 4;
+
+template <int kN>
+__global__ void matvec_4bit_words_kernel(const float* __restrict__ x,
+                                         const uint8_t* __restrict__ packed,
+                                         const float* __restrict__ scale,
+                                         const float* __restrict__ zero, int64_t n, int64_t in,
+                                         int64_t out, int64_t group, float* y) {
+  const int lane = threadIdx.x & 31;
+  const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5)) * kRowsPerWarp;
+  if (r0 >= out) return;
+  const int rows = out - r0 < kRowsPerWarp ? static_cast<int>(out - r0) : kRowsPerWarp;
+  const int64_t half = in / 2, groups = (in + group - 1) / group, chunks = in / 16;
+  float acc[kRowsPerWarp][kN] = {};
+  for (int64_t c = lane; c < chunks; c += 32) {
+    const int64_t j0 = 16 * c, g = j0 / group;
+    float xs[kN][16];
+#pragma unroll
+    for (int b = 0; b < kN; ++b) {
+      if (b >= n) break;
+      const float4* xv = reinterpret_cast<const float4*>(x + b * in + j0);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const float4 v = __ldg(xv + q);
+        xs[b][4 * q] = v.x;
+        xs[b][4 * q + 1] = v.y;
+        xs[b][4 * q + 2] = v.z;
+        xs[b][4 * q + 3] = v.w;
+      }
+    }
+#pragma unroll
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      if (rr >= rows) break;
+      const int64_t r = r0 + rr;
+      const uint2 bits = __ldg(reinterpret_cast<const uint2*>(packed + r * half) + c);
+      const float sg = __ldg(scale + r * groups + g), zg = __ldg(zero + r * groups + g);
+      float code[16];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        code[k] = static_cast<float>((bits.x >> (4 * k)) & 15u) - zg;
+        code[8 + k] = static_cast<float>((bits.y >> (4 * k)) & 15u) - zg;
+      }
+#pragma unroll
+      for (int b = 0; b < kN; ++b) {
+        if (b >= n) break;
+        float d = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 16; ++k) d += code[k] * xs[b][k];
+        acc[rr][b] += sg * d;
+      }
+    }
+  }
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    if (rr >= rows) break;
+#pragma unroll
+    for (int b = 0; b < kN; ++b) {
+      if (b >= n) break;
+      float v = acc[rr][b];
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (lane == 0) y[b * out + r0 + rr] = v;
+    }
+  }
+}
+
+// Byte path for any even group: a warp per row, a byte (two codes) per lane.
+__global__ void matvec_4bit_bytes_kernel(const float* __restrict__ x, const uint8_t* __restrict__ packed,
+                                         const float* __restrict__ scale, const float* __restrict__ zero,
+                                         int64_t n, int64_t in, int64_t out, int64_t group, float* y) {
   const int lane = threadIdx.x & 31;
   const int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   if (r >= out) return;
@@ -26,32 +93,12 @@ __global__ void matvec_4bit_kernel(const float* __restrict__ x, const uint8_t* _
   const float* s = scale + r * groups;
   const float* z = zero + r * groups;
   float acc[kMaxRows] = {};
-  if (kWords) {
-    const uint32_t* words = reinterpret_cast<const uint32_t*>(row);
-    for (int64_t w = lane; w < half / 4; w += 32) {
-      const uint32_t bits = __ldg(words + w);
-      const int64_t j0 = 8 * w, g = j0 / group;
-      const float sg = __ldg(s + g), zg = __ldg(z + g);
-      float code[8];
-#pragma unroll
-      for (int c = 0; c < 8; ++c) code[c] = static_cast<float>((bits >> (4 * c)) & 15u) - zg;
-#pragma unroll
-      for (int b = 0; b < kMaxRows; ++b) {
-        if (b >= n) break;
-        const float4* xv = reinterpret_cast<const float4*>(x + b * in + j0);
-        const float4 a = __ldg(xv), c4 = __ldg(xv + 1);
-        acc[b] += sg * (code[0] * a.x + code[1] * a.y + code[2] * a.z + code[3] * a.w +
-                        code[4] * c4.x + code[5] * c4.y + code[6] * c4.z + code[7] * c4.w);
-      }
-    }
-  } else {
-    for (int64_t k = lane; k < half; k += 32) {
-      const uint8_t byte = row[k];
-      const int64_t j0 = 2 * k, g = j0 / group;
-      const float lo = static_cast<float>(byte & 15) - z[g], hi = static_cast<float>(byte >> 4) - z[g];
-      for (int b = 0; b < n && b < kMaxRows; ++b) {
-        acc[b] += s[g] * (lo * x[b * in + j0] + hi * x[b * in + j0 + 1]);
-      }
+  for (int64_t k = lane; k < half; k += 32) {
+    const uint8_t byte = row[k];
+    const int64_t j0 = 2 * k, g = j0 / group;
+    const float lo = static_cast<float>(byte & 15) - z[g], hi = static_cast<float>(byte >> 4) - z[g];
+    for (int b = 0; b < n && b < kMaxRows; ++b) {
+      acc[b] += s[g] * (lo * x[b * in + j0] + hi * x[b * in + j0 + 1]);
     }
   }
 #pragma unroll
@@ -82,21 +129,21 @@ void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, con
   View xv = view_of(x), pv = view_of(packed), sv = view_of(scale), zv = view_of(zero), yv = view_of(y);
   const int64_t in = xv.last, n = in ? xv.numel / in : 0, out = in ? pv.numel / (in / 2) : 0;
   if (n == 0 || out == 0) return;
-  const bool words = in % 8 == 0 && group_size % 8 == 0;
-  const unsigned blocks = static_cast<unsigned>((out + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  const bool words = in % 16 == 0 && group_size % 16 == 0;
+  const int64_t rows_per_block = kWarpsPerBlock * (words ? kRowsPerWarp : 1);
+  const unsigned blocks = static_cast<unsigned>((out + rows_per_block - 1) / rows_per_block);
   for (int64_t b0 = 0; b0 < n; b0 += kMaxRows) {
     const int64_t nb = n - b0 < kMaxRows ? n - b0 : kMaxRows;
     const float* xb = static_cast<const float*>(xv.data) + b0 * in;
     float* yb = static_cast<float*>(yv.data) + b0 * out;
-    if (words) {
-      matvec_4bit_kernel<true><<<blocks, 32 * kWarpsPerBlock, 0, current_stream()>>>(
-          xb, static_cast<const uint8_t*>(pv.data), static_cast<const float*>(sv.data),
-          static_cast<const float*>(zv.data), nb, in, out, group_size, yb);
-    } else {
-      matvec_4bit_kernel<false><<<blocks, 32 * kWarpsPerBlock, 0, current_stream()>>>(
-          xb, static_cast<const uint8_t*>(pv.data), static_cast<const float*>(sv.data),
-          static_cast<const float*>(zv.data), nb, in, out, group_size, yb);
-    }
+    auto* kernel = !words ? matvec_4bit_bytes_kernel
+                   : nb == 1  ? matvec_4bit_words_kernel<1>
+                   : nb == 2  ? matvec_4bit_words_kernel<2>
+                   : nb <= 4  ? matvec_4bit_words_kernel<4>
+                              : matvec_4bit_words_kernel<8>;
+    kernel<<<blocks, 32 * kWarpsPerBlock, 0, current_stream()>>>(
+        xb, static_cast<const uint8_t*>(pv.data), static_cast<const float*>(sv.data),
+        static_cast<const float*>(zv.data), nb, in, out, group_size, yb);
   }
   check_launch("matvec_4bit_kernel");
 }

@@ -236,3 +236,32 @@ TEST_CASE("cuda: packed 4-bit matvec and dequantization match the CPU") {
     }
   }
 }
+
+TEST_CASE("cuda: fused attention forward and backward match the CPU kernel") {
+  if (!have_gpu()) return;
+  for (int64_t d : {16, 64, 100}) {
+    for (bool causal : {true, false}) {
+      const int64_t t = 37, s = causal ? 45 : 37;
+      Tensor q = rnd({2, 3, t, d}, 40), k = rnd({2, 3, s, d}, 41), v = rnd({2, 3, s, d}, 42);
+      std::vector<uint8_t> p(2 * s, 0);
+      p[3] = p[s + 10] = 1;
+      Tensor pad = from_vector(p, {2, s});
+      Tensor dout = rnd({2, 3, t, d}, 43);
+      INFO("head dim ", d, " causal ", causal);
+      AttentionForward fc = attention_forward(q, k, v, 0.125, causal, pad);
+      AttentionForward fg = attention_forward(gpu(q), gpu(k), gpu(v), 0.125, causal, pad);
+      QS_CHECK_DEVICES(fg.out, fc.out, 1e-5);
+      QS_CHECK_DEVICES(fg.lse, fc.lse, 1e-5);
+      AttentionGrads gc = attention_backward(dout, q, k, v, fc, 0.125, causal, pad);
+      AttentionGrads gg = attention_backward(gpu(dout), gpu(q), gpu(k), gpu(v), fg, 0.125, causal, pad);
+      QS_CHECK_DEVICES(gg.dq, gc.dq, 1e-4);
+      QS_CHECK_DEVICES(gg.dk, gc.dk, 1e-4);
+      QS_CHECK_DEVICES(gg.dv, gc.dv, 1e-4);
+    }
+  }
+  // bf16 inputs compute in f32: close to the f32 result of the rounded inputs.
+  Tensor q = rnd({1, 2, 20, 32}, 44).to(DType::bf16), k = rnd({1, 2, 20, 32}, 45).to(DType::bf16);
+  AttentionForward fh = attention_forward(gpu(q), gpu(k), gpu(k), 0.2, true);
+  AttentionForward fr = attention_forward(q.to(DType::f32), k.to(DType::f32), k.to(DType::f32), 0.2, true);
+  QS_CHECK_DEVICES(fh.out.to(DType::f32), fr.out, 2e-2);
+}

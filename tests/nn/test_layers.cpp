@@ -114,3 +114,26 @@ TEST_CASE("dropout: identity in eval, scaled mask in train, reproducible") {
   a.eval();
   CHECK(e::equal(a.forward(Var(x)).data(), x));
 }
+
+TEST_CASE("Attention with the fused kernel matches the unfused ops, with padding and a KV cache") {
+  qs::nn::AttentionConfig c;
+  c.dim = 24;
+  c.n_heads = 3;
+  c.kernel = qs::nn::AttentionConfig::Kernel::unfused;
+  qs::engine::Generator g1(9), g2(9);
+  qs::nn::InitConfig init;
+  qs::nn::Attention plain(c, g1, init);
+  c.kernel = qs::nn::AttentionConfig::Kernel::fused;
+  qs::nn::Attention fused(c, g2, init);
+  qs::engine::Generator gx(10);
+  Tensor x = qs::engine::randn({2, 5, 24}, gx);
+  Tensor pad = qs::engine::from_vector<uint8_t>({0, 0, 0, 0, 0, 1, 1, 0, 0, 0}, {2, 5});
+  Tensor pos = qs::engine::arange(0, 5);
+  QS_CHECK_CLOSE(fused.forward(Var(x), pos, nullptr, pad).data(), plain.forward(Var(x), pos, nullptr, pad).data(), 1e-5);
+  // Incremental decoding: the prompt, then one token against the cache.
+  qs::nn::KVCache ca, cb;
+  plain.forward(Var(x.slice(1, 0, 4)), qs::engine::arange(0, 4), &ca);
+  fused.forward(Var(x.slice(1, 0, 4)), qs::engine::arange(0, 4), &cb);
+  QS_CHECK_CLOSE(fused.forward(Var(x.slice(1, 4, 5)), qs::engine::arange(4, 5), &cb).data(),
+                 plain.forward(Var(x.slice(1, 4, 5)), qs::engine::arange(4, 5), &ca).data(), 1e-5);
+}

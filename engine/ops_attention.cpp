@@ -1,0 +1,68 @@
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+
+namespace qs::engine {
+
+namespace {
+
+struct Checked {
+  Device dev;
+  Tensor pad;  // contiguous u8 on dev, or undefined
+};
+
+Checked check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& key_padding) {
+  QS_CHECK(q.defined() && k.defined() && v.defined(), "{}: undefined q, k or v", op);
+  QS_CHECK(q.dim() == 4 && k.dim() == 4 && v.shape() == k.shape() && q.size(0) == k.size(0) &&
+               q.size(1) == k.size(1) && q.size(3) == k.size(3),
+           "{}: expected q (B, H, T, d) and k, v (B, H, S, d), got {}, {}, {}", op, describe(q),
+           describe(k), describe(v));
+  QS_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "{}: dtypes differ: {}, {}, {}", op,
+           describe(q), describe(k), describe(v));
+  Checked c{op_device(op, {&q, &k, &v}), Tensor()};
+  QS_CHECK(computable(q.dtype(), c.dev), "{}: needs f32 or f64 (or bf16/f16 on CUDA), got {}", op,
+           describe(q));
+  QS_CHECK(q.size(3) > 0, "{}: head dim is 0", op);
+  if (key_padding.defined()) {
+    QS_CHECK(key_padding.dtype() == DType::u8 && key_padding.shape() == Shape({q.size(0), k.size(2)}),
+             "{}: key_padding must be u8 (B, S) = ({}, {}), got {}", op, q.size(0), k.size(2),
+             describe(key_padding));
+    QS_CHECK(key_padding.device().is_cpu() || key_padding.device() == c.dev,
+             "{}: key_padding is on {} but q is on {}", op, key_padding.device().str(), c.dev.str());
+    c.pad = key_padding.contiguous().to(c.dev);
+  }
+  return c;
+}
+
+DType lse_dtype(DType d) { return d == DType::f64 ? DType::f64 : DType::f32; }
+
+}  // namespace
+
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                   bool causal, const Tensor& key_padding) {
+  Checked c = check_attention("attention", q, k, v, key_padding);
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), s = k.size(2);
+  AttentionForward f{Tensor(q.shape(), q.dtype(), c.dev), Tensor({b, h, t}, lse_dtype(q.dtype()), c.dev)};
+  QS_KERNEL(c.dev, "attention",
+            attention_forward(q.contiguous(), k.contiguous(), v.contiguous(), h, t, s, scale,
+                              causal, c.pad, f.out, f.lse));
+  return f;
+}
+
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k,
+                                  const Tensor& v, const AttentionForward& fwd, double scale,
+                                  bool causal, const Tensor& key_padding) {
+  Checked c = check_attention("attention_backward", q, k, v, key_padding);
+  QS_CHECK(dout.defined() && dout.shape() == q.shape() && dout.dtype() == q.dtype(),
+           "attention_backward: the output gradient {} must match q {}", describe(dout), describe(q));
+  const int64_t h = q.size(1), t = q.size(2), s = k.size(2);
+  AttentionGrads g{Tensor(q.shape(), q.dtype(), c.dev), Tensor(k.shape(), k.dtype(), c.dev),
+                   Tensor(v.shape(), v.dtype(), c.dev)};
+  QS_KERNEL(c.dev, "attention_backward",
+            attention_backward(dout.contiguous(), q.contiguous(), k.contiguous(), v.contiguous(),
+                               fwd.out.contiguous(), fwd.lse.contiguous(), h, t, s, scale, causal,
+                               c.pad, g.dq, g.dk, g.dv));
+  return g;
+}
+
+}  // namespace qs::engine
