@@ -83,6 +83,8 @@ Var layer_norm(const Var& x, const Var& weight, const Var& bias, double eps = 1e
 Var rms_norm(const Var& x, const Var& weight, double eps = 1e-6);
 Var embedding(const Var& weight, const Tensor& ids);
 Var rope(const Var& x, const Tensor& positions, double theta = 10000.0);
+// silu(gate) * up in one op (LLaMA's MLP).
+Var swiglu(const Var& gate, const Var& up);
 // softmax(scale q k^T + mask) v without the score matrix (engine::attention_forward).
 Var attention(const Var& q, const Var& k, const Var& v, double scale, bool causal,
               const Tensor& key_padding = Tensor());

@@ -64,6 +64,15 @@ Var embedding(const Var& weight, const Tensor& ids) {
                      });
 }
 
+Var swiglu(const Var& gate, const Var& up) {
+  Tensor gd = gate.data(), ud = up.data();
+  return make_result(e::swiglu(gd, ud), "swiglu", {gate, up},
+                     [gd, ud](const Tensor& g, const std::vector<bool>&) {
+                       e::SwigluGrads d = e::swiglu_backward(g, gd, ud);
+                       return std::vector<Tensor>{d.dgate, d.dup};
+                     });
+}
+
 Var attention(const Var& q, const Var& k, const Var& v, double scale, bool causal,
               const Tensor& key_padding) {
   Tensor qd = q.data(), kd = k.data(), vd = v.data();

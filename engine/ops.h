@@ -185,6 +185,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                               double grad);
 
+// SwiGLU in one pass: silu(gate) * up, and both gradients of it in one pass
+// (gate, up: the same shape and dtype).
+Tensor swiglu(const Tensor& gate, const Tensor& up);
+struct SwigluGrads {
+  Tensor dgate, dup;
+};
+SwigluGrads swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up);
+
 // ---------------------------------------------------------------- attention
 // softmax(scale q k^T + mask) v without ever holding the (T, S) score matrix
 // (each query row keeps a running max and sum), for long sequences.

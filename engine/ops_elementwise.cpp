@@ -78,6 +78,32 @@ Tensor binary(BinaryOp op, const Tensor& a, double b) {
   return binary(op, a, scalar(b, a.dtype(), a.device()));
 }
 
+Tensor swiglu(const Tensor& gate, const Tensor& up) {
+  check_defined("swiglu", gate, "gate");
+  check_defined("swiglu", up, "up");
+  QS_CHECK(gate.shape() == up.shape() && gate.dtype() == up.dtype(),
+           "swiglu: gate {} and up {} must match in shape and dtype", describe(gate), describe(up));
+  Device dev = op_device("swiglu", {&gate, &up});
+  QS_CHECK(computable(gate.dtype(), dev), "swiglu: needs f32 or f64 (or bf16/f16 on CUDA), got {}",
+           describe(gate));
+  Tensor y(gate.shape(), gate.dtype(), dev);
+  QS_KERNEL(dev, "swiglu", swiglu(gate.contiguous(), up.contiguous(), y));
+  return y;
+}
+
+SwigluGrads swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up) {
+  check_defined("swiglu_backward", dy, "gradient");
+  QS_CHECK(dy.shape() == gate.shape() && gate.shape() == up.shape() && dy.dtype() == gate.dtype() &&
+               up.dtype() == gate.dtype(),
+           "swiglu_backward: dy {}, gate {} and up {} must match", describe(dy), describe(gate),
+           describe(up));
+  Device dev = op_device("swiglu_backward", {&dy, &gate, &up});
+  SwigluGrads g{Tensor(gate.shape(), gate.dtype(), dev), Tensor(gate.shape(), gate.dtype(), dev)};
+  QS_KERNEL(dev, "swiglu_backward",
+            swiglu_backward(dy.contiguous(), gate.contiguous(), up.contiguous(), g.dgate, g.dup));
+  return g;
+}
+
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined("where", cond, "condition");
   check_defined("where", a, "first operand");

@@ -24,8 +24,8 @@ SwiGlu::SwiGlu(int64_t dim, int64_t hidden, engine::Generator& gen, const InitCo
 }
 
 Var SwiGlu::forward(const Var& x) {
-  Var gate = ag::silu(child<LinearLayer>("gate_proj").forward(x));
-  return child<LinearLayer>("down_proj").forward(gate * child<LinearLayer>("up_proj").forward(x));
+  return child<LinearLayer>("down_proj").forward(
+      ag::swiglu(child<LinearLayer>("gate_proj").forward(x), child<LinearLayer>("up_proj").forward(x)));
 }
 
 int64_t llama_hidden_size(int64_t dim, int64_t multiple) {

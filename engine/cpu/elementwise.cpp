@@ -173,4 +173,34 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
   });
 }
 
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& y) {
+  dispatch_floating("swiglu", gate.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* g = gate.data<T>();
+    const T* u = up.data<T>();
+    T* o = y.data<T>();
+    const int64_t n = gate.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) o[i] = fn::silu(g[i]) * u[i];
+  });
+}
+
+void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, const Tensor& dgate,
+                     const Tensor& dup) {
+  dispatch_floating("swiglu_backward", gate.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* d = dy.data<T>();
+    const T* g = gate.data<T>();
+    const T* u = up.data<T>();
+    T* dg = dgate.data<T>();
+    T* du = dup.data<T>();
+    const int64_t n = gate.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      dg[i] = d[i] * u[i] * fn::silu_grad(g[i]);
+      du[i] = d[i] * fn::silu(g[i]);
+    }
+  });
+}
+
 }  // namespace qs::engine::cpu

@@ -61,6 +61,12 @@ void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_i
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                             double grad, const Tensor& dlogits);
 
+// SwiGLU: y = silu(gate) * up; backward dgate = dy * up * silu'(gate),
+// dup = dy * silu(gate). All contiguous, same shape.
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& y);
+void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, const Tensor& dgate,
+                     const Tensor& dup);
+
 // Attention without the (T, S) score matrix; see engine/ops.h. q: (B, H, T, d),
 // k, v: (B, H, S, d), out like q, lse (B, H, T) (f64 for f64 inputs, else
 // f32), key_padding u8 (B, S) or undefined; all contiguous.

@@ -294,4 +294,46 @@ void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean,
   check_launch("normal_kernel");
 }
 
+namespace {
+
+template <class T>
+__global__ void swiglu_kernel(const T* g, const T* u, T* y, int64_t n) {
+  QS_GRID_STRIDE(i, n) { y[i] = cast_to<T>(fn::silu(load(g + i)) * load(u + i)); }
+}
+
+template <class T>
+__global__ void swiglu_backward_kernel(const T* d, const T* g, const T* u, T* dg, T* du, int64_t n) {
+  QS_GRID_STRIDE(i, n) {
+    const auto di = load(d + i), gi = load(g + i), ui = load(u + i);
+    dg[i] = cast_to<T>(di * ui * fn::silu_grad(gi));
+    du[i] = cast_to<T>(di * fn::silu(gi));
+  }
+}
+
+}  // namespace
+
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& y) {
+  View gv = view_of(gate), uv = view_of(up), yv = view_of(y);
+  if (gv.numel == 0) return;
+  dispatch_floating("swiglu", gv.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    swiglu_kernel<T><<<blocks_for(gv.numel), kThreads, 0, current_stream()>>>(
+        static_cast<const T*>(gv.data), static_cast<const T*>(uv.data), static_cast<T*>(yv.data), gv.numel);
+  });
+  check_launch("swiglu_kernel");
+}
+
+void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, const Tensor& dgate,
+                     const Tensor& dup) {
+  View dv = view_of(dy), gv = view_of(gate), uv = view_of(up), dgv = view_of(dgate), duv = view_of(dup);
+  if (gv.numel == 0) return;
+  dispatch_floating("swiglu_backward", gv.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    swiglu_backward_kernel<T><<<blocks_for(gv.numel), kThreads, 0, current_stream()>>>(
+        static_cast<const T*>(dv.data), static_cast<const T*>(gv.data), static_cast<const T*>(uv.data),
+        static_cast<T*>(dgv.data), static_cast<T*>(duv.data), gv.numel);
+  });
+  check_launch("swiglu_backward_kernel");
+}
+
 }  // namespace qs::engine::cuda

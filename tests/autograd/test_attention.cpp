@@ -82,3 +82,13 @@ TEST_CASE("fused attention names mis-shaped inputs and padding") {
   CHECK(qs::test::has(qs::test::error_of([&] { attention_forward(q, k, k, 1.0, false, zeros({1, 4}, DType::u8)); }),
                       "key_padding must be u8 (B, S) = (1, 5)"));
 }
+
+TEST_CASE("swiglu equals silu(gate) * up, and its fused gradient passes gradcheck") {
+  Tensor g = rnd({3, 7}, 11), u = rnd({3, 7}, 12);
+  QS_CHECK_CLOSE(swiglu(g, u), silu(g) * u, 1e-15);
+  ag::GradcheckResult r = ag::gradcheck([](const std::vector<Var>& in) { return ag::sum(ag::mul(ag::swiglu(in[0], in[1]), in[0])); },
+                                        {g, u.t().contiguous().t()});
+  INFO(r.message);
+  CHECK(r.ok);
+  CHECK(qs::test::has(qs::test::error_of([&] { swiglu(g, rnd({7, 3}, 13)); }), "must match"));
+}

@@ -265,3 +265,12 @@ TEST_CASE("cuda: fused attention forward and backward match the CPU kernel") {
   AttentionForward fr = attention_forward(q.to(DType::f32), k.to(DType::f32), k.to(DType::f32), 0.2, true);
   QS_CHECK_DEVICES(fh.out.to(DType::f32), fr.out, 2e-2);
 }
+
+TEST_CASE("cuda: fused swiglu forward and backward match the CPU") {
+  if (!have_gpu()) return;
+  Tensor g = rnd({33, 70}, 50), u = rnd({33, 70}, 51), dy = rnd({33, 70}, 52);
+  QS_CHECK_DEVICES(swiglu(gpu(g), gpu(u)), swiglu(g, u), 1e-6);
+  SwigluGrads c = swiglu_backward(dy, g, u), d = swiglu_backward(gpu(dy), gpu(g), gpu(u));
+  QS_CHECK_DEVICES(d.dgate, c.dgate, 1e-6);
+  QS_CHECK_DEVICES(d.dup, c.dup, 1e-6);
+}
