@@ -224,8 +224,12 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
 // codes in place (memory bound, so the 8x smaller weights are the speed-up).
 Tensor matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
                    int64_t group);
-// W itself, f32 (out, in): the batched path dequantizes, then multiplies.
-Tensor dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero, int64_t group);
+// W itself, f32 (out, in), from codes of `bits` in {2, 3, 4, 8} packed as a
+// bit stream per row: code j at bits [j bits, (j + 1) bits), LSB first, rows
+// of ceil(in bits / 8) bytes (the 4-bit layout above is this with bits = 4).
+// The batched path dequantizes, then multiplies.
+Tensor dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
+                         int64_t group, int64_t in);
 
 // --------------------------------------------------------------- optimizers
 // Fused in-place updates of one parameter (all tensors contiguous, same shape

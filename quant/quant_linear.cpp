@@ -108,10 +108,7 @@ Var QuantLinear::forward_real(const Var& x) const {
   if (packed.device().is_cuda()) {
     // On the GPU the batched path dequantizes the whole layer once, then one
     // cuBLAS GEMM (the weights are small next to the activations here).
-    QS_CHECK(bits == 4 && group % 2 == 0 && in % 2 == 0,
-             "QuantLinear: real {}-bit layers (group {}) run on CUDA only as 4-bit with even groups",
-             bits, group);
-    Var w(e::dequantize_4bit(packed, scale, zero, group));
+    Var w(e::dequantize_packed(packed, scale, zero, bits, group, in));
     return ag::matmul(x, ag::transpose(w, 0, 1));
   }
   return dequant_linear(x, in_, out_, [=](int64_t r0, int64_t r1, float* dst) {

@@ -82,8 +82,8 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
 // scale/zero: f32 (out, groups), all contiguous; y: (n, out), w: (out, in).
 void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
                  int64_t group_size, const Tensor& y);
-void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
-                     int64_t group_size, const Tensor& w);
+void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
+                       int64_t group_size, const Tensor& w);
 
 // Optimizer updates; see engine/ops.h.
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,

@@ -71,8 +71,8 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
 
 void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
                  int64_t group_size, const Tensor& y);
-void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
-                     int64_t group_size, const Tensor& w);
+void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
+                       int64_t group_size, const Tensor& w);
 
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                 const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,

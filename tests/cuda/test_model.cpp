@@ -113,21 +113,24 @@ TEST_CASE("cuda: training steps of the default multimodal model give the CPU's l
   }
 }
 
-TEST_CASE("cuda: a real 4-bit QuantLinear decodes and runs batches on the GPU like on the CPU") {
+TEST_CASE("cuda: real 2/3/4/8-bit QuantLinears decode and run batches on the GPU like on the CPU") {
   if (!have_gpu()) return;
-  Generator gen(5);
-  qs::nn::Linear source(256, 96, true, gen, 0.05);
-  qs::quant::QuantSpec spec;
-  spec.bits = 4;
-  spec.group_size = 64;
-  qs::quant::QuantLinear q(source, spec);
-  q.to_real();
-  Tensor x1 = rnd({1, 1, 256}, 31), xb = rnd({4, 5, 256}, 32);
-  ag::NoGrad no_grad;
-  Tensor y1 = q.forward(Var(x1)).data(), yb = q.forward(Var(xb)).data();
-  q.to(Device::cuda());
-  QS_CHECK_DEVICES(q.forward(Var(gpu(x1))).data(), y1, 1e-5);  // fused matvec
-  QS_CHECK_DEVICES(q.forward(Var(gpu(xb))).data(), yb, 1e-5);  // dequantize + GEMM
+  for (int bits : {2, 3, 4, 8}) {
+    Generator gen(5);
+    qs::nn::Linear source(256, 96, true, gen, 0.05);
+    qs::quant::QuantSpec spec;
+    spec.bits = bits;
+    spec.group_size = 64;
+    qs::quant::QuantLinear q(source, spec);
+    q.to_real();
+    Tensor x1 = rnd({1, 1, 256}, 31), xb = rnd({4, 5, 256}, 32);
+    ag::NoGrad no_grad;
+    Tensor y1 = q.forward(Var(x1)).data(), yb = q.forward(Var(xb)).data();
+    q.to(Device::cuda());
+    INFO("bits ", bits);
+    QS_CHECK_DEVICES(q.forward(Var(gpu(x1))).data(), y1, 1e-5);  // 4-bit: the fused matvec
+    QS_CHECK_DEVICES(q.forward(Var(gpu(xb))).data(), yb, 1e-5);  // dequantize + GEMM
+  }
 }
 
 TEST_CASE("cuda: under bf16 autocast a training step stays f32 and close to the f32 step") {

@@ -227,8 +227,13 @@ TEST_CASE("cuda: packed 4-bit matvec and dequantization match the CPU") {
     Tensor scale = rand({out, groups}, g, DType::f32, 0.01, 0.1);
     Tensor zero = round(rand({out, groups}, g, DType::f32, 0.0, 15.0));
     INFO("in ", in);
-    QS_CHECK_DEVICES(dequantize_4bit(gpu(codes), gpu(scale), gpu(zero), group),
-                     dequantize_4bit(codes, scale, zero, group), 0.0);
+    for (int bits : {2, 3, 4, 8}) {
+      const int64_t row_bytes = (in * bits + 7) / 8;
+      Tensor stream = round(rand({out, row_bytes}, g, DType::f32, 0.0, 255.0)).to(DType::u8);
+      INFO("bits ", bits);
+      QS_CHECK_DEVICES(dequantize_packed(gpu(stream), gpu(scale), gpu(zero), bits, group, in),
+                       dequantize_packed(stream, scale, zero, bits, group, in), 0.0);
+    }
     for (int64_t n : {1, 5, 11}) {
       Tensor x = randn({n, in}, g);
       QS_CHECK_DEVICES(matvec_4bit(gpu(x), gpu(codes), gpu(scale), gpu(zero), group),

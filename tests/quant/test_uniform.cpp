@@ -136,3 +136,23 @@ TEST_CASE("2-, 3- and 8-bit asymmetric quantization by hand") {
   CHECK(values(p8.zero)[0] == 85);
   CHECK(values(quantize(w8, p8, s8)) == std::vector<double>{0, 85, 136, 255});
 }
+
+TEST_CASE("engine::dequantize_packed reads quant's packed layout for every width (and the tiled CPU path agrees)") {
+  e::Generator g(12);
+  for (int bits : {2, 3, 4, 8}) {
+    const int64_t out = 5, in = 37, group = 8, groups = 5;
+    Tensor codes = e::round(e::rand({out, in}, g, e::DType::f32, 0.0, double((1 << bits) - 1))).to(e::DType::u8);
+    Tensor scale = e::rand({out, groups}, g, e::DType::f32, 0.01, 0.1);
+    Tensor zero = e::round(e::rand({out, groups}, g, e::DType::f32, 0.0, double((1 << bits) - 1)));
+    Tensor packed = pack_codes(codes, bits);
+    Tensor w = e::dequantize_packed(packed, scale, zero, bits, group, in);
+    Tensor tiled({out, in}, e::DType::f32);
+    dequantize_packed_rows(packed, scale, zero, bits, group, in, 0, out, tiled.data<float>());
+    INFO("bits ", bits);
+    CHECK(e::equal(w, tiled));
+    std::vector<int64_t> col_group(in);
+    for (int64_t j = 0; j < in; ++j) col_group[j] = j / group;
+    Tensor idx = e::from_vector(col_group);
+    QS_CHECK_CLOSE(w, (codes.to(e::DType::f32) - e::index_select(zero, 1, idx)) * e::index_select(scale, 1, idx), 1e-6);
+  }
+}

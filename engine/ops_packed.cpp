@@ -36,12 +36,26 @@ Tensor matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, c
   return y;
 }
 
-Tensor dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero, int64_t group) {
-  const int64_t in = check_packed("dequantize_4bit", packed, scale, zero, group);
-  Device dev = op_device("dequantize_4bit", {&packed, &scale, &zero});
-  Tensor w({packed.size(0), in}, DType::f32, dev);
-  QS_KERNEL(dev, "dequantize_4bit",
-            dequantize_4bit(packed.contiguous(), scale.contiguous(), zero.contiguous(), group, w));
+Tensor dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
+                         int64_t group, int64_t in) {
+  QS_CHECK(bits == 2 || bits == 3 || bits == 4 || bits == 8,
+           "dequantize_packed: bits must be 2, 3, 4 or 8, got {}", bits);
+  QS_CHECK(in > 0 && group > 0, "dequantize_packed: in ({}) and group ({}) must be positive", in, group);
+  const int64_t row_bytes = (in * bits + 7) / 8, groups = (in + group - 1) / group;
+  QS_CHECK(packed.defined() && packed.dim() == 2 && packed.dtype() == DType::u8 &&
+               packed.size(1) == row_bytes,
+           "dequantize_packed: codes must be u8 (out, {}) for {} codes of {} bits, got {}", row_bytes,
+           in, bits, describe(packed));
+  const int64_t out = packed.size(0);
+  for (const Tensor* t : {&scale, &zero}) {
+    QS_CHECK(t->defined() && t->dtype() == DType::f32 && t->shape() == Shape({out, groups}),
+             "dequantize_packed: scale and zero must be f32 ({}, {}) for groups of {}, got {}", out,
+             groups, group, describe(*t));
+  }
+  Device dev = op_device("dequantize_packed", {&packed, &scale, &zero});
+  Tensor w({out, in}, DType::f32, dev);
+  QS_KERNEL(dev, "dequantize_packed",
+            dequantize_packed(packed.contiguous(), scale.contiguous(), zero.contiguous(), bits, group, w));
   return w;
 }
 

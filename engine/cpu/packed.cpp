@@ -1,4 +1,5 @@
-// Packed 4-bit weights: the fused batch-1 product and dequantization. Codes
+// Packed low-bit weights: the fused 4-bit batch-1 product, and
+// dequantization of 2/3/4/8-bit bit streams. Codes
 // are read straight from the packed rows, with
 //   y[r] = sum_g s[r,g] (sum_j code_j x_j - z[r,g] sum_j x_j)   over group g.
 // AVX-512 where compiled in, a scalar loop otherwise; OpenMP across rows.
@@ -73,20 +74,25 @@ void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, con
   }
 }
 
-void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
-                     int64_t group_size, const Tensor& w) {
-  const int64_t out = w.size(0), in = w.size(1), groups = scale.size(1), half = packed.size(1);
+void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
+                       int64_t group_size, const Tensor& w) {
+  const int64_t out = w.size(0), in = w.size(1), groups = scale.size(1), row_bytes = packed.size(1);
   const uint8_t* pp = packed.data<uint8_t>();
   const float* sp = scale.data<float>();
   const float* zp = zero.data<float>();
   float* wp = w.data<float>();
+  const uint32_t mask = (1u << bits) - 1;
 #pragma omp parallel for schedule(static) if (out * in >= kParallelGrain)
   for (int64_t r = 0; r < out; ++r) {
+    const uint8_t* row = pp + r * row_bytes;
     for (int64_t j = 0; j < in; ++j) {
-      const uint8_t byte = pp[r * half + j / 2];
-      const float code = static_cast<float>(j % 2 ? byte >> 4 : byte & 15);
-      const int64_t g = j / group_size;
-      wp[r * in + j] = (code - zp[r * groups + g]) * sp[r * groups + g];
+      // Two bytes hold any code (a 3-bit code may straddle a byte boundary).
+      const int64_t bit = j * bits, byte = bit >> 3;
+      uint32_t word = row[byte];
+      if (byte + 1 < row_bytes) word |= static_cast<uint32_t>(row[byte + 1]) << 8;
+      const float code = static_cast<float>((word >> (bit & 7)) & mask);
+      const int64_t g = r * groups + j / group_size;
+      wp[r * in + j] = (code - zp[g]) * sp[g];
     }
   }
 }

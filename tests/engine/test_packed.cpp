@@ -45,15 +45,15 @@ Tensor reference_weight(const Packed4& p, int64_t group) {
 
 }  // namespace
 
-TEST_CASE("dequantize_4bit unpacks low then high nibbles with per-group scale and zero") {
+TEST_CASE("dequantize_packed unpacks low then high nibbles with per-group scale and zero") {
   // One row, four columns, group 2: bytes 0x21 -> codes 1, 2 and 0xF0 -> 0, 15.
   Tensor packed = from_vector<uint8_t>({0x21, 0xF0}, {1, 2});
   Tensor scale = from_vector<float>({0.5f, 2.0f}, {1, 2});
   Tensor zero = from_vector<float>({1.0f, 3.0f}, {1, 2});
-  CHECK(values(dequantize_4bit(packed, scale, zero, 2)) == std::vector<double>{0.0, 0.5, -6.0, 24.0});
+  CHECK(values(dequantize_packed(packed, scale, zero, 4, 2, 4)) == std::vector<double>{0.0, 0.5, -6.0, 24.0});
   for (int64_t group : {8, 64, 6}) {
     Packed4 p = random_packed(13, 96, group, 1);
-    QS_CHECK_CLOSE(dequantize_4bit(p.packed, p.scale, p.zero, group), reference_weight(p, group), 1e-6);
+    QS_CHECK_CLOSE(dequantize_packed(p.packed, p.scale, p.zero, 4, group, 96), reference_weight(p, group), 1e-6);
   }
 }
 
@@ -72,8 +72,10 @@ TEST_CASE("matvec_4bit equals x W^T with the dequantized W, for 1 to 9 rows and 
 
 TEST_CASE("packed 4-bit ops name mis-shaped codes, scales and inputs") {
   Packed4 p = random_packed(4, 16, 8, 4);
-  CHECK(has(error_of([&] { dequantize_4bit(p.packed, p.scale, p.zero, 4); }), "scale and zero must be f32 (4, 4)"));
-  CHECK(has(error_of([&] { dequantize_4bit(p.packed, p.scale, p.zero, 3); }), "even"));
+  CHECK(has(error_of([&] { dequantize_packed(p.packed, p.scale, p.zero, 4, 4, 16); }), "scale and zero must be f32 (4, 4)"));
+  CHECK(has(error_of([&] { matvec_4bit(zeros({1, 16}), p.packed, p.scale, p.zero, 3); }), "even"));
+  CHECK(has(error_of([&] { dequantize_packed(p.packed, p.scale, p.zero, 5, 8, 16); }), "bits must be 2, 3, 4 or 8"));
+  CHECK(has(error_of([&] { dequantize_packed(p.packed, p.scale, p.zero, 3, 8, 16); }), "codes must be u8 (out, 6)"));
   CHECK(has(error_of([&] { matvec_4bit(zeros({2, 15}), p.packed, p.scale, p.zero, 8); }), "x must be f32 (n, 16)"));
-  CHECK(has(error_of([&] { dequantize_4bit(p.codes, p.scale, p.zero, 8); }), "must be u8"));
+  CHECK(has(error_of([&] { dequantize_packed(p.codes, p.scale, p.zero, 4, 8, 16); }), "must be u8"));
 }

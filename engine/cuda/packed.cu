@@ -1,6 +1,7 @@
-// Packed 4-bit weights on the GPU: the decoding product reads each row's codes
-// once for up to eight input rows, so it streams the 8x smaller weights;
-// dequantization for the batched path is one thread per byte.
+// Packed low-bit weights on the GPU: the 4-bit decoding product reads each
+// row's codes once for up to eight input rows, so it streams the 8x smaller
+// weights; dequantization (2, 3, 4 or 8 bits) for the batched path is one
+// thread per weight.
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/kernels.h"
 
@@ -110,15 +111,19 @@ __global__ void matvec_4bit_bytes_kernel(const float* __restrict__ x, const uint
   }
 }
 
-__global__ void dequantize_4bit_kernel(const uint8_t* packed, const float* scale, const float* zero,
-                                       int64_t out, int64_t in, int64_t group, float* w) {
-  const int64_t half = in / 2, groups = (in + group - 1) / group;
-  QS_GRID_STRIDE(k, out * half) {
-    const int64_t r = k / half, j = 2 * (k % half), g = r * groups + j / group;
-    const uint8_t byte = packed[k];
-    const float s = scale[g], z = zero[g];
-    w[r * in + j] = (static_cast<float>(byte & 15) - z) * s;
-    w[r * in + j + 1] = (static_cast<float>(byte >> 4) - z) * s;
+// One thread per weight; a code is read from the two bytes that can hold it.
+__global__ void dequantize_packed_kernel(const uint8_t* packed, const float* scale, const float* zero,
+                                         int bits, int64_t out, int64_t in, int64_t row_bytes,
+                                         int64_t group, float* w) {
+  const int64_t groups = (in + group - 1) / group;
+  const uint32_t mask = (1u << bits) - 1;
+  QS_GRID_STRIDE(k, out * in) {
+    const int64_t r = k / in, j = k % in, bit = j * bits, byte = bit >> 3;
+    const uint8_t* row = packed + r * row_bytes;
+    uint32_t word = row[byte];
+    if (byte + 1 < row_bytes) word |= static_cast<uint32_t>(row[byte + 1]) << 8;
+    const int64_t g = r * groups + j / group;
+    w[k] = (static_cast<float>((word >> (bit & 7)) & mask) - zero[g]) * scale[g];
   }
 }
 
@@ -148,15 +153,16 @@ void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, con
   check_launch("matvec_4bit_kernel");
 }
 
-void dequantize_4bit(const Tensor& packed, const Tensor& scale, const Tensor& zero,
-                     int64_t group_size, const Tensor& w) {
+void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
+                       int64_t group_size, const Tensor& w) {
   View pv = view_of(packed), sv = view_of(scale), zv = view_of(zero), wv = view_of(w);
   const int64_t in = wv.last, out = in ? wv.numel / in : 0;
-  if (out == 0 || in == 0) return;
-  dequantize_4bit_kernel<<<blocks_for(out * in / 2), kThreads, 0, current_stream()>>>(
+  if (out == 0) return;
+  dequantize_packed_kernel<<<blocks_for(out * in), kThreads, 0, current_stream()>>>(
       static_cast<const uint8_t*>(pv.data), static_cast<const float*>(sv.data),
-      static_cast<const float*>(zv.data), out, in, group_size, static_cast<float*>(wv.data));
-  check_launch("dequantize_4bit_kernel");
+      static_cast<const float*>(zv.data), bits, out, in, pv.last, group_size,
+      static_cast<float*>(wv.data));
+  check_launch("dequantize_packed_kernel");
 }
 
 }  // namespace qs::engine::cuda
