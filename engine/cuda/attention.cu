@@ -1,8 +1,10 @@
 // Attention that never materialises the (T, S) score matrix: a warp per query
 // row walks the keys with an online softmax (running max and sum), each lane
-// holding kD = head_dim / 32 (rounded up) channels of q and of the output.
+// holding kD = head_dim / 32 (rounded up) channels of q and of the output; the
+// warps of a block share each tile of keys and values through shared memory.
 // The backward recomputes the probabilities from the saved log-sum-exp:
 // a warp per query row for dq, a warp per key row for dk and dv (no atomics).
+// CUDA cores only: a tensor-core (wgmma/mma) version is the next step.
 #include <cmath>
 
 #include "engine/cuda/common.cuh"
@@ -12,7 +14,7 @@ namespace qs::engine::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;  // warps (rows) per block
+constexpr int kWarps = 8;  // warps (rows) per block
 
 struct Geometry {
   int64_t bh, heads, t, s, d;
@@ -50,33 +52,74 @@ __device__ __forceinline__ A row_dot(const A (&a)[kD], const A (&b)[kD]) {
   return warp_sum(s);
 }
 
+// Keys (or queries) staged in shared memory per step: 32 rows of f32, 16 of f64.
+template <class A>
+struct TileRows {
+  static constexpr int value = sizeof(A) == 8 ? 16 : 32;
+};
+
+// Stages rows [r0, r0 + kTile) of two (rows, d) matrices of one (b, h) slice
+// into shared memory as A, zero past the end; every thread of the block calls it.
+template <int kD, int kTile, class T, class A>
+__device__ void stage(const T* a, const T* b, int64_t r0, int64_t rows, int64_t d,
+                      A (&sa)[kTile][32 * kD], A (&sb)[kTile][32 * kD]) {
+  for (int x = threadIdx.x; x < kTile * 32 * kD; x += blockDim.x) {
+    const int rr = x / (32 * kD), c = x % (32 * kD);
+    const int64_t r = r0 + rr;
+    const bool in = r < rows && c < d;
+    sa[rr][c] = in ? load(a + r * d + c) : A(0);
+    sb[rr][c] = in ? load(b + r * d + c) : A(0);
+  }
+}
+
+template <int kD, class A>
+__device__ __forceinline__ A smem_dot(const A (&reg)[kD], const A* row, int lane) {
+  A s = 0;
+#pragma unroll
+  for (int u = 0; u < kD; ++u) s += reg[u] * row[lane + 32 * u];
+  return warp_sum(s);
+}
+
+// A block = kWarps consecutive query rows of one (b, h); key/value tiles are
+// staged in shared memory once for all of them.
 template <int kD, class T>
 __global__ void attention_forward_kernel(Geometry g, const T* q, const T* k, const T* v,
                                          const uint8_t* pad, T* out, acc_t<T>* lse) {
   using A = acc_t<T>;
+  constexpr int kTile = TileRows<A>::value;
+  __shared__ A ks[kTile][32 * kD], vs[kTile][32 * kD];
   const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (row >= g.bh * g.t) return;
-  const int64_t bh = row / g.t, i = row % g.t, b = bh / g.heads;
-  A qi[kD], acc[kD], kj[kD], vj[kD];
-  load_row<kD>(q + row * g.d, g.d, lane, qi);
+  const int64_t blocks_per_bh = (g.t + kWarps - 1) / kWarps;
+  const int64_t bh = blockIdx.x / blocks_per_bh, i0 = (blockIdx.x % blocks_per_bh) * kWarps;
+  const int64_t i = i0 + (threadIdx.x >> 5), b = bh / g.heads, row = bh * g.t + i;
+  const bool active = i < g.t;
+  A qi[kD], acc[kD];
+  if (active) load_row<kD>(q + row * g.d, g.d, lane, qi);
 #pragma unroll
   for (int u = 0; u < kD; ++u) acc[u] = 0;
   A mx = -INFINITY, sum = 0;
-  const int64_t last = g.causal ? (i + g.s - g.t < g.s - 1 ? i + g.s - g.t : g.s - 1) : g.s - 1;
-  for (int64_t j = 0; j <= last; ++j) {
-    if (!visible(g, i, j, pad, b)) continue;
-    load_row<kD>(k + (bh * g.s + j) * g.d, g.d, lane, kj);
-    const A sc = static_cast<A>(g.scale) * row_dot<kD>(qi, kj);
-    load_row<kD>(v + (bh * g.s + j) * g.d, g.d, lane, vj);
-    const A m_new = sc > mx ? sc : mx;
-    const A correction = exp(mx - m_new);  // 0 on the first visible key
-    const A p = exp(sc - m_new);
-    sum = sum * correction + p;
+  const A scale = static_cast<A>(g.scale);
+  // The last key any query of this block may see.
+  const int64_t i_last = i0 + kWarps - 1 < g.t - 1 ? i0 + kWarps - 1 : g.t - 1;
+  const int64_t j_end = g.causal ? (i_last + g.s - g.t + 1 < g.s ? i_last + g.s - g.t + 1 : g.s) : g.s;
+  for (int64_t j0 = 0; j0 < j_end; j0 += kTile) {
+    __syncthreads();
+    stage<kD, kTile>(k + bh * g.s * g.d, v + bh * g.s * g.d, j0, g.s, g.d, ks, vs);
+    __syncthreads();
+    if (!active) continue;
+    for (int jj = 0; jj < kTile && j0 + jj < j_end; ++jj) {
+      if (!visible(g, i, j0 + jj, pad, b)) continue;
+      const A sc = scale * smem_dot<kD>(qi, ks[jj], lane);
+      const A m_new = sc > mx ? sc : mx;
+      const A correction = exp(mx - m_new);  // 0 on the first visible key
+      const A p = exp(sc - m_new);
+      sum = sum * correction + p;
 #pragma unroll
-    for (int u = 0; u < kD; ++u) acc[u] = acc[u] * correction + p * vj[u];
-    mx = m_new;
+      for (int u = 0; u < kD; ++u) acc[u] = acc[u] * correction + p * vs[jj][lane + 32 * u];
+      mx = m_new;
+    }
   }
+  if (!active) return;
   const bool none = sum == A(0);
 #pragma unroll
   for (int u = 0; u < kD; ++u) {
@@ -100,32 +143,44 @@ __global__ void attention_delta_kernel(int64_t rows, int64_t d, const T* dout, c
   if (lane == 0) delta[row] = s;
 }
 
+// dq: blocks of query rows as in the forward pass, K and V tiles shared.
 template <int kD, class T>
 __global__ void attention_dq_kernel(Geometry g, const T* q, const T* k, const T* v, const T* dout,
                                     const acc_t<T>* lse, const acc_t<T>* delta, const uint8_t* pad,
                                     T* dq) {
   using A = acc_t<T>;
+  constexpr int kTile = TileRows<A>::value;
+  __shared__ A ks[kTile][32 * kD], vs[kTile][32 * kD];
   const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (row >= g.bh * g.t) return;
-  const int64_t bh = row / g.t, i = row % g.t, b = bh / g.heads;
-  A qi[kD], gi[kD], kj[kD], vj[kD], acc[kD];
-  load_row<kD>(q + row * g.d, g.d, lane, qi);
-  load_row<kD>(dout + row * g.d, g.d, lane, gi);
+  const int64_t blocks_per_bh = (g.t + kWarps - 1) / kWarps;
+  const int64_t bh = blockIdx.x / blocks_per_bh, i0 = (blockIdx.x % blocks_per_bh) * kWarps;
+  const int64_t i = i0 + (threadIdx.x >> 5), b = bh / g.heads, row = bh * g.t + i;
+  const bool active = i < g.t && lse[bh * g.t + (i < g.t ? i : 0)] != A(-INFINITY);
+  A qi[kD], gi[kD], acc[kD];
+  if (active) {
+    load_row<kD>(q + row * g.d, g.d, lane, qi);
+    load_row<kD>(dout + row * g.d, g.d, lane, gi);
+  }
 #pragma unroll
   for (int u = 0; u < kD; ++u) acc[u] = 0;
-  const A l = lse[row], dsum = delta[row], scale = static_cast<A>(g.scale);
-  if (l != A(-INFINITY)) {
-    for (int64_t j = 0; j < g.s; ++j) {
-      if (!visible(g, i, j, pad, b)) continue;
-      load_row<kD>(k + (bh * g.s + j) * g.d, g.d, lane, kj);
-      load_row<kD>(v + (bh * g.s + j) * g.d, g.d, lane, vj);
-      const A p = exp(scale * row_dot<kD>(qi, kj) - l);
-      const A ds = p * (row_dot<kD>(gi, vj) - dsum);
+  const A l = active ? lse[row] : A(0), dsum = active ? delta[row] : A(0);
+  const A scale = static_cast<A>(g.scale);
+  const int64_t i_last = i0 + kWarps - 1 < g.t - 1 ? i0 + kWarps - 1 : g.t - 1;
+  const int64_t j_end = g.causal ? (i_last + g.s - g.t + 1 < g.s ? i_last + g.s - g.t + 1 : g.s) : g.s;
+  for (int64_t j0 = 0; j0 < j_end; j0 += kTile) {
+    __syncthreads();
+    stage<kD, kTile>(k + bh * g.s * g.d, v + bh * g.s * g.d, j0, g.s, g.d, ks, vs);
+    __syncthreads();
+    if (!active) continue;
+    for (int jj = 0; jj < kTile && j0 + jj < j_end; ++jj) {
+      if (!visible(g, i, j0 + jj, pad, b)) continue;
+      const A p = exp(scale * smem_dot<kD>(qi, ks[jj], lane) - l);
+      const A ds = p * (smem_dot<kD>(gi, vs[jj], lane) - dsum);
 #pragma unroll
-      for (int u = 0; u < kD; ++u) acc[u] += scale * ds * kj[u];
+      for (int u = 0; u < kD; ++u) acc[u] += scale * ds * ks[jj][lane + 32 * u];
     }
   }
+  if (i >= g.t) return;
 #pragma unroll
   for (int u = 0; u < kD; ++u) {
     const int64_t c = lane + 32 * u;
@@ -133,38 +188,54 @@ __global__ void attention_dq_kernel(Geometry g, const T* q, const T* k, const T*
   }
 }
 
+// dk, dv: a block = kWarps consecutive key rows of one (b, h); query and
+// output-gradient tiles (with their lse and delta) are shared.
 template <int kD, class T>
 __global__ void attention_dkv_kernel(Geometry g, const T* q, const T* k, const T* v, const T* dout,
                                      const acc_t<T>* lse, const acc_t<T>* delta, const uint8_t* pad,
                                      T* dk, T* dv) {
   using A = acc_t<T>;
+  constexpr int kTile = TileRows<A>::value;
+  __shared__ A qs[kTile][32 * kD], gs[kTile][32 * kD];
+  __shared__ A ls[kTile], ds_[kTile];
   const int lane = threadIdx.x & 31;
-  const int64_t krow = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (krow >= g.bh * g.s) return;
-  const int64_t bh = krow / g.s, j = krow % g.s, b = bh / g.heads;
-  A kj[kD], vj[kD], qi[kD], gi[kD], ak[kD], av[kD];
-  load_row<kD>(k + krow * g.d, g.d, lane, kj);
-  load_row<kD>(v + krow * g.d, g.d, lane, vj);
+  const int64_t blocks_per_bh = (g.s + kWarps - 1) / kWarps;
+  const int64_t bh = blockIdx.x / blocks_per_bh, j0 = (blockIdx.x % blocks_per_bh) * kWarps;
+  const int64_t j = j0 + (threadIdx.x >> 5), b = bh / g.heads, krow = bh * g.s + j;
+  const bool active = j < g.s && !(pad && pad[b * g.s + j]);
+  A kj[kD], vj[kD], ak[kD], av[kD];
+  if (active) {
+    load_row<kD>(k + krow * g.d, g.d, lane, kj);
+    load_row<kD>(v + krow * g.d, g.d, lane, vj);
+  }
 #pragma unroll
   for (int u = 0; u < kD; ++u) ak[u] = av[u] = 0;
   const A scale = static_cast<A>(g.scale);
-  const bool padded = pad && pad[b * g.s + j];
   // Under the causal mask key j is seen by queries i >= j - (S - T).
-  const int64_t first = g.causal ? (j - (g.s - g.t) > 0 ? j - (g.s - g.t) : 0) : 0;
-  for (int64_t i = padded ? g.t : first; i < g.t; ++i) {
-    const int64_t row = bh * g.t + i;
-    const A l = lse[row];
-    if (l == A(-INFINITY)) continue;
-    load_row<kD>(q + row * g.d, g.d, lane, qi);
-    load_row<kD>(dout + row * g.d, g.d, lane, gi);
-    const A p = exp(scale * row_dot<kD>(qi, kj) - l);
-    const A ds = p * (row_dot<kD>(gi, vj) - delta[row]);
+  const int64_t i_begin = g.causal ? (j0 - (g.s - g.t) > 0 ? j0 - (g.s - g.t) : 0) : 0;
+  for (int64_t i0 = i_begin; i0 < g.t; i0 += kTile) {
+    __syncthreads();
+    stage<kD, kTile>(q + bh * g.t * g.d, dout + bh * g.t * g.d, i0, g.t, g.d, qs, gs);
+    for (int x = threadIdx.x; x < kTile; x += blockDim.x) {
+      const bool in = i0 + x < g.t;
+      ls[x] = in ? lse[bh * g.t + i0 + x] : A(-INFINITY);
+      ds_[x] = in ? delta[bh * g.t + i0 + x] : A(0);
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (int ii = 0; ii < kTile && i0 + ii < g.t; ++ii) {
+      const int64_t i = i0 + ii;
+      if (ls[ii] == A(-INFINITY) || (g.causal && j > i + g.s - g.t)) continue;
+      const A p = exp(scale * smem_dot<kD>(kj, qs[ii], lane) - ls[ii]);
+      const A dsv = p * (smem_dot<kD>(vj, gs[ii], lane) - ds_[ii]);
 #pragma unroll
-    for (int u = 0; u < kD; ++u) {
-      av[u] += p * gi[u];
-      ak[u] += scale * ds * qi[u];
+      for (int u = 0; u < kD; ++u) {
+        av[u] += p * gs[ii][lane + 32 * u];
+        ak[u] += scale * dsv * qs[ii][lane + 32 * u];
+      }
     }
   }
+  if (j >= g.s) return;
 #pragma unroll
   for (int u = 0; u < kD; ++u) {
     const int64_t c = lane + 32 * u;
@@ -175,7 +246,6 @@ __global__ void attention_dkv_kernel(Geometry g, const T* q, const T* k, const T
   }
 }
 
-// q (B, H, T, d) and k (B, H, S, d) are contiguous: B*H from numel.
 Geometry geometry(const View& q, int64_t heads, int64_t t, int64_t s, double scale, bool causal) {
   return {q.numel / (t * q.last), heads, t, s, q.last, scale, causal};
 }
@@ -208,8 +278,9 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_
   dispatch_floating("attention", qv.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     dispatch_head_dim(g.d, [&](auto kd) {
+      const int64_t blocks = g.bh * ((g.t + kWarps - 1) / kWarps);
       attention_forward_kernel<decltype(kd)::value, T>
-          <<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), 32 * kWarps, 0, current_stream()>>>(
+          <<<static_cast<unsigned>(blocks), 32 * kWarps, 0, current_stream()>>>(
               g, static_cast<const T*>(qv.data), static_cast<const T*>(kv.data),
               static_cast<const T*>(vv.data), static_cast<const uint8_t*>(pv.data),
               static_cast<T*>(ov.data), static_cast<acc_t<T>*>(lv.data));
@@ -226,7 +297,7 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
        lv = view_of(lse), pv = view_of(key_padding), dqv = view_of(dq), dkv = view_of(dk),
        dvv = view_of(dv);
   const Geometry g = geometry(qv, heads, t, s, scale, causal);
-  const int64_t rows = g.bh * g.t, krows = g.bh * g.s;
+  const int64_t rows = g.bh * g.t;
   if (rows == 0) return;
   dispatch_floating("attention_backward", qv.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -239,13 +310,13 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
     dispatch_head_dim(g.d, [&](auto kd) {
       constexpr int kD = decltype(kd)::value;
       attention_dq_kernel<kD, T>
-          <<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), 32 * kWarps, 0, current_stream()>>>(
+          <<<static_cast<unsigned>(g.bh * ((g.t + kWarps - 1) / kWarps)), 32 * kWarps, 0, current_stream()>>>(
               g, static_cast<const T*>(qv.data), static_cast<const T*>(kv.data),
               static_cast<const T*>(vv.data), static_cast<const T*>(gv.data),
               static_cast<const A*>(lv.data), static_cast<const A*>(delta),
               static_cast<const uint8_t*>(pv.data), static_cast<T*>(dqv.data));
       attention_dkv_kernel<kD, T>
-          <<<static_cast<unsigned>((krows + kWarps - 1) / kWarps), 32 * kWarps, 0, current_stream()>>>(
+          <<<static_cast<unsigned>(g.bh * ((g.s + kWarps - 1) / kWarps)), 32 * kWarps, 0, current_stream()>>>(
               g, static_cast<const T*>(qv.data), static_cast<const T*>(kv.data),
               static_cast<const T*>(vv.data), static_cast<const T*>(gv.data),
               static_cast<const A*>(lv.data), static_cast<const A*>(delta),

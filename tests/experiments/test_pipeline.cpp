@@ -128,7 +128,7 @@ TEST_CASE("sweep and method config errors name the variant and the key") {
 
 TEST_CASE("every experiment under experiments/ is a valid config with valid sweep variants") {
   int files = 0;
-  for (const fs::path dir : {fs::path(QSLAW_SOURCE_DIR) / "experiments", fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny"}) {
+  for (const fs::path& dir : {fs::path(QSLAW_SOURCE_DIR) / "experiments", fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny"}) {
     for (const auto& entry : fs::directory_iterator(dir)) {
       if (entry.path().extension() != ".yaml") continue;
       INFO(entry.path().string());
