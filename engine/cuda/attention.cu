@@ -1,7 +1,8 @@
 // Attention that never materialises the (T, S) score matrix: a warp per query
 // row walks the keys with an online softmax (running max and sum), each lane
-// holding kD = head_dim / 32 (rounded up) channels of q and of the output; the
-// warps of a block share each tile of keys and values through shared memory.
+// holding kD = head_dim / 32 (rounded up) channels of the output; the warps of
+// a block share each tile of keys and values through shared memory, and
+// within a tile each lane scores one key (no per-key warp reductions).
 // The backward recomputes the probabilities from the saved log-sum-exp:
 // a warp per query row for dq, a warp per key row for dk and dv (no atomics).
 // CUDA cores only: a tensor-core (wgmma/mma) version is the next step.
@@ -44,25 +45,19 @@ __device__ __forceinline__ void load_row(const T* row, int64_t d, int lane, acc_
   }
 }
 
-template <int kD, class A>
-__device__ __forceinline__ A row_dot(const A (&a)[kD], const A (&b)[kD]) {
-  A s = 0;
-#pragma unroll
-  for (int u = 0; u < kD; ++u) s += a[u] * b[u];
-  return warp_sum(s);
-}
-
-// Keys (or queries) staged in shared memory per step: 32 rows of f32, 16 of f64.
+// Keys (or queries) staged in shared memory per step: 32 rows of f32, 8 of
+// f64. Rows are padded by one element so that lane l reading row l, channel c
+// hits bank (l + c) mod 32: conflict-free.
 template <class A>
 struct TileRows {
-  static constexpr int value = sizeof(A) == 8 ? 16 : 32;
+  static constexpr int value = sizeof(A) == 8 ? 8 : 32;
 };
 
 // Stages rows [r0, r0 + kTile) of two (rows, d) matrices of one (b, h) slice
 // into shared memory as A, zero past the end; every thread of the block calls it.
 template <int kD, int kTile, class T, class A>
 __device__ void stage(const T* a, const T* b, int64_t r0, int64_t rows, int64_t d,
-                      A (&sa)[kTile][32 * kD], A (&sb)[kTile][32 * kD]) {
+                      A (&sa)[kTile][32 * kD + 1], A (&sb)[kTile][32 * kD + 1]) {
   for (int x = threadIdx.x; x < kTile * 32 * kD; x += blockDim.x) {
     const int rr = x / (32 * kD), c = x % (32 * kD);
     const int64_t r = r0 + rr;
@@ -72,29 +67,50 @@ __device__ void stage(const T* a, const T* b, int64_t r0, int64_t rows, int64_t 
   }
 }
 
-template <int kD, class A>
-__device__ __forceinline__ A smem_dot(const A (&reg)[kD], const A* row, int lane) {
+// sum_c row[c] * tile_row[c]: one lane's dot with the staged row it owns (row
+// is the warp's own q or dO in shared memory, read as a broadcast).
+template <class A>
+__device__ __forceinline__ A lane_dot(const A* row, const A* tile_row, int64_t d) {
   A s = 0;
+  for (int64_t c = 0; c < d; ++c) s += row[c] * tile_row[c];
+  return s;
+}
+
+template <int kD, class A>
+__device__ __forceinline__ void put_row(A* dst, const A (&reg)[kD], int lane) {
 #pragma unroll
-  for (int u = 0; u < kD; ++u) s += reg[u] * row[lane + 32 * u];
-  return warp_sum(s);
+  for (int u = 0; u < kD; ++u) dst[lane + 32 * u] = reg[u];
+}
+
+template <class A>
+__device__ __forceinline__ A warp_max(A v) {
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
 }
 
 // A block = kWarps consecutive query rows of one (b, h); key/value tiles are
-// staged in shared memory once for all of them.
+// staged in shared memory once for all of them. Per tile, lane l scores key l,
+// the warp updates the running max and sum once, then every lane adds the
+// tile's weighted values for its channels.
 template <int kD, class T>
 __global__ void attention_forward_kernel(Geometry g, const T* q, const T* k, const T* v,
                                          const uint8_t* pad, T* out, acc_t<T>* lse) {
   using A = acc_t<T>;
   constexpr int kTile = TileRows<A>::value;
-  __shared__ A ks[kTile][32 * kD], vs[kTile][32 * kD];
-  const int lane = threadIdx.x & 31;
+  __shared__ A ks[kTile][32 * kD + 1], vs[kTile][32 * kD + 1];
+  __shared__ A qsh[kWarps][32 * kD];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t blocks_per_bh = (g.t + kWarps - 1) / kWarps;
   const int64_t bh = blockIdx.x / blocks_per_bh, i0 = (blockIdx.x % blocks_per_bh) * kWarps;
-  const int64_t i = i0 + (threadIdx.x >> 5), b = bh / g.heads, row = bh * g.t + i;
+  const int64_t i = i0 + warp, b = bh / g.heads, row = bh * g.t + i;
   const bool active = i < g.t;
-  A qi[kD], acc[kD];
-  if (active) load_row<kD>(q + row * g.d, g.d, lane, qi);
+  if (active) {
+    A qi[kD];
+    load_row<kD>(q + row * g.d, g.d, lane, qi);
+    put_row<kD>(qsh[warp], qi, lane);
+  }
+  __syncwarp();
+  A acc[kD];
 #pragma unroll
   for (int u = 0; u < kD; ++u) acc[u] = 0;
   A mx = -INFINITY, sum = 0;
@@ -107,17 +123,22 @@ __global__ void attention_forward_kernel(Geometry g, const T* q, const T* k, con
     stage<kD, kTile>(k + bh * g.s * g.d, v + bh * g.s * g.d, j0, g.s, g.d, ks, vs);
     __syncthreads();
     if (!active) continue;
-    for (int jj = 0; jj < kTile && j0 + jj < j_end; ++jj) {
-      if (!visible(g, i, j0 + jj, pad, b)) continue;
-      const A sc = scale * smem_dot<kD>(qi, ks[jj], lane);
-      const A m_new = sc > mx ? sc : mx;
-      const A correction = exp(mx - m_new);  // 0 on the first visible key
-      const A p = exp(sc - m_new);
-      sum = sum * correction + p;
+    const int64_t j = j0 + lane;
+    const bool mine = lane < kTile && j < j_end && visible(g, i, j, pad, b);
+    const A sc = mine ? scale * lane_dot(qsh[warp], ks[lane], g.d) : A(-INFINITY);
+    const A m_new = max(mx, warp_max(sc));
+    if (m_new == A(-INFINITY)) continue;  // nothing visible yet
+    const A correction = exp(mx - m_new);  // 0 while nothing was seen
+    const A p = mine ? exp(sc - m_new) : A(0);
+    sum = sum * correction + warp_sum(p);
 #pragma unroll
-      for (int u = 0; u < kD; ++u) acc[u] = acc[u] * correction + p * vs[jj][lane + 32 * u];
-      mx = m_new;
+    for (int u = 0; u < kD; ++u) acc[u] *= correction;
+    for (int jj = 0; jj < kTile; ++jj) {
+      const A pj = __shfl_sync(0xffffffffu, p, jj);
+#pragma unroll
+      for (int u = 0; u < kD; ++u) acc[u] += pj * vs[jj][lane + 32 * u];
     }
+    mx = m_new;
   }
   if (!active) return;
   const bool none = sum == A(0);
@@ -143,24 +164,30 @@ __global__ void attention_delta_kernel(int64_t rows, int64_t d, const T* dout, c
   if (lane == 0) delta[row] = s;
 }
 
-// dq: blocks of query rows as in the forward pass, K and V tiles shared.
+// dq: blocks of query rows as in the forward pass, K and V tiles shared;
+// lane l computes key l's probability and score gradient.
 template <int kD, class T>
 __global__ void attention_dq_kernel(Geometry g, const T* q, const T* k, const T* v, const T* dout,
                                     const acc_t<T>* lse, const acc_t<T>* delta, const uint8_t* pad,
                                     T* dq) {
   using A = acc_t<T>;
   constexpr int kTile = TileRows<A>::value;
-  __shared__ A ks[kTile][32 * kD], vs[kTile][32 * kD];
-  const int lane = threadIdx.x & 31;
+  __shared__ A ks[kTile][32 * kD + 1], vs[kTile][32 * kD + 1];
+  __shared__ A qsh[kWarps][32 * kD], gsh[kWarps][32 * kD];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t blocks_per_bh = (g.t + kWarps - 1) / kWarps;
   const int64_t bh = blockIdx.x / blocks_per_bh, i0 = (blockIdx.x % blocks_per_bh) * kWarps;
-  const int64_t i = i0 + (threadIdx.x >> 5), b = bh / g.heads, row = bh * g.t + i;
-  const bool active = i < g.t && lse[bh * g.t + (i < g.t ? i : 0)] != A(-INFINITY);
-  A qi[kD], gi[kD], acc[kD];
+  const int64_t i = i0 + warp, b = bh / g.heads, row = bh * g.t + i;
+  const bool active = i < g.t && lse[row] != A(-INFINITY);
   if (active) {
-    load_row<kD>(q + row * g.d, g.d, lane, qi);
-    load_row<kD>(dout + row * g.d, g.d, lane, gi);
+    A r[kD];
+    load_row<kD>(q + row * g.d, g.d, lane, r);
+    put_row<kD>(qsh[warp], r, lane);
+    load_row<kD>(dout + row * g.d, g.d, lane, r);
+    put_row<kD>(gsh[warp], r, lane);
   }
+  __syncwarp();
+  A acc[kD];
 #pragma unroll
   for (int u = 0; u < kD; ++u) acc[u] = 0;
   const A l = active ? lse[row] : A(0), dsum = active ? delta[row] : A(0);
@@ -172,12 +199,17 @@ __global__ void attention_dq_kernel(Geometry g, const T* q, const T* k, const T*
     stage<kD, kTile>(k + bh * g.s * g.d, v + bh * g.s * g.d, j0, g.s, g.d, ks, vs);
     __syncthreads();
     if (!active) continue;
-    for (int jj = 0; jj < kTile && j0 + jj < j_end; ++jj) {
-      if (!visible(g, i, j0 + jj, pad, b)) continue;
-      const A p = exp(scale * smem_dot<kD>(qi, ks[jj], lane) - l);
-      const A ds = p * (smem_dot<kD>(gi, vs[jj], lane) - dsum);
+    const int64_t j = j0 + lane;
+    const bool mine = lane < kTile && j < j_end && visible(g, i, j, pad, b);
+    A ds = 0;
+    if (mine) {
+      const A p = exp(scale * lane_dot(qsh[warp], ks[lane], g.d) - l);
+      ds = scale * p * (lane_dot(gsh[warp], vs[lane], g.d) - dsum);
+    }
+    for (int jj = 0; jj < kTile; ++jj) {
+      const A dj = __shfl_sync(0xffffffffu, ds, jj);
 #pragma unroll
-      for (int u = 0; u < kD; ++u) acc[u] += scale * ds * ks[jj][lane + 32 * u];
+      for (int u = 0; u < kD; ++u) acc[u] += dj * ks[jj][lane + 32 * u];
     }
   }
   if (i >= g.t) return;
@@ -189,25 +221,31 @@ __global__ void attention_dq_kernel(Geometry g, const T* q, const T* k, const T*
 }
 
 // dk, dv: a block = kWarps consecutive key rows of one (b, h); query and
-// output-gradient tiles (with their lse and delta) are shared.
+// output-gradient tiles (with their lse and delta) are shared, and lane l
+// computes query l's probability and score gradient for the warp's key.
 template <int kD, class T>
 __global__ void attention_dkv_kernel(Geometry g, const T* q, const T* k, const T* v, const T* dout,
                                      const acc_t<T>* lse, const acc_t<T>* delta, const uint8_t* pad,
                                      T* dk, T* dv) {
   using A = acc_t<T>;
   constexpr int kTile = TileRows<A>::value;
-  __shared__ A qs[kTile][32 * kD], gs[kTile][32 * kD];
-  __shared__ A ls[kTile], ds_[kTile];
-  const int lane = threadIdx.x & 31;
+  __shared__ A qs[kTile][32 * kD + 1], gs[kTile][32 * kD + 1];
+  __shared__ A ksh[kWarps][32 * kD], vsh[kWarps][32 * kD];
+  __shared__ A ls[kTile], dls[kTile];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t blocks_per_bh = (g.s + kWarps - 1) / kWarps;
   const int64_t bh = blockIdx.x / blocks_per_bh, j0 = (blockIdx.x % blocks_per_bh) * kWarps;
-  const int64_t j = j0 + (threadIdx.x >> 5), b = bh / g.heads, krow = bh * g.s + j;
+  const int64_t j = j0 + warp, b = bh / g.heads, krow = bh * g.s + j;
   const bool active = j < g.s && !(pad && pad[b * g.s + j]);
-  A kj[kD], vj[kD], ak[kD], av[kD];
   if (active) {
-    load_row<kD>(k + krow * g.d, g.d, lane, kj);
-    load_row<kD>(v + krow * g.d, g.d, lane, vj);
+    A r[kD];
+    load_row<kD>(k + krow * g.d, g.d, lane, r);
+    put_row<kD>(ksh[warp], r, lane);
+    load_row<kD>(v + krow * g.d, g.d, lane, r);
+    put_row<kD>(vsh[warp], r, lane);
   }
+  __syncwarp();
+  A ak[kD], av[kD];
 #pragma unroll
   for (int u = 0; u < kD; ++u) ak[u] = av[u] = 0;
   const A scale = static_cast<A>(g.scale);
@@ -219,19 +257,24 @@ __global__ void attention_dkv_kernel(Geometry g, const T* q, const T* k, const T
     for (int x = threadIdx.x; x < kTile; x += blockDim.x) {
       const bool in = i0 + x < g.t;
       ls[x] = in ? lse[bh * g.t + i0 + x] : A(-INFINITY);
-      ds_[x] = in ? delta[bh * g.t + i0 + x] : A(0);
+      dls[x] = in ? delta[bh * g.t + i0 + x] : A(0);
     }
     __syncthreads();
     if (!active) continue;
-    for (int ii = 0; ii < kTile && i0 + ii < g.t; ++ii) {
-      const int64_t i = i0 + ii;
-      if (ls[ii] == A(-INFINITY) || (g.causal && j > i + g.s - g.t)) continue;
-      const A p = exp(scale * smem_dot<kD>(kj, qs[ii], lane) - ls[ii]);
-      const A dsv = p * (smem_dot<kD>(vj, gs[ii], lane) - ds_[ii]);
+    const int64_t i = i0 + lane;
+    const bool mine = lane < kTile && i < g.t && ls[lane] != A(-INFINITY) &&
+                      !(g.causal && j > i + g.s - g.t);
+    A p = 0, ds = 0;
+    if (mine) {
+      p = exp(scale * lane_dot(ksh[warp], qs[lane], g.d) - ls[lane]);
+      ds = scale * p * (lane_dot(vsh[warp], gs[lane], g.d) - dls[lane]);
+    }
+    for (int ii = 0; ii < kTile; ++ii) {
+      const A pi = __shfl_sync(0xffffffffu, p, ii), di = __shfl_sync(0xffffffffu, ds, ii);
 #pragma unroll
       for (int u = 0; u < kD; ++u) {
-        av[u] += p * gs[ii][lane + 32 * u];
-        ak[u] += scale * dsv * qs[ii][lane + 32 * u];
+        av[u] += pi * gs[ii][lane + 32 * u];
+        ak[u] += di * qs[ii][lane + 32 * u];
       }
     }
   }
@@ -246,6 +289,7 @@ __global__ void attention_dkv_kernel(Geometry g, const T* q, const T* k, const T
   }
 }
 
+// q (B, H, T, d) and k (B, H, S, d) are contiguous: B*H from numel.
 Geometry geometry(const View& q, int64_t heads, int64_t t, int64_t s, double scale, bool causal) {
   return {q.numel / (t * q.last), heads, t, s, q.last, scale, causal};
 }
