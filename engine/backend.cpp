@@ -102,6 +102,23 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 #endif
 }
 
+Device parse_device(std::string_view text) {
+  if (text == "cpu") return Device::cpu();
+  int index = 0;
+  if (text.rfind("cuda:", 0) == 0) {
+    const std::string digits(text.substr(5));
+    QS_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
+             "device '{}': expected cpu, cuda or cuda:N", text);
+    index = std::stoi(digits);
+  } else if (text != "cuda") {
+    fail("device '{}': expected cpu, cuda or cuda:N", text);
+  }
+  QS_CHECK(cuda_built(), "device '{}': this build has no CUDA backend (configure with QSLAW_CUDA=ON)", text);
+  const int n = cuda_device_count();
+  QS_CHECK(index < n, "device '{}': {} GPU(s) visible", text, n);
+  return Device::cuda(index);
+}
+
 Device op_device(std::string_view op, std::initializer_list<const Tensor*> tensors) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {

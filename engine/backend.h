@@ -33,6 +33,10 @@ void device_free(Device device, void* ptr, std::size_t nbytes);
 // Copies nbytes between any two devices (contiguous bytes).
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t nbytes);
 
+// "cpu", "cuda" (GPU 0) or "cuda:N", checked against this build and the GPUs
+// visible; the error names the text and what is missing.
+Device parse_device(std::string_view text);
+
 // The device shared by all defined tensors; an error naming the op otherwise.
 Device op_device(std::string_view op, std::initializer_list<const Tensor*> tensors);
 // The error for an op that has no kernel on `device` in this build.

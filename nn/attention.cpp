@@ -57,13 +57,14 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
   Var scores = ag::matmul(q, ag::transpose(k, -1, -2)) * (1.0 / std::sqrt(static_cast<double>(hd)));
   Tensor mask;  // (T, S) or (B, 1, T, S), 1 where attention is not allowed
   if (config_.causal) {
-    mask = e::gt(key_pos.to(DType::i64).view({1, s}), positions.to(DType::i64).view({t, 1}));
+    const engine::Device dev = scores.data().device();
+    mask = e::gt(key_pos.to(dev).to(DType::i64).view({1, s}), positions.to(dev).to(DType::i64).view({t, 1}));
   }
   if (key_padding.defined()) {
     QS_CHECK(key_padding.dtype() == DType::u8 && key_padding.shape() == Shape({b, s}),
              "Attention: key_padding must be u8 (B, S) = ({}, {}), got {}", b, s,
              engine::describe(key_padding));
-    Tensor pad = key_padding.view({b, 1, 1, s});
+    Tensor pad = key_padding.to(scores.data().device()).view({b, 1, 1, s});
     mask = mask.defined() ? e::maximum(mask, pad) : pad;
   }
   if (mask.defined()) scores = ag::masked_fill(scores, mask.to(scores.data().device()), -INFINITY);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check of the CUDA backend, for a machine with an NVIDIA GPU: runs
-# every CUDA test (each op, gradients and training steps against the CPU) and
-# the GPU benchmarks, and writes a short Markdown report.
+# every CUDA test (each op, gradients and training steps against the CPU), the
+# GPU benchmarks and the tiny pipeline with llava.device=cuda, and writes a
+# short Markdown report.
 #
 #   scripts/gpu-bundle.sh               # on the development machine (no GPU needed)
 #   scripts/gpu-check.sh [report.md]    # on the GPU machine, from the repo root
@@ -43,7 +44,7 @@ fi
   echo
   echo '```'
 } >"$report"
-timeout 180 "$bin/test_cuda" --duration=true >"$report.tests" 2>&1
+timeout 120 "$bin/test_cuda" --duration=true >"$report.tests" 2>&1
 tests_rc=$?
 tail -n 80 "$report.tests" >>"$report"
 {
@@ -52,9 +53,29 @@ tail -n 80 "$report.tests" >>"$report"
   echo "test_cuda exit status: $tests_rc"
   echo
 } >>"$report"
-timeout 270 "$bench" all >>"$report" 2>&1
+timeout 180 "$bench" all >>"$report" 2>&1
 bench_rc=$?
 echo >>"$report"
 echo "bench_cuda exit status: $bench_rc" >>"$report"
+
+# The tiny pipeline with its multimodal stages on the GPU (pretraining and
+# calibration run on the CPU), end to end through the experiment runner.
+pipeline_rc=0
+if [ -x "$bin/qslaw" ]; then
+  runs="$(mktemp -d)"
+  {
+    echo
+    echo "## Tiny pipeline, llava.device=cuda"
+    echo
+    echo '```'
+  } >>"$report"
+  (cd "$root" && timeout 150 "$bin/qslaw" run experiments/tiny/pipeline.yaml llava.device=cuda --runs "$runs") \
+    >"$report.pipeline" 2>&1
+  pipeline_rc=$?
+  tail -n 12 "$report.pipeline" >>"$report"
+  echo '```' >>"$report"
+  echo "pipeline exit status: $pipeline_rc" >>"$report"
+  rm -rf "$runs"
+fi
 cat "$report"
-[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
+[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$pipeline_rc" -eq 0 ]

@@ -29,8 +29,7 @@ double alpha_shift(nn::Module& model) {
   double sum = 0.0;
   int64_t n = 0;
   for (auto& [path, a] : alpha_state(model)) {
-    const float* p = a.data<float>();
-    for (int64_t i = 0; i < a.numel(); ++i) sum += std::abs(p[i] - 1.0);
+    for (float v : engine::to_vector<float>(a)) sum += std::abs(v - 1.0);
     n += a.numel();
   }
   return n ? sum / static_cast<double>(n) : 0.0;

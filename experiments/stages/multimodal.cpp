@@ -5,6 +5,7 @@
 
 #include "autograd/functions.h"
 #include "data/random.h"
+#include "engine/backend.h"
 #include "engine/cpu/host_allocator.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
@@ -84,6 +85,12 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
   c.system_prompt = s.get<std::string>("system_prompt", c.system_prompt);
   c.answer_format = data::parse_answer_format(s.get<std::string>("answer_format", "letter"));
   QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
+  c.device = s.get<std::string>("device", c.device);
+  try {
+    e::parse_device(c.device);
+  } catch (const qs::Error& err) {
+    fail("config {}: '{}': {}", s.file(), s.path_of("device"), err.what());
+  }
   return c;
 }
 
@@ -242,6 +249,7 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
     for_each_quant(*llm, "", [](const std::string&, quant::QuantLinear& q) { q.to_real(); });
     if (m.tuning == "lora") quant::add_lora(*llm, m.lora, quant::path_pattern("layers.0-.*_proj"));
   }
+  model->to(e::parse_device(s.llava.device));
   model->set_requires_grad(false);
   return model;
 }
@@ -349,7 +357,9 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
   nn::AdamW opt(std::move(groups), 0.9, 0.999, 1e-8);
   nn::LrSchedule schedule{nn::LrSchedule::Kind::warmup_cosine, std::max<int64_t>(c.steps, 1), c.warmup_ratio,
                           c.min_lr_ratio};
+  const e::Device device = model.llm().parameters().front().data().device();
   e::cpu::host_reset_peak();
+  if (device.is_cuda()) e::cuda_reset_peak(device.index);
   model.train();
   const auto start = std::chrono::steady_clock::now();
   double interval = 0.0;
@@ -386,7 +396,10 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
   model.eval();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stats.tokens_per_second = static_cast<double>(stats.tokens) / std::max(stats.seconds, 1e-9);
-  stats.peak_memory_mb = static_cast<double>(e::cpu::host_cache_stats().peak_live_bytes) / (1 << 20);
+  // Tensor memory of the loop on the device it ran on.
+  stats.peak_memory_mb = static_cast<double>(device.is_cuda() ? e::cuda_memory_stats(device.index).peak
+                                                               : e::cpu::host_cache_stats().peak_live_bytes) /
+                         (1 << 20);
   return stats;
 }
 

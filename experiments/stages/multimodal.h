@@ -55,6 +55,10 @@ struct LlavaSettings {
   int64_t max_len = 256;                 // tokens per sample, image tokens included
   std::string system_prompt = data::kSystemPrompt;  // of the v1 template
   data::AnswerFormat answer_format = data::AnswerFormat::letter;
+  // Where the multimodal stages (align, warmup, instruct, evaluate, outliers)
+  // run the model: cpu, cuda or cuda:N. Pretraining and calibration stay on
+  // the CPU.
+  std::string device = "cpu";
 };
 LlavaSettings read_llava_settings(ConfigSection& s);
 data::SqaConfig read_sqa_config(ConfigSection& s);

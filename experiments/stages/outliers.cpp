@@ -92,7 +92,7 @@ nlohmann::json run(StageContext& ctx) {
   engine::Tensor is_image;  // (T) u8 for the sample running now
   const quant::PathFilter select = quant::path_pattern(c.layers);
   auto hooked = nn::hook_linears(model->llm(), select, [&](const std::string& path, const autograd::Var& x, const autograd::Var&) {
-    const engine::Tensor in = x.data().contiguous();
+    const engine::Tensor in = x.data().to(engine::Device::cpu()).contiguous();
     const int64_t t = in.size(1), d = in.size(2);
     const float* p = in.data<float>();
     const uint8_t* img = is_image.data<uint8_t>();

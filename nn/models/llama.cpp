@@ -57,9 +57,12 @@ LlmOutput Llama::forward_embeds(const Var& embeds, const LlmForward& options) {
              "Llama: {} KV caches given for {} layers", options.caches->size(), layers.size());
   }
   const int64_t past = options.caches ? (*options.caches)[0].length() : 0;
-  Tensor positions = options.positions.defined()
-                         ? options.positions
-                         : e::arange(static_cast<double>(past), static_cast<double>(past + t));
+  // Positions go to the model's device once here, not in every RoPE call (on a
+  // GPU each move is a synchronising copy; decoding does 2 per layer per token).
+  Tensor positions = (options.positions.defined()
+                          ? options.positions
+                          : e::arange(static_cast<double>(past), static_cast<double>(past + t)))
+                         .to(embeds.data().device());
   QS_CHECK(past + t <= config_.max_seq_len, "Llama: sequence of {} tokens exceeds max_seq_len {}",
            past + t, config_.max_seq_len);
   LlmOutput out;

@@ -78,7 +78,10 @@ Llava::Llava(std::shared_ptr<VisionEncoder> vision, const ProjectorConfig& proje
   register_module("llm", llm);
 }
 
-Var Llava::image_embeds(const Tensor& images) {
+Var Llava::image_embeds(const Tensor& images_in) {
+  // Images arrive from the data pipeline on the CPU; the encoder may be elsewhere.
+  const std::vector<Var> ps = projector().parameters();
+  const Tensor images = ps.empty() ? images_in : images_in.to(ps.front().data().device());
   Var feats;
   bool trainable = false;
   for (const Var& p : vision().parameters()) trainable = trainable || p.requires_grad();

@@ -1,6 +1,7 @@
 // Gradients through autograd, and whole training steps, on GPU vs CPU.
 #include "autograd/functions.h"
 #include "cuda_support.h"
+#include "nn/attention.h"
 #include "nn/optim/optimizer.h"
 #include "quant/quant_linear.h"
 #include "quant/surgery.h"
@@ -150,5 +151,30 @@ TEST_CASE("cuda: under bf16 autocast a training step stays f32 and close to the 
     INFO("output ", i);
     CHECK(max_abs_diff(cpu(bf16[i]), cpu(f32[i])) <= 2e-2 * (1.0 + max(abs(cpu(f32[i]))).item<double>()));
     CHECK(max_abs_diff(cpu(bf16[i]), cpu(f32[i])) > 0.0);  // bf16 really ran
+  }
+}
+
+TEST_CASE("cuda: both attention kernels on the GPU match the CPU, with padding and a KV cache") {
+  if (!have_gpu()) return;
+  for (auto kernel : {qs::nn::AttentionConfig::Kernel::unfused, qs::nn::AttentionConfig::Kernel::fused}) {
+    qs::nn::AttentionConfig c;
+    c.dim = 32;
+    c.n_heads = 2;
+    c.kernel = kernel;
+    Generator g1(3), g2(3);
+    qs::nn::InitConfig init;
+    qs::nn::Attention on_cpu(c, g1, init), on_gpu(c, g2, init);
+    on_gpu.to(Device::cuda());
+    Tensor x = rnd({2, 6, 32}, 60);
+    Tensor pad = from_vector<uint8_t>({0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0}, {2, 6});
+    const char* name = kernel == qs::nn::AttentionConfig::Kernel::fused ? "fused" : "unfused";
+    INFO(name);
+    QS_CHECK_DEVICES(on_gpu.forward(Var(gpu(x)), arange(0, 6), nullptr, pad).data(),
+                     on_cpu.forward(Var(x), arange(0, 6), nullptr, pad).data(), 1e-5);
+    qs::nn::KVCache cc, cg;
+    on_cpu.forward(Var(x.slice(1, 0, 5)), arange(0, 5), &cc);
+    on_gpu.forward(Var(gpu(x.slice(1, 0, 5))), gpu(arange(0, 5)), &cg);  // positions on the GPU too
+    QS_CHECK_DEVICES(on_gpu.forward(Var(gpu(x.slice(1, 5, 6))), arange(5, 6), &cg).data(),
+                     on_cpu.forward(Var(x.slice(1, 5, 6)), arange(5, 6), &cc).data(), 1e-5);
   }
 }

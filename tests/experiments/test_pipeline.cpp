@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/backend.h"
 #include "engine/io/atomic_file.h"
 #include "experiments/runner.h"
 #include "experiments/table.h"
@@ -121,6 +122,12 @@ TEST_CASE("sweep and method config errors name the variant and the key") {
   CHECK(has(err, "unknown schedule 'ramp'"));
   err = error_of([&] { run_experiment(write("method: {scale_learnin: true}\n"), o); });
   CHECK(has(err, "scale_learning"));
+  err = error_of([&] { run_experiment(write("llava: {device: gpu}\n"), o); });
+  CHECK(has(err, "'llava.device': device 'gpu': expected cpu, cuda or cuda:N"));
+  if (qs::engine::cuda_device_count() == 0) {
+    err = error_of([&] { run_experiment(write("llava: {device: cuda}\n"), o); });
+    CHECK(has(err, "GPU(s) visible"));
+  }
   // Nothing ran: validation comes first.
   CHECK_FALSE(fs::exists(dir / "runs" / "cache"));
   fs::remove_all(dir);
