@@ -14,11 +14,20 @@ Nf4Linear::Nf4Linear(const nn::Linear& source, int64_t block, bool double_quant)
 autograd::Var Nf4Linear::forward(const autograd::Var& x) {
   QS_CHECK(x.size(-1) == weight_.in, "Nf4Linear: input {} does not end in in_features = {}",
            engine::describe(x.data()), weight_.in);
+  if (device_weight_.defined()) {
+    autograd::Var y = autograd::matmul(x, autograd::Var(device_weight_.t()));
+    return bias_.defined() ? y + bias_ : y;
+  }
   const Nf4Weight w = weight_;
   autograd::Var y = dequant_linear(x, w.in, w.out, [w](int64_t r0, int64_t r1, float* dst) {
     nf4_dequantize_rows(w, r0, r1, dst);
   }, "nf4_linear");
   return bias_.defined() ? y + bias_ : y;
+}
+
+void Nf4Linear::to(engine::Device device) {
+  nn::Module::to(device);
+  device_weight_ = device.is_cpu() ? Tensor() : nf4_dequantize(weight_).to(device);
 }
 
 }  // namespace qs::quant

@@ -19,10 +19,11 @@ cp "$build/tests/cuda/test_cuda" "$build/bench/bench_cuda" "$build/cli/qslaw" "$
 for bin in "$out/test_cuda" "$out/bench_cuda" "$out/qslaw"; do
   ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
-      libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
+      libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|libresolv.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
       libcublas*|libcuda.so*|libcudart*) ;;
       *) [ -e "$out/lib/$(basename "$lib")" ] || cp -L "$lib" "$out/lib/" ;;
     esac
   done
 done
+strip "$out/test_cuda" "$out/bench_cuda" "$out/qslaw"  # what travels is limited in size
 du -sh "$out"

@@ -3,6 +3,7 @@
 #include "cuda_support.h"
 #include "nn/attention.h"
 #include "nn/optim/optimizer.h"
+#include "quant/nf4_linear.h"
 #include "quant/quant_linear.h"
 #include "quant/surgery.h"
 #include "vision/default_llava.h"
@@ -177,4 +178,17 @@ TEST_CASE("cuda: both attention kernels on the GPU match the CPU, with padding a
     QS_CHECK_DEVICES(on_gpu.forward(Var(gpu(x.slice(1, 5, 6))), arange(5, 6), &cg).data(),
                      on_cpu.forward(Var(x.slice(1, 5, 6)), arange(5, 6), &cc).data(), 1e-5);
   }
+}
+
+TEST_CASE("cuda: an NF4 layer (the QLoRA base) gives the CPU's output on the GPU") {
+  if (!have_gpu()) return;
+  Generator gen(8);
+  qs::nn::Linear source(128, 48, true, gen, 0.05);
+  qs::quant::Nf4Linear q(source, 64, true);
+  Tensor x = rnd({3, 4, 128}, 33);
+  Tensor expect = q.forward(Var(x)).data();
+  q.to(Device::cuda());
+  QS_CHECK_DEVICES(q.forward(Var(gpu(x))).data(), expect, 1e-5);
+  q.to(Device::cpu());
+  QS_CHECK_CLOSE(q.forward(Var(x)).data(), expect, 0.0);
 }
