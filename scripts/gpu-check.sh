@@ -58,18 +58,19 @@ bench_rc=$?
 echo >>"$report"
 echo "bench_cuda exit status: $bench_rc" >>"$report"
 
-# The tiny pipeline with its multimodal stages on the GPU (pretraining and
-# calibration run on the CPU), end to end through the experiment runner.
+# The tiny pipeline with LM pretraining and the multimodal stages on the GPU
+# (CLIP pretraining and calibration run on the CPU), end to end.
 pipeline_rc=0
 if [ -x "$bin/qslaw" ]; then
   runs="$(mktemp -d)"
   {
     echo
-    echo "## Tiny pipeline, llava.device=cuda"
+    echo "## Tiny pipeline, pretrain_llm.train.device=cuda llava.device=cuda"
     echo
     echo '```'
   } >>"$report"
-  (cd "$root" && timeout 150 "$bin/qslaw" run experiments/tiny/pipeline.yaml llava.device=cuda --runs "$runs") \
+  (cd "$root" && timeout 150 "$bin/qslaw" run experiments/tiny/pipeline.yaml \
+     pretrain_llm.train.device=cuda llava.device=cuda --runs "$runs") \
     >"$report.pipeline" 2>&1
   pipeline_rc=$?
   tail -n 12 "$report.pipeline" >>"$report"

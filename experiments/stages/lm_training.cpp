@@ -4,6 +4,7 @@
 
 #include "autograd/functions.h"
 #include "data/lm_dataset.h"
+#include "engine/backend.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "nn/optim/optimizer.h"
@@ -34,6 +35,12 @@ LmTrainConfig read_train_config(ConfigSection s) {
   c.eval_every = s.get<int64_t>("eval_every", c.eval_every);
   c.eval_batches = s.get<int64_t>("eval_batches", c.eval_batches);
   c.checkpoint_every = s.get<int64_t>("checkpoint_every", c.checkpoint_every);
+  c.device = s.get<std::string>("device", c.device);
+  try {
+    e::parse_device(c.device);
+  } catch (const Error& err) {
+    fail("config {}: '{}': {}", s.file(), s.path_of("device"), err.what());
+  }
   s.finish();
   auto positive = [&](const char* key, int64_t v) {
     QS_CHECK(v > 0, "config {}: '{}' must be positive, got {}", s.file(), s.path_of(key), v);

@@ -26,6 +26,7 @@ struct LmTrainConfig {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double grad_clip = 1.0;
   bool activation_checkpointing = false;
+  std::string device = "cpu";  // cpu, cuda or cuda:N: where the LM trains
   int64_t log_every = 10;
   int64_t eval_every = 200;
   int64_t eval_batches = 8;

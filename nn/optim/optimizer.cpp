@@ -65,7 +65,9 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
     QS_CHECK(match->shape() == t.shape() && match->dtype() == t.dtype(),
              "optimizer state: '{}' is {} but the parameter is {}", name, e::describe(t),
              e::describe(match->data()));
-    fresh[name] = t.clone();
+    // On the parameter's device (a checkpoint loads on the CPU), never aliased.
+    const Tensor moved = t.to(match->data().device());
+    fresh[name] = moved.storage() == t.storage() ? t.clone() : moved;
   }
   state_ = std::move(fresh);
   steps_ = it->second.item<int64_t>();

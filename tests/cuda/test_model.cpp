@@ -192,3 +192,23 @@ TEST_CASE("cuda: an NF4 layer (the QLoRA base) gives the CPU's output on the GPU
   q.to(Device::cpu());
   QS_CHECK_CLOSE(q.forward(Var(x)).data(), expect, 0.0);
 }
+
+TEST_CASE("cuda: optimizer state saved on the CPU resumes onto GPU parameters") {
+  if (!have_gpu()) return;
+  auto make = [](Device dev) {
+    Var p(rnd({5, 3}, 70).to(dev), true);
+    return p;
+  };
+  Var pc = make(Device::cpu()), pg = make(Device::cuda());
+  qs::nn::AdamW oc({qs::nn::ParamGroup{"g", {{"w", pc}}, 0.1, 0.0}}), og({qs::nn::ParamGroup{"g", {{"w", pg}}, 0.1, 0.0}});
+  pc.set_grad(rnd({5, 3}, 71));
+  oc.step();
+  og.load_state_dict(oc.state_dict());  // as a checkpoint resume does, state on the CPU
+  pg.set_data(gpu(pc.data()));
+  const Tensor g = rnd({5, 3}, 72);
+  pc.set_grad(g);
+  pg.set_grad(gpu(g));
+  oc.step();
+  og.step();
+  QS_CHECK_DEVICES(pg.data(), pc.data(), 1e-6);
+}

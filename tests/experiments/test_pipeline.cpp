@@ -127,6 +127,8 @@ TEST_CASE("sweep and method config errors name the variant and the key") {
   if (qs::engine::cuda_device_count() == 0) {
     err = error_of([&] { run_experiment(write("llava: {device: cuda}\n"), o); });
     CHECK(has(err, "GPU(s) visible"));
+    err = error_of([&] { run_experiment(write("pretrain_llm: {train: {device: cuda}}\n"), o); });
+    CHECK(has(err, "'pretrain_llm.train.device': device 'cuda'"));
   }
   // Nothing ran: validation comes first.
   CHECK_FALSE(fs::exists(dir / "runs" / "cache"));
