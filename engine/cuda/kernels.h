@@ -1,9 +1,9 @@
 #pragma once
-// CUDA kernels, one for each CPU kernel of engine/cpu/kernels.h with the same
-// arguments and semantics. Arguments are checked by engine/ops, outputs
-// allocated there on the inputs' device. Unlike the CPU kernels these also
-// take bf16/f16 tensors (computing in f32). Plain C++17: Tensor is only
-// forward-declared, so nvcc never parses tensor.h.
+// CUDA kernels: the list in engine/kernel_list.inc, with the CPU kernels'
+// semantics. Unlike the CPU kernels these also take bf16/f16 tensors
+// (computing in f32); matmul runs through cuBLAS and reads transposed views in
+// place. Plain C++17: Tensor is only forward-declared, so nvcc never parses
+// tensor.h.
 #include <cstdint>
 
 #include "engine/op_kinds.h"
@@ -14,70 +14,6 @@ class Tensor;
 
 namespace qs::engine::cuda {
 
-void unary(UnaryOp op, const Tensor& x, const Tensor& out);
-void clamp(const Tensor& x, double lo, double hi, const Tensor& out);
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
-void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
-void copy(const Tensor& dst, const Tensor& src);  // any dtypes, src broadcast to dst
-void fill(const Tensor& dst, double value);
-void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi);
-void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std);
-
-void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
-            const Tensor& out, const Tensor& indices, int64_t correction);
-
-// cuBLAS; a and b may be transposed views (read in place).
-void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
-
-void softmax(const Tensor& x, const Tensor& out, bool log);
-void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool log);
-void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                const Tensor& y, const Tensor& mean, const Tensor& rstd);
-void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
-                         const Tensor& mean, const Tensor& rstd, const Tensor& dx,
-                         const Tensor& dweight, const Tensor& dbias);
-void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& y,
-              const Tensor& rstd);
-void rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
-                       const Tensor& rstd, const Tensor& dx, const Tensor& dweight);
-
-void index_select(const Tensor& x, int64_t outer, int64_t n, int64_t inner, const Tensor& idx,
-                  const Tensor& out);
-void index_add(const Tensor& dst, int64_t outer, int64_t n, int64_t inner, const Tensor& idx,
-               const Tensor& src);
-void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
-          const Tensor& out);
-void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
-                   const Tensor& loss);
-void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
-                            double grad, const Tensor& dlogits);
-
-// SwiGLU: y = silu(gate) * up; backward dgate = dy * up * silu'(gate),
-// dup = dy * silu(gate). All contiguous, same shape.
-void swiglu(const Tensor& gate, const Tensor& up, const Tensor& y);
-void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, const Tensor& dgate,
-                     const Tensor& dup);
-
-// Attention without the (T, S) score matrix; see engine/ops.h. q: (B, H, T, d),
-// k, v: (B, H, S, d), out like q, lse (B, H, T) (f64 for f64 inputs, else
-// f32), key_padding u8 (B, S) or undefined; all contiguous.
-void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t,
-                       int64_t s, double scale, bool causal, const Tensor& key_padding,
-                       const Tensor& out, const Tensor& lse);
-void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                        const Tensor& out, const Tensor& lse, int64_t heads, int64_t t, int64_t s,
-                        double scale, bool causal, const Tensor& key_padding, const Tensor& dq,
-                        const Tensor& dk, const Tensor& dv);
-
-void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
-                 int64_t group_size, const Tensor& y);
-void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
-                       int64_t group_size, const Tensor& w);
-
-void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
-                const Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps,
-                double weight_decay, int64_t step);
-void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, double lr,
-              double momentum, double weight_decay);
+#include "engine/kernel_list.inc"
 
 }  // namespace qs::engine::cuda
