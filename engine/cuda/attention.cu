@@ -88,6 +88,13 @@ __device__ __forceinline__ A warp_max(A v) {
   return v;
 }
 
+// One past the last key that any of the kWarps queries from i0 may see.
+__device__ __forceinline__ int64_t keys_end(const Geometry& g, int64_t i0) {
+  if (!g.causal) return g.s;
+  const int64_t i_last = i0 + kWarps - 1 < g.t - 1 ? i0 + kWarps - 1 : g.t - 1;
+  return i_last + g.s - g.t + 1 < g.s ? i_last + g.s - g.t + 1 : g.s;
+}
+
 // A block = kWarps consecutive query rows of one (b, h); key/value tiles are
 // staged in shared memory once for all of them. Per tile, lane l scores key l,
 // the warp updates the running max and sum once, then every lane adds the
@@ -115,9 +122,7 @@ __global__ void attention_forward_kernel(Geometry g, const T* q, const T* k, con
   for (int u = 0; u < kD; ++u) acc[u] = 0;
   A mx = -INFINITY, sum = 0;
   const A scale = static_cast<A>(g.scale);
-  // The last key any query of this block may see.
-  const int64_t i_last = i0 + kWarps - 1 < g.t - 1 ? i0 + kWarps - 1 : g.t - 1;
-  const int64_t j_end = g.causal ? (i_last + g.s - g.t + 1 < g.s ? i_last + g.s - g.t + 1 : g.s) : g.s;
+  const int64_t j_end = keys_end(g, i0);
   for (int64_t j0 = 0; j0 < j_end; j0 += kTile) {
     __syncthreads();
     stage<kD, kTile>(k + bh * g.s * g.d, v + bh * g.s * g.d, j0, g.s, g.d, ks, vs);
@@ -192,8 +197,7 @@ __global__ void attention_dq_kernel(Geometry g, const T* q, const T* k, const T*
   for (int u = 0; u < kD; ++u) acc[u] = 0;
   const A l = active ? lse[row] : A(0), dsum = active ? delta[row] : A(0);
   const A scale = static_cast<A>(g.scale);
-  const int64_t i_last = i0 + kWarps - 1 < g.t - 1 ? i0 + kWarps - 1 : g.t - 1;
-  const int64_t j_end = g.causal ? (i_last + g.s - g.t + 1 < g.s ? i_last + g.s - g.t + 1 : g.s) : g.s;
+  const int64_t j_end = keys_end(g, i0);
   for (int64_t j0 = 0; j0 < j_end; j0 += kTile) {
     __syncthreads();
     stage<kD, kTile>(k + bh * g.s * g.d, v + bh * g.s * g.d, j0, g.s, g.d, ks, vs);
@@ -303,12 +307,6 @@ void dispatch_head_dim(int64_t d, F&& f) {
   else fail("attention: head dim {} exceeds the 128 the CUDA kernel handles", d);
 }
 
-int device_now() {
-  int d = 0;
-  check(cudaGetDevice(&d), "cudaGetDevice");
-  return d;
-}
-
 }  // namespace
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
@@ -346,27 +344,26 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
   dispatch_floating("attention_backward", qv.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
-    const int device = device_now();
-    void* delta = alloc(device, sizeof(A) * rows);
+    Scratch scratch(sizeof(A) * rows);
+    A* delta = scratch.as<A>();
     attention_delta_kernel<T><<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), 32 * kWarps, 0,
                                 current_stream()>>>(rows, g.d, static_cast<const T*>(gv.data),
-                                                    static_cast<const T*>(ov.data), static_cast<A*>(delta));
+                                                    static_cast<const T*>(ov.data), delta);
     dispatch_head_dim(g.d, [&](auto kd) {
       constexpr int kD = decltype(kd)::value;
       attention_dq_kernel<kD, T>
           <<<static_cast<unsigned>(g.bh * ((g.t + kWarps - 1) / kWarps)), 32 * kWarps, 0, current_stream()>>>(
               g, static_cast<const T*>(qv.data), static_cast<const T*>(kv.data),
               static_cast<const T*>(vv.data), static_cast<const T*>(gv.data),
-              static_cast<const A*>(lv.data), static_cast<const A*>(delta),
+              static_cast<const A*>(lv.data), delta,
               static_cast<const uint8_t*>(pv.data), static_cast<T*>(dqv.data));
       attention_dkv_kernel<kD, T>
           <<<static_cast<unsigned>(g.bh * ((g.s + kWarps - 1) / kWarps)), 32 * kWarps, 0, current_stream()>>>(
               g, static_cast<const T*>(qv.data), static_cast<const T*>(kv.data),
               static_cast<const T*>(vv.data), static_cast<const T*>(gv.data),
-              static_cast<const A*>(lv.data), static_cast<const A*>(delta),
+              static_cast<const A*>(lv.data), delta,
               static_cast<const uint8_t*>(pv.data), static_cast<T*>(dkv.data), static_cast<T*>(dvv.data));
     });
-    free(device, delta, sizeof(A) * rows);  // stream-ordered: reused only by later work
   });
   check_launch("attention_backward");
 }

@@ -121,6 +121,26 @@ __device__ A block_max(A v, A* scratch) {
   return scratch[0];
 }
 
+// Device memory for one call on the current device, back to the caching
+// allocator at scope exit (stream-ordered: only later work reuses it).
+class Scratch {
+ public:
+  explicit Scratch(std::size_t bytes) : device_(current_device()), bytes_(bytes), ptr_(alloc(device_, bytes)) {}
+  ~Scratch() { free(device_, ptr_, bytes_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+  int device() const { return device_; }
+
+ private:
+  int device_;
+  std::size_t bytes_;
+  void* ptr_;
+};
+
 // Threads per block for a row of n elements: enough to cover it, 32..1024.
 inline int row_threads(int64_t n) {
   int t = 32;

@@ -1,6 +1,7 @@
 // Elementwise CUDA kernels: one kernel per dtype with the op chosen by a
 // (warp-uniform) switch, which keeps compile time and binary size small.
 // Inputs are read through broadcast Views; outputs are contiguous.
+#include <memory>
 #include <type_traits>
 
 #include "engine/cuda/common.cuh"
@@ -214,12 +215,12 @@ void clamp(const Tensor& x, double lo, double hi, const Tensor& out) {
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   View av = broadcast_view(a, out), bv = broadcast_view(b, out), o = view_of(out);
   const bool integral = av.dtype == DType::i32 || av.dtype == DType::i64 || av.dtype == DType::u8;
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
   // Integer division by zero is reported, as on the CPU (it costs a sync).
+  std::unique_ptr<Scratch> scratch;
   int* flag = nullptr;
   if (integral && op == BinaryOp::div) {
-    flag = static_cast<int*>(alloc(device, sizeof(int)));
+    scratch = std::make_unique<Scratch>(sizeof(int));
+    flag = scratch->as<int>();
     check(cudaMemsetAsync(flag, 0, sizeof(int), current_stream()), "cudaMemsetAsync");
   }
   dispatch_all("binary", av.dtype, [&](auto tag) {
@@ -230,8 +231,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   check_launch("binary_kernel");
   if (flag) {
     int host = 0;
-    copy(&host, -1, flag, device, sizeof(int));
-    free(device, flag, sizeof(int));
+    copy(&host, -1, flag, scratch->device(), sizeof(int));
     QS_CHECK(!host, "div: integer division by zero");
   }
 }

@@ -58,8 +58,7 @@ void check_blas(cublasStatus_t status, const char* call) {
 
 cublasHandle_t handle() {
   static cublasHandle_t handles[16] = {};
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
+  const int device = current_device();
   if (!handles[device]) check_blas(blas().create(&handles[device]), "cublasCreate");
   check_blas(blas().set_stream(handles[device], current_stream()), "cublasSetStream");
   return handles[device];

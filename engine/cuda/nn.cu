@@ -233,12 +233,6 @@ __global__ void cross_entropy_total_kernel(const double* row_loss, const int64_t
   if (scale) *scale = count ? grad / count : 0.0;
 }
 
-int device_now() {
-  int d = 0;
-  check(cudaGetDevice(&d), "cudaGetDevice");
-  return d;
-}
-
 }  // namespace
 
 template <class T>
@@ -388,23 +382,6 @@ void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
   });
   check_launch("rope_kernel");
 }
-
-namespace {
-
-// Scratch device memory for one call, returned to the caching allocator.
-struct Scratch {
-  int device;
-  void* ptr;
-  std::size_t bytes;
-  Scratch(std::size_t n) : device(device_now()), ptr(alloc(device, n)), bytes(n) {}
-  ~Scratch() { free(device, ptr, bytes); }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(ptr);
-  }
-};
-
-}  // namespace
 
 void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                    const Tensor& loss) {

@@ -45,12 +45,6 @@ DeviceState& state(int device) {
   return states[device];
 }
 
-int current_device() {
-  int d = 0;
-  check(cudaGetDevice(&d), "cudaGetDevice");
-  return d;
-}
-
 // Sizes are rounded so that shapes that differ a little share blocks.
 std::size_t rounded(std::size_t n) {
   if (n <= 512) return 512;
@@ -61,6 +55,12 @@ std::size_t rounded(std::size_t n) {
 bool allow_tf32_flag = false;
 
 }  // namespace
+
+int current_device() {
+  int d = 0;
+  check(cudaGetDevice(&d), "cudaGetDevice");
+  return d;
+}
 
 void set_device(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
 

@@ -9,6 +9,7 @@ namespace qs::engine::cuda {
 
 int device_count();  // 0 when no GPU is visible (never throws for that)
 void set_device(int device);
+int current_device();
 // The stream every kernel of the current device runs on (created on first use).
 void* stream();  // cudaStream_t, kept opaque so C++ sources need no CUDA headers
 void synchronize(int device);
