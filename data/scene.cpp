@@ -32,6 +32,17 @@ Scene sample_scene(Rng& rng, const SceneConfig& c) {
   return scene;
 }
 
+Scene with_shape_swapped(const Scene& scene, Rng& rng) {
+  QS_CHECK(!scene.objects.empty(), "with_shape_swapped: the scene has no objects");
+  Scene out = scene;
+  Object& o = out.objects[static_cast<std::size_t>(rng.below(static_cast<int64_t>(out.objects.size())))];
+  const auto& shapes = all_shapes();
+  const int64_t k = static_cast<int64_t>(shapes.size());
+  // One of the other k - 1 shapes, uniformly.
+  o.shape = shapes[static_cast<std::size_t>((static_cast<int64_t>(o.shape) + 1 + rng.below(k - 1)) % k)];
+  return out;
+}
+
 std::string relation(const Object& a, const Object& b) {
   const double dx = a.x - b.x, dy = a.y - b.y;
   if (std::abs(dx) >= std::abs(dy)) return dx < 0 ? "left of" : "right of";

@@ -34,6 +34,11 @@ struct SceneConfig {
 
 Scene sample_scene(Rng& rng, const SceneConfig& config = {});
 
+// The scene with one object (picked by rng) given a different shape: a near
+// miss whose description is false of the original scene (hard negatives for
+// contrastive training; its multiset of (color, shape) always differs).
+Scene with_shape_swapped(const Scene& scene, Rng& rng);
+
 // "left of", "right of", "above" or "below": where a is relative to b, by the
 // larger of the horizontal and vertical offsets.
 std::string relation(const Object& a, const Object& b);

@@ -45,14 +45,18 @@ Var ClipTextTower::forward(const Tensor& ids, const Tensor& last_positions) {
 Var l2_normalize(const Var& x) { return x * ag::rsqrt(ag::sum(x * x, -1, true) + 1e-12); }
 
 Var clip_loss(const Var& image_embeds, const Var& text_embeds, const Var& logit_scale) {
-  QS_CHECK(image_embeds.dim() == 2 && image_embeds.shape() == text_embeds.shape(),
-           "clip_loss: image and text embeddings must both be (B, D), got {} and {}",
+  QS_CHECK(image_embeds.dim() == 2 && text_embeds.dim() == 2 && image_embeds.size(1) == text_embeds.size(1) &&
+               text_embeds.size(0) >= image_embeds.size(0),
+           "clip_loss: image embeddings must be (B, D) and text embeddings (B + M, D), got {} and {}",
            e::describe(image_embeds.data()), e::describe(text_embeds.data()));
   const int64_t b = image_embeds.size(0);
   Var scale = ag::exp(ag::clamp(logit_scale, -INFINITY, std::log(100.0)));
+  // (B, B + M): each image against every caption, the extra negatives included.
   Var logits = ag::matmul(l2_normalize(image_embeds), ag::transpose(l2_normalize(text_embeds), 0, 1)) * scale;
   Tensor targets = e::arange(0, static_cast<double>(b));
-  return (ag::cross_entropy(logits, targets) + ag::cross_entropy(ag::transpose(logits, 0, 1), targets)) * 0.5;
+  // Captions -> images: only the B captions that have an image.
+  Var per_caption = ag::transpose(ag::slice(logits, 1, 0, b), 0, 1);
+  return (ag::cross_entropy(logits, targets) + ag::cross_entropy(per_caption, targets)) * 0.5;
 }
 
 ClipModel::ClipModel(const VitConfig& vision, const ClipTextConfig& text, int64_t embed_dim) {

@@ -30,7 +30,9 @@ class ClipTextTower : public nn::Module {
 
 // Mean of the two cross-entropies of logits = exp(logit_scale) * norm(img) norm(txt)^T
 // (rows: images -> captions; columns: captions -> images), targets on the diagonal.
-// logit_scale is clamped at log(100) as in CLIP.
+// logit_scale is clamped at log(100) as in CLIP. text_embeds may carry M rows
+// after the B matched captions: hard negatives (NegCLIP, Yuksekgonul et al.
+// 2023) that every image is scored against but that match no image.
 Var clip_loss(const Var& image_embeds, const Var& text_embeds, const Var& logit_scale);
 // Rows scaled to unit L2 norm.
 Var l2_normalize(const Var& x);
@@ -40,6 +42,7 @@ class ClipModel : public nn::Module {
   ClipModel(const VitConfig& vision, const ClipTextConfig& text, int64_t embed_dim);
   Var image_embeds(const Var& images);  // (B, embed_dim), not normalized
   Var text_embeds(const Tensor& ids, const Tensor& last_positions);
+  // ids: the B captions of the images, then any hard negatives (see clip_loss).
   Var loss(const Var& images, const Tensor& ids, const Tensor& last_positions);
   VisionTransformer& vision() const { return child<VisionTransformer>("vision"); }
 };

@@ -17,6 +17,7 @@
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stage.h"
+#include "experiments/stages/clip_probes.h"
 #include "experiments/stages/pretrain_clip.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
@@ -38,7 +39,8 @@ struct ClipStageConfig {
   int64_t embed_dim = 128;
   int64_t steps = 1000, batch_size = 64, log_every = 10;
   double lr = 5e-4, weight_decay = 0.1, warmup_ratio = 0.05;
-  int64_t retrieval_batch = 256, probe_steps = 300;
+  int64_t hard_negatives = 1;  // shape-swapped captions per image (0: plain CLIP)
+  int64_t retrieval_batch = 256, probe_steps = 300, probe_scenes = 1024;
 };
 
 ClipStageConfig read_config(ConfigSection& s, uint64_t seed) {
@@ -72,11 +74,17 @@ ClipStageConfig read_config(ConfigSection& s, uint64_t seed) {
   c.weight_decay = tr.get<double>("weight_decay", c.weight_decay);
   c.warmup_ratio = tr.get<double>("warmup_ratio", c.warmup_ratio);
   c.log_every = tr.get<int64_t>("log_every", c.log_every);
+  c.hard_negatives = tr.get<int64_t>("hard_negatives", c.hard_negatives);
   tr.finish();
   ConfigSection ev = s.section("eval");
   c.retrieval_batch = ev.get<int64_t>("retrieval_batch", c.retrieval_batch);
   c.probe_steps = ev.get<int64_t>("probe_steps", c.probe_steps);
+  c.probe_scenes = ev.get<int64_t>("probe_scenes", c.probe_scenes);
   ev.finish();
+  QS_CHECK(c.hard_negatives >= 0 && c.hard_negatives <= 8, "config {}: '{}' must be in [0, 8], got {}", s.file(),
+           s.path_of("train.hard_negatives"), c.hard_negatives);
+  QS_CHECK(c.probe_scenes >= 16, "config {}: '{}' must be at least 16, got {}", s.file(), s.path_of("eval.probe_scenes"),
+           c.probe_scenes);
   QS_CHECK(c.canvas % c.vit.patch_size == 0, "config {}: '{}' ({}) must be a multiple of '{}' ({})", s.file(),
            s.path_of("data.canvas"), c.canvas, s.path_of("vision.patch_size"), c.vit.patch_size);
   QS_CHECK(c.vit.width % c.vit.heads == 0 && c.text.width % c.text.heads == 0,
@@ -91,47 +99,18 @@ ClipStageConfig read_config(ConfigSection& s, uint64_t seed) {
 
 // Token ids (B, T) padded with <pad>, each caption ending in </s>; last = index of </s>.
 std::pair<e::Tensor, e::Tensor> tokenize(const data::Tokenizer& tok, const std::vector<std::string>& captions,
-                                         const std::vector<int64_t>& rows, int64_t max_len) {
-  const int64_t b = static_cast<int64_t>(rows.size());
+                                         int64_t max_len) {
+  const int64_t b = static_cast<int64_t>(captions.size());
   e::Tensor ids = e::full({b, max_len}, static_cast<double>(data::Tokenizer::kPad), e::DType::i64);
   e::Tensor last({b}, e::DType::i64);
   for (int64_t i = 0; i < b; ++i) {
-    std::vector<int64_t> t = tok.encode(captions[static_cast<std::size_t>(rows[i])]);
+    std::vector<int64_t> t = tok.encode(captions[static_cast<std::size_t>(i)]);
     if (static_cast<int64_t>(t.size()) > max_len - 1) t.resize(static_cast<std::size_t>(max_len - 1));
     t.push_back(data::Tokenizer::kEos);
     std::copy(t.begin(), t.end(), ids.data<int64_t>() + i * max_len);
     last.data<int64_t>()[i] = static_cast<int64_t>(t.size()) - 1;
   }
   return {ids, last};
-}
-
-// Multinomial logistic regression on frozen features; accuracy on the test half.
-double linear_probe(const e::Tensor& feats, const std::vector<int64_t>& labels, int64_t classes, int64_t steps) {
-  const int64_t n = feats.size(0), half = n / 2, d = feats.size(1);
-  e::Tensor mu = e::mean(feats.slice(0, 0, half), 0, true);
-  e::Tensor sd = e::sqrt(e::var(feats.slice(0, 0, half), 0, 1, true) + 1e-6);
-  e::Tensor x = (feats - mu) / sd;
-  e::Tensor y = e::from_vector(labels);
-  ag::Var w(e::zeros({d, classes}), true), b(e::zeros({classes}), true);
-  nn::AdamW opt({nn::ParamGroup{"probe", {{"w", w}, {"b", b}}, 1e-2, 1e-3}});
-  for (int64_t s = 0; s < steps; ++s) {
-    ag::Var loss = ag::cross_entropy(ag::matmul(ag::Var(x.slice(0, 0, half)), w) + b, y.slice(0, 0, half).contiguous());
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  }
-  ag::NoGrad no_grad;
-  e::Tensor pred = e::argmax(e::matmul(x.slice(0, half, n), w.data()) + b.data(), 1);
-  return e::mean(e::eq(pred, y.slice(0, half, n)).to(e::DType::f64)).item<double>();
-}
-
-double majority_rate(const std::vector<int64_t>& labels) {
-  const std::size_t half = labels.size() / 2;
-  std::map<int64_t, int64_t> counts;
-  for (std::size_t i = half; i < labels.size(); ++i) ++counts[labels[i]];
-  int64_t best = 0;
-  for (auto& [k, v] : counts) best = std::max(best, v);
-  return static_cast<double>(best) / static_cast<double>(labels.size() - half);
 }
 
 nlohmann::json run(StageContext& ctx) {
@@ -170,7 +149,17 @@ nlohmann::json run(StageContext& ctx) {
     std::vector<int64_t> rows(order.begin() + (step % per_epoch) * c.batch_size,
                               order.begin() + (step % per_epoch + 1) * c.batch_size);
     e::Tensor images = vision::normalize_batch(e::index_select(train.images, 0, e::from_vector(rows)), pre);
-    auto [ids, last] = tokenize(tok, train.captions, rows, c.text.max_len);
+    // The batch's captions, then for each image `hard_negatives` descriptions
+    // of its scene with one shape changed: false of the image only by shape.
+    std::vector<std::string> captions;
+    for (int64_t r : rows) captions.push_back(train.captions[static_cast<std::size_t>(r)]);
+    for (int64_t k = 0; k < c.hard_negatives; ++k) {
+      for (int64_t r : rows) {
+        data::Rng rng = data::Rng(ctx.seed * 7 + 5).fork(static_cast<uint64_t>((step * c.hard_negatives + k) * c.train_size + r));
+        captions.push_back(data::describe_scene(data::with_shape_swapped(train.scenes[static_cast<std::size_t>(r)], rng), rng));
+      }
+    }
+    auto [ids, last] = tokenize(tok, captions, c.text.max_len);
     opt.set_lr_scale(schedule.factor(step));
     ag::Var loss = model.loss(ag::Var(images), ids, last);
     loss_value = loss.data().item<double>();
@@ -192,10 +181,9 @@ nlohmann::json run(StageContext& ctx) {
   // Zero-shot retrieval: each held-out image against the captions of the batch.
   model.eval();
   std::optional<ag::NoGrad> no_grad(std::in_place);  // evaluation records no graph; the probes below train
-  std::vector<int64_t> rows(static_cast<std::size_t>(c.retrieval_batch));
-  std::iota(rows.begin(), rows.end(), 0);
   e::Tensor images = vision::normalize_batch(held.images.slice(0, 0, c.retrieval_batch), pre);
-  auto [ids, last] = tokenize(tok, held.captions, rows, c.text.max_len);
+  auto [ids, last] = tokenize(tok, std::vector<std::string>(held.captions.begin(), held.captions.begin() + c.retrieval_batch),
+                              c.text.max_len);
   e::Tensor ie = vision::l2_normalize(model.image_embeds(ag::Var(images))).data();
   e::Tensor te = vision::l2_normalize(model.text_embeds(ids, last)).data();
   e::Tensor sim = e::matmul(ie, te.t());
@@ -212,27 +200,25 @@ nlohmann::json run(StageContext& ctx) {
     for (int k = 0; k < 5; ++k) any = any || same(idx[k]);
     top5 += any;
   }
-  // Linear probes on frozen layer -2 features (mean over patches).
-  std::vector<int64_t> count, color, shape;
-  for (const data::Scene& s : held.scenes) {
-    const data::Object* largest = &s.objects[0];
-    for (const data::Object& o : s.objects) {
-      if (o.radius > largest->radius) largest = &o;
-    }
-    count.push_back(static_cast<int64_t>(s.objects.size()) - 1);
-    color.push_back(static_cast<int64_t>(largest->color));
-    shape.push_back(static_cast<int64_t>(largest->shape));
+  // Shape binding: does each held-out image prefer its caption to the same
+  // caption of its scene with one shape changed? (chance 0.5)
+  std::vector<std::string> swapped;
+  for (int64_t i = 0; i < c.retrieval_batch; ++i) {
+    data::Rng rng = data::Rng(ctx.seed * 7 + 6).fork(static_cast<uint64_t>(i));
+    swapped.push_back(data::describe_scene(data::with_shape_swapped(held.scenes[static_cast<std::size_t>(i)], rng), rng));
   }
-  // Two readouts: the mean of the layer -2 patch features (what LLaVA's
-  // projector sees, pooled) and the pooled class token CLIP trains.
-  std::vector<e::Tensor> chunks, pooled_chunks;
-  for (int64_t s = 0; s < c.heldout_size; s += 64) {
-    e::Tensor batch = vision::normalize_batch(held.images.slice(0, s, std::min(c.heldout_size, s + 64)), pre);
-    chunks.push_back(e::mean(model.vision().features(ag::Var(batch)).data(), 1));
-    pooled_chunks.push_back(model.vision().pooled(ag::Var(batch)).data());
-  }
-  e::Tensor feats = e::concat(chunks, 0), pooled = e::concat(pooled_chunks, 0);
+  auto [swapped_ids, swapped_last] = tokenize(tok, swapped, c.text.max_len);
+  e::Tensor se = vision::l2_normalize(model.text_embeds(swapped_ids, swapped_last)).data();
+  e::Tensor prefers = e::gt(e::sum(ie * te, 1), e::sum(ie * se, 1));
+  const double shape_binding = e::mean(prefers.to(e::DType::f64)).item<double>();
   no_grad.reset();
+  // Linear probes on frozen features of held-out probe scenes: one-object
+  // scenes (shape, color, size) and scenes of 1-6 objects (count, shapes present).
+  data::SceneConfig one = scene;
+  one.min_objects = one.max_objects = 1;
+  data::CaptionDataset singles = data::cached_caption_dataset({ctx.seed + 2000003, c.probe_scenes, one}, dataset_dir);
+  data::CaptionDataset several = data::cached_caption_dataset({ctx.seed + 3000003, c.probe_scenes, scene}, dataset_dir);
+  const std::vector<ProbeResult> probes = clip_probes(model.vision(), singles, several, pre, c.probe_steps);
   const double n = static_cast<double>(c.retrieval_batch);
   nlohmann::json results{
       {"parameters", model.num_parameters()},
@@ -243,24 +229,28 @@ nlohmann::json run(StageContext& ctx) {
       {"retrieval_top5", top5 / n},
       {"retrieval_chance_top1", 1.0 / n},
       {"retrieval_chance_top5", 5.0 / n},
-      {"probe_count", linear_probe(feats, count, 6, c.probe_steps)},
-      {"probe_count_chance", majority_rate(count)},
-      {"probe_color", linear_probe(feats, color, 6, c.probe_steps)},
-      {"probe_color_chance", majority_rate(color)},
-      {"probe_shape", linear_probe(feats, shape, 5, c.probe_steps)},
-      {"probe_shape_chance", majority_rate(shape)},
-      {"probe_count_pooled", linear_probe(pooled, count, 6, c.probe_steps)},
-      {"probe_color_pooled", linear_probe(pooled, color, 6, c.probe_steps)},
-      {"probe_shape_pooled", linear_probe(pooled, shape, 5, c.probe_steps)}};
+      {"shape_binding", shape_binding},
+      {"shape_binding_chance", 0.5}};
+  // Keys: probe_<name> (mean of the selected layer's patch tokens, what the
+  // projector sees), probe_<name>_class (pooled class token), probe_<name>_chance.
+  for (const ProbeResult& p : probes) {
+    const std::string key = "probe_" + p.name + (p.readout == "patches" ? "" : "_" + p.readout);
+    results[key] = p.accuracy;
+    results["probe_" + p.name + "_chance"] = p.chance;
+  }
   log.line(fmt::format("[{}] retrieval over {}: top-1 {:.3f} (chance {:.4f}), top-5 {:.3f} (chance {:.4f})", ctx.stage,
                        c.retrieval_batch, top1 / n, 1 / n, top5 / n, 5 / n));
-  log.line(fmt::format("[{}] probes on layer {} features: count {:.3f} (majority {:.3f}), color {:.3f} ({:.3f}), shape {:.3f} ({:.3f})",
-                       ctx.stage, c.vit.select_layer, results["probe_count"].get<double>(), results["probe_count_chance"].get<double>(),
-                       results["probe_color"].get<double>(), results["probe_color_chance"].get<double>(),
-                       results["probe_shape"].get<double>(), results["probe_shape_chance"].get<double>()));
-  log.line(fmt::format("[{}] probes on the pooled class token: count {:.3f}, color {:.3f}, shape {:.3f}", ctx.stage,
-                       results["probe_count_pooled"].get<double>(), results["probe_color_pooled"].get<double>(),
-                       results["probe_shape_pooled"].get<double>()));
+  log.line(fmt::format("[{}] shape binding (own caption over the one-shape-swapped caption): {:.3f} (chance 0.5)",
+                       ctx.stage, shape_binding));
+  for (const char* readout : {"patches", "class"}) {
+    std::string line = fmt::format("[{}] probes on {}:", ctx.stage,
+                                   std::string(readout) == "patches" ? fmt::format("layer {} patch features (mean)", c.vit.select_layer)
+                                                                     : std::string("the pooled class token"));
+    for (const ProbeResult& p : probes) {
+      if (p.readout == readout) line += fmt::format(" {} {:.3f} (majority {:.3f})", p.name, p.accuracy, p.chance);
+    }
+    log.line(line);
+  }
   e::TensorFile vit_file;
   for (auto& [k, t] : model.vision().state_dict()) vit_file.tensors[k] = t;
   vit_file.attributes["vision_config"] = to_yaml(ctx.config.node()["vision"] ? ctx.config.node()["vision"] : YAML::Node());

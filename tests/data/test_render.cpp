@@ -1,4 +1,5 @@
 #include <map>
+#include <set>
 #include <regex>
 
 #include <filesystem>
@@ -105,4 +106,28 @@ TEST_CASE("caption datasets save to HDF5 and load back identical, scene graphs i
     }
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a shape-swapped scene differs from its source in exactly one object's shape") {
+  for (uint64_t i = 0; i < 500; ++i) {
+    Rng rng = Rng(11).fork(i);
+    const Scene s = sample_scene(rng);
+    const Scene t = with_shape_swapped(s, rng);
+    REQUIRE(t.objects.size() == s.objects.size());
+    int changed = 0;
+    std::multiset<std::pair<Color, Shape>> a, b;
+    for (std::size_t k = 0; k < s.objects.size(); ++k) {
+      const Object &o = s.objects[k], &p = t.objects[k];
+      CHECK(o.color == p.color);
+      CHECK(o.size == p.size);
+      CHECK(o.x == p.x);
+      changed += o.shape != p.shape;
+      a.insert({o.color, o.shape});
+      b.insert({p.color, p.shape});
+    }
+    CHECK(changed == 1);
+    CHECK(a != b);  // so its description is false of the source scene
+    Rng r1(3), r2(3);
+    CHECK(describe_scene(s, r1) != describe_scene(t, r2));
+  }
 }

@@ -122,7 +122,8 @@ TEST_CASE("the tiny pretrain_clip experiment trains and reports retrieval and pr
   o.progress = false;
   RunSummary s = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml", o);
   const auto& r = s.results["pretrain_clip"];
-  for (const char* key : {"retrieval_top1", "retrieval_top5", "probe_count", "probe_color", "probe_shape"}) {
+  for (const char* key : {"retrieval_top1", "retrieval_top5", "shape_binding", "probe_count", "probe_color", "probe_shape",
+                          "probe_size", "probe_shape_present", "probe_shape_class", "probe_shape_chance"}) {
     CAPTURE(key);
     const double v = r[key].get<double>();
     CHECK(v >= 0.0);

@@ -59,6 +59,27 @@ TEST_CASE("gradcheck: patch embedding and the contrastive loss") {
                           e::full({1}, 1.5, e::DType::f64)});
   INFO(l.message);
   CHECK(l.ok);
+  // Two extra negative captions (rows 4-5 of the text embeddings).
+  auto n = ag::gradcheck([](auto v) { return clip_loss(v[0], v[1], v[2]); },
+                         {e::randn({4, 6}, gen, e::DType::f64), e::randn({6, 6}, gen, e::DType::f64),
+                          e::full({1}, 1.5, e::DType::f64)});
+  INFO(n.message);
+  CHECK(n.ok);
+}
+
+TEST_CASE("clip_loss: hard negatives enter only the image-to-caption term") {
+  // Hand-computed: unit embeddings, scale 1. Images i0 = e0, i1 = e1; captions
+  // t0 = e0, t1 = e1 and a negative n = e0 (as close to i0 as its caption).
+  auto v = [](std::vector<double> x, qs::engine::Shape s) { return ag::Var(e::from_vector<double>(x, s)); };
+  ag::Var images = v({1, 0, 0, 1}, {2, 2}), scale = v({0.0}, {1});
+  const double plain = clip_loss(images, v({1, 0, 0, 1}, {2, 2}), scale).data().item<double>();
+  const double with_negative = clip_loss(images, v({1, 0, 0, 1, 1, 0}, {3, 2}), scale).data().item<double>();
+  const double row = std::log(1 + std::exp(-1.0));  // -log(e / (e + 1))
+  CHECK(plain == doctest::Approx(row));
+  // Image 0 now has logits (1, 0, 1), image 1 (0, 1, 0); captions -> images unchanged.
+  const double i0 = -std::log(std::exp(1.0) / (2 * std::exp(1.0) + 1)), i1 = -std::log(std::exp(1.0) / (std::exp(1.0) + 2));
+  CHECK(with_negative == doctest::Approx(0.5 * ((i0 + i1) / 2 + row)));
+  CHECK_THROWS_AS(clip_loss(images, v({1, 0}, {1, 2}), scale), qs::Error);
 }
 
 TEST_CASE("the ViT returns every layer - features are layer -2 patch tokens") {

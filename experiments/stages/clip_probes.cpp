@@ -1,0 +1,110 @@
+#include "experiments/stages/clip_probes.h"
+
+#include <map>
+
+#include "autograd/functions.h"
+#include "engine/ops.h"
+#include "nn/optim/optimizer.h"
+
+namespace qs::experiments {
+
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+double linear_probe(const e::Tensor& feats, const std::vector<int64_t>& labels, int64_t classes, int64_t steps) {
+  const int64_t n = feats.size(0), half = n / 2, d = feats.size(1);
+  QS_CHECK(static_cast<int64_t>(labels.size()) == n && half >= 2, "linear_probe: {} labels for {} feature rows",
+           labels.size(), n);
+  e::Tensor mu = e::mean(feats.slice(0, 0, half), 0, true);
+  e::Tensor sd = e::sqrt(e::var(feats.slice(0, 0, half), 0, 1, true) + 1e-6);
+  e::Tensor x = (feats - mu) / sd;
+  e::Tensor y = e::from_vector(labels);
+  ag::Var w(e::zeros({d, classes}), true), b(e::zeros({classes}), true);
+  nn::AdamW opt({nn::ParamGroup{"probe", {{"w", w}, {"b", b}}, 1e-2, 1e-2}});
+  const ag::Var train_x(x.slice(0, 0, half).contiguous());
+  const e::Tensor train_y = y.slice(0, 0, half).contiguous();
+  for (int64_t s = 0; s < steps; ++s) {
+    ag::Var loss = ag::cross_entropy(ag::matmul(train_x, w) + b, train_y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  ag::NoGrad no_grad;
+  e::Tensor pred = e::argmax(e::matmul(x.slice(0, half, n), w.data()) + b.data(), 1);
+  return e::mean(e::eq(pred, y.slice(0, half, n)).to(e::DType::f64)).item<double>();
+}
+
+double majority_rate(const std::vector<int64_t>& labels) {
+  const std::size_t half = labels.size() / 2;
+  std::map<int64_t, int64_t> counts;
+  for (std::size_t i = half; i < labels.size(); ++i) ++counts[labels[i]];
+  int64_t best = 0;
+  for (auto& [k, v] : counts) best = std::max(best, v);
+  return static_cast<double>(best) / static_cast<double>(labels.size() - half);
+}
+
+namespace {
+
+struct Readouts {
+  e::Tensor patches, cls;
+};
+
+Readouts readouts(vision::VisionTransformer& vit, const e::Tensor& images, const vision::PreprocessConfig& pre) {
+  ag::NoGrad no_grad;
+  std::vector<e::Tensor> patches, cls;
+  const int64_t n = images.size(0);
+  for (int64_t s = 0; s < n; s += 64) {
+    e::Tensor batch = vision::normalize_batch(images.slice(0, s, std::min(n, s + 64)), pre);
+    e::Tensor f = vit.features(ag::Var(batch)).data();
+    if (vit.config().select_class_token) f = f.slice(1, 1, f.size(1));
+    patches.push_back(e::mean(f, 1));
+    cls.push_back(vit.pooled(ag::Var(batch)).data());
+  }
+  return {e::concat(patches, 0), e::concat(cls, 0)};
+}
+
+}  // namespace
+
+std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data::CaptionDataset& singles,
+                                     const data::CaptionDataset& scenes, const vision::PreprocessConfig& pre,
+                                     int64_t steps) {
+  const bool was_training = vit.is_training();
+  vit.eval();
+  std::vector<int64_t> shape, color, size;
+  for (const data::Scene& s : singles.scenes) {
+    QS_CHECK(s.objects.size() == 1, "clip_probes: the single-object probe set has a scene of {} objects",
+             s.objects.size());
+    shape.push_back(static_cast<int64_t>(s.objects[0].shape));
+    color.push_back(static_cast<int64_t>(s.objects[0].color));
+    size.push_back(static_cast<int64_t>(s.objects[0].size));
+  }
+  std::vector<int64_t> count;
+  std::vector<std::vector<int64_t>> has(data::all_shapes().size());
+  for (const data::Scene& s : scenes.scenes) {
+    count.push_back(static_cast<int64_t>(s.objects.size()) - 1);
+    for (std::size_t k = 0; k < has.size(); ++k) {
+      bool any = false;
+      for (const data::Object& o : s.objects) any = any || static_cast<std::size_t>(o.shape) == k;
+      has[k].push_back(any);
+    }
+  }
+  const Readouts one = readouts(vit, singles.images, pre), many = readouts(vit, scenes.images, pre);
+  std::vector<ProbeResult> out;
+  for (auto [readout, f1, fn] : {std::tuple{"patches", one.patches, many.patches}, std::tuple{"class", one.cls, many.cls}}) {
+    out.push_back({"shape", readout, linear_probe(f1, shape, 5, steps), majority_rate(shape)});
+    out.push_back({"color", readout, linear_probe(f1, color, 6, steps), majority_rate(color)});
+    out.push_back({"size", readout, linear_probe(f1, size, 2, steps), majority_rate(size)});
+    out.push_back({"count", readout, linear_probe(fn, count, 6, steps), majority_rate(count)});
+    // Which shapes occur: five yes/no probes, averaged.
+    ProbeResult present{"shape_present", readout, 0, 0};
+    for (const auto& labels : has) {
+      present.accuracy += linear_probe(fn, labels, 2, steps) / static_cast<double>(has.size());
+      present.chance += majority_rate(labels) / static_cast<double>(has.size());
+    }
+    out.push_back(present);
+  }
+  if (was_training) vit.train();
+  return out;
+}
+
+}  // namespace qs::experiments

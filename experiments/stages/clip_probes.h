@@ -1,0 +1,31 @@
+#pragma once
+// Linear probes on frozen ViT features, posed so that each label is a function
+// of the image: shape, color and size on one-object scenes (in a scene of
+// several objects "the shape of the largest" is ambiguous, as sizes take two
+// values), and the object count and which shapes occur on scenes of 1-6.
+#include <string>
+#include <vector>
+
+#include "data/caption_dataset.h"
+#include "vision/preprocess.h"
+#include "vision/vit.h"
+
+namespace qs::experiments {
+
+struct ProbeResult {
+  std::string name;     // e.g. "shape"
+  std::string readout;  // "patches" (mean of the selected layer's patch tokens) or "class" (pooled class token)
+  double accuracy = 0, chance = 0;  // on the test half; chance = the test half's majority rate
+};
+
+// Multinomial logistic regression on features (N, D), trained on the first
+// half, scored on the second.
+double linear_probe(const engine::Tensor& features, const std::vector<int64_t>& labels, int64_t classes, int64_t steps);
+double majority_rate(const std::vector<int64_t>& labels);
+
+// singles: one-object scenes; scenes: 1-6 objects. Both readouts of every probe.
+std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data::CaptionDataset& singles,
+                                     const data::CaptionDataset& scenes, const vision::PreprocessConfig& pre,
+                                     int64_t steps);
+
+}  // namespace qs::experiments
