@@ -2,6 +2,7 @@
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/vec_math.h"
 #include "engine/math_functors.h"
 
 namespace qs::engine::cpu {
@@ -57,12 +58,12 @@ template <class T>
 void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out) {
   switch (op) {
     case UnaryOp::neg: return map1<T, T>(x, out, [](T v) { return -v; });
-    case UnaryOp::exp: return map1<T, T>(x, out, [](T v) { return std::exp(v); });
+    case UnaryOp::exp: return map1<T, T>(x, out, [](T v) { return fast_exp(v); });
     case UnaryOp::log: return map1<T, T>(x, out, [](T v) { return std::log(v); });
     case UnaryOp::sqrt: return map1<T, T>(x, out, [](T v) { return std::sqrt(v); });
     case UnaryOp::rsqrt: return map1<T, T>(x, out, [](T v) { return T(1) / std::sqrt(v); });
     case UnaryOp::tanh: return map1<T, T>(x, out, [](T v) { return std::tanh(v); });
-    case UnaryOp::sigmoid: return map1<T, T>(x, out, [](T v) { return fn::sigmoid(v); });
+    case UnaryOp::sigmoid: return map1<T, T>(x, out, [](T v) { return fast_sigmoid(v); });
     case UnaryOp::relu: return map1<T, T>(x, out, [](T v) { return v > T(0) ? v : T(0); });
     case UnaryOp::abs: return map1<T, T>(x, out, [](T v) { return std::abs(v); });
     case UnaryOp::sign:
@@ -70,7 +71,7 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out) {
     case UnaryOp::round: return map1<T, T>(x, out, [](T v) { return std::nearbyint(v); });
     case UnaryOp::gelu_tanh: return map1<T, T>(x, out, [](T v) { return fn::gelu_tanh(v); });
     case UnaryOp::gelu_erf: return map1<T, T>(x, out, [](T v) { return fn::gelu_erf(v); });
-    case UnaryOp::silu: return map1<T, T>(x, out, [](T v) { return fn::silu(v); });
+    case UnaryOp::silu: return map1<T, T>(x, out, [](T v) { return v * fast_sigmoid(v); });
     case UnaryOp::gelu_tanh_grad:
       return map1<T, T>(x, out, [](T v) { return fn::gelu_tanh_grad(v); });
     case UnaryOp::gelu_erf_grad:
@@ -180,8 +181,8 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& y) {
     const T* u = up.data<T>();
     T* o = y.data<T>();
     const int64_t n = gate.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) o[i] = fn::silu(g[i]) * u[i];
+#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) o[i] = g[i] * fast_sigmoid(g[i]) * u[i];
   });
 }
 
@@ -195,10 +196,12 @@ void swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& up, con
     T* dg = dgate.data<T>();
     T* du = dup.data<T>();
     const int64_t n = gate.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
     for (int64_t i = 0; i < n; ++i) {
-      dg[i] = d[i] * u[i] * fn::silu_grad(g[i]);
-      du[i] = d[i] * fn::silu(g[i]);
+      // silu(g) = g s, silu'(g) = s (1 + g (1 - s)), s = sigmoid(g)
+      const T s = fast_sigmoid(g[i]);
+      dg[i] = d[i] * u[i] * s * (T(1) + g[i] * (T(1) - s));
+      du[i] = d[i] * g[i] * s;
     }
   });
 }

@@ -3,6 +3,7 @@
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/vec_math.h"
 
 namespace qs::engine::cpu {
 
@@ -12,8 +13,9 @@ template <class T>
 double logsumexp(const T* row, int64_t v) {
   T mx = row[0];
   for (int64_t i = 1; i < v; ++i) mx = std::max(mx, row[i]);
+  // Terms in T (vectorized exp), summed in double.
   double s = 0.0;
-  for (int64_t i = 0; i < v; ++i) s += std::exp(static_cast<double>(row[i] - mx));
+  for (int64_t i = 0; i < v; ++i) s += static_cast<double>(fast_exp(static_cast<T>(row[i] - mx)));
   return static_cast<double>(mx) + std::log(s);
 }
 
@@ -65,7 +67,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, int64_t
       const T* row = lp + r * v;
       const double lse = logsumexp(row, v);
       // d/dlogits of (lse - logit[target]) = softmax - onehot
-      for (int64_t i = 0; i < v; ++i) g[i] = static_cast<T>(std::exp(row[i] - lse) * scale);
+      const T lse_t = static_cast<T>(lse), scale_t = static_cast<T>(scale);
+      for (int64_t i = 0; i < v; ++i) g[i] = fast_exp(row[i] - lse_t) * scale_t;
       g[tp[r]] -= static_cast<T>(scale);
     }
   });

@@ -3,6 +3,7 @@
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/vec_math.h"
 
 namespace qs::engine::cpu {
 
@@ -25,7 +26,7 @@ void softmax(const Tensor& x, const Tensor& out, bool log) {
       }
       T s = 0;
       for (int64_t i = 0; i < d; ++i) {
-        T e = std::exp(xr[i] - mx);
+        T e = fast_exp(xr[i] - mx);
         yr[i] = e;
         s += e;
       }
@@ -56,7 +57,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool 
       if (log) {
         // y = log p:  dx = dy - p * sum(dy)
         for (int64_t i = 0; i < d; ++i) s += gr[i];
-        for (int64_t i = 0; i < d; ++i) orow[i] = gr[i] - std::exp(yr[i]) * s;
+        for (int64_t i = 0; i < d; ++i) orow[i] = gr[i] - fast_exp(yr[i]) * s;
       } else {
         // y = p:  dx = p * (dy - sum(dy * p))
         for (int64_t i = 0; i < d; ++i) s += gr[i] * yr[i];

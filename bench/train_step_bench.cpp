@@ -1,0 +1,176 @@
+// The CPU training step of the default multimodal model (BENCHMARK.md), the
+// same computation as bench/torch_reference.py, so bench/compare.sh can put
+// the two side by side.
+//
+//   ./qslaw bench train-step --mode full|lora|qslaw [--threads N] [--steps N]
+//       [--warmup N] [--batch B] [--seq T] [--dim D] [--check]
+//
+// Modes (as torch_reference.py):
+//   full   every parameter trains
+//   lora   LoRA r 16, alpha 32, dropout 0.05 on the 7 linears of every LLM
+//          block; projector trains; ViT and LLM frozen
+//   qslaw  LLM linears 4-bit (group 64, min-max grid frozen); blocks with index
+//          > 1 learn one scale factor per group, blocks 0-1 hold packed codes;
+//          projector trains; everything else frozen
+// Prints one JSON line: ms/step (median), tokens/s, peak RSS, losses.
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/functions.h"
+#include "engine/ops.h"
+#include "nn/optim/optimizer.h"
+#include "quant/quant_linear.h"
+#include "quant/surgery.h"
+#include "vision/default_llava.h"
+
+namespace {
+
+namespace ag = qs::autograd;
+namespace e = qs::engine;
+
+struct Options {
+  std::string mode = "full";
+  int threads = 2, steps = 5, warmup = 2;
+  int64_t batch = 16, seq = 128, dim = 256;
+  bool check = false;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "bench train-step: %s\nusage: train-step --mode full|lora|qslaw [--threads N] [--steps N] "
+               "[--warmup N] [--batch B] [--seq T >= 66] [--dim D] [--check]\n",
+               why);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    auto number = [&]() -> int64_t {
+      const std::string v = value();
+      char* end = nullptr;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || n <= 0) usage((a + " needs a positive integer, got '" + v + "'").c_str());
+      return n;
+    };
+    if (a == "--mode") o.mode = value();
+    else if (a == "--threads") o.threads = static_cast<int>(number());
+    else if (a == "--steps") o.steps = static_cast<int>(number());
+    else if (a == "--warmup") o.warmup = static_cast<int>(number());
+    else if (a == "--batch") o.batch = number();
+    else if (a == "--seq") o.seq = number();
+    else if (a == "--dim") o.dim = number();
+    else if (a == "--check") o.check = true;
+    else usage(("unknown argument '" + a + "'").c_str());
+  }
+  if (o.mode != "full" && o.mode != "lora" && o.mode != "qslaw") usage(("unknown mode '" + o.mode + "'").c_str());
+  if (o.seq < 66) usage("--seq must be at least 66 (64 image tokens + 2 text tokens)");
+  if (o.dim % 64 != 0) usage("--dim must be a multiple of 64 (8 heads, 4-bit groups of 64)");
+  return o;
+}
+
+int block_of(const std::string& path) {  // "layers.3.attn.q_proj" -> 3
+  return std::atoi(path.c_str() + std::strlen("layers."));
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  omp_set_num_threads(o.threads);
+  qs::vision::LlavaSizes sizes = qs::vision::default_llava_sizes();
+  sizes.llm.dim = o.dim;
+  sizes.llm.max_seq_len = std::max<int64_t>(sizes.llm.max_seq_len, o.seq);
+  sizes.projector.out = o.dim;
+  auto model = qs::vision::make_llava(sizes);
+  auto& llm = model->llm();
+  constexpr int kStartLayer = 1;  // METHOD.md's strict comparison: blocks > 1 learn alpha
+  if (o.mode != "full") {
+    model->set_requires_grad(false);
+    const auto linears = qs::quant::path_pattern("layers.0-.*_proj");
+    if (o.mode == "lora") {
+      qs::quant::add_lora(llm, qs::nn::LoraConfig{16, 32.0, 0.05, 0}, linears);
+    } else {
+      for (const std::string& path : qs::quant::quantize_linears(llm, qs::quant::QuantSpec{4, 64, false}, linears)) {
+        auto& q = dynamic_cast<qs::quant::QuantLinear&>(llm.submodule(path));
+        q.freeze_grid();
+        if (block_of(path) > kStartLayer) {
+          q.enable_scale_learning();
+        } else {
+          q.to_real();  // frozen: packed 4-bit codes
+        }
+      }
+    }
+    model->projector().set_requires_grad(true);
+  }
+  std::vector<std::pair<std::string, ag::Var>> trainable;
+  int64_t n_trainable = 0;
+  for (auto& [name, p] : model->named_parameters()) {
+    if (!p.requires_grad()) continue;
+    trainable.emplace_back(name, p);
+    n_trainable += p.numel();
+  }
+  qs::nn::AdamW opt({qs::nn::ParamGroup{"all", trainable, o.check ? 1e-3 : 1e-4, 0.0}});
+  const qs::vision::SyntheticBatch b = qs::vision::synthetic_batch(sizes, o.batch, o.seq - 64, 1);
+  std::vector<double> losses;
+  auto step = [&] {
+    ag::Var logits = model->forward(b.ids, b.images).logits;
+    ag::Var loss = ag::cross_entropy(ag::reshape(logits, {-1, sizes.llm.vocab_size}), b.targets);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    losses.push_back(loss.data().item<double>());
+  };
+  nlohmann::json out{{"impl", "qslaw"}, {"mode", o.mode}};
+  if (o.check) {
+    for (int s = 0; s < o.steps; ++s) step();
+    const bool ok = losses.back() < 0.9 * losses.front();
+    out["check"] = ok;
+    out["losses"] = losses;
+    std::printf("%s\n", out.dump().c_str());
+    return ok ? 0 : 1;
+  }
+  for (int s = 0; s < o.warmup; ++s) step();
+  std::vector<double> times;
+  for (int s = 0; s < o.steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  const double tokens = static_cast<double>(o.batch * o.seq);
+  out.update({{"threads", o.threads},
+              {"batch", o.batch},
+              {"seq", o.seq},
+              {"dim", o.dim},
+              {"ms_per_step", median * 1e3},
+              {"tokens_per_s", tokens / median},
+              {"peak_rss_mb", peak_rss_mb()},
+              {"trainable", n_trainable},
+              {"loss_first", losses.front()},
+              {"loss_last", losses.back()}});
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
