@@ -89,5 +89,10 @@ Var swiglu(const Var& gate, const Var& up);
 Var attention(const Var& q, const Var& k, const Var& v, double scale, bool causal,
               const Tensor& key_padding = Tensor());
 Var cross_entropy(const Var& logits, const Tensor& targets, int64_t ignore_index = -100);
+// Group-wise fake quantization on a frozen grid with straight-through
+// gradients to w and alpha (engine::fake_quantize_grid); alpha may be an
+// undefined Var (1).
+Var fake_quantize_grid(const Var& w, const Tensor& scale, const Tensor& zero, const Var& alpha, double levels,
+                       int64_t group_size);
 
 }  // namespace qs::autograd

@@ -73,6 +73,23 @@ Var swiglu(const Var& gate, const Var& up) {
                      });
 }
 
+Var fake_quantize_grid(const Var& w, const Tensor& scale, const Tensor& zero, const Var& alpha, double levels,
+                       int64_t group) {
+  const Tensor wd = w.data(), ad = alpha.defined() ? alpha.data() : Tensor();
+  const Tensor out = e::fake_quantize_grid(wd, scale, zero, ad, levels, group);
+  std::vector<Var> inputs{w};
+  if (alpha.defined()) inputs.push_back(alpha);
+  return make_result(out, "fake_quantize_grid", inputs,
+                     [wd, ad, scale, zero, levels, group](const Tensor& g, const std::vector<bool>& needs) {
+                       const bool need_alpha = needs.size() > 1 && needs[1];
+                       e::FakeQuantGrads d =
+                           e::fake_quantize_grid_backward(g, wd, scale, zero, ad, levels, group, needs[0], need_alpha);
+                       std::vector<Tensor> grads{d.dw};
+                       if (ad.defined()) grads.push_back(d.dalpha);
+                       return grads;
+                     });
+}
+
 Var attention(const Var& q, const Var& k, const Var& v, double scale, bool causal,
               const Tensor& key_padding) {
   Tensor qd = q.data(), kd = k.data(), vd = v.data();

@@ -231,6 +231,23 @@ Tensor matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, c
 Tensor dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
                          int64_t group, int64_t in);
 
+// Group-wise fake quantization on a frozen grid (METHOD.md, QSLAW):
+//   q = clamp(round(w / (s a)) + z, 0, levels),  w_hat = (q - z) s
+// per group of `group_size` columns (the last group may be shorter); alpha
+// (f32 (out, groups)) may be undefined, meaning 1. One pass, where the
+// composite of elementwise ops made ten.
+Tensor fake_quantize_grid(const Tensor& w, const Tensor& scale, const Tensor& zero, const Tensor& alpha,
+                          double levels, int64_t group_size);
+// Straight-through gradients (rounding passes the gradient; clamp passes none
+// where it clips): dw = dy inside / a, dalpha = -sum_group dy inside w / a^2.
+// Either is computed only when asked for.
+struct FakeQuantGrads {
+  Tensor dw, dalpha;
+};
+FakeQuantGrads fake_quantize_grid_backward(const Tensor& dy, const Tensor& w, const Tensor& scale,
+                                           const Tensor& zero, const Tensor& alpha, double levels,
+                                           int64_t group_size, bool need_dw, bool need_dalpha);
+
 // --------------------------------------------------------------- optimizers
 // Fused in-place updates of one parameter (all tensors contiguous, same shape
 // and dtype). AdamW with decoupled weight decay and bias correction; `step`

@@ -59,4 +59,54 @@ Tensor dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor
   return w;
 }
 
+namespace {
+
+void check_fake_quant(const char* op, const Tensor& w, const Tensor& scale, const Tensor& zero, const Tensor& alpha,
+                      double levels, int64_t group) {
+  QS_CHECK(w.defined() && w.dim() == 2 && w.dtype() == DType::f32, "{}: weight must be f32 (out, in), got {}", op,
+           describe(w));
+  QS_CHECK(group > 0 && levels >= 1, "{}: group ({}) must be positive and levels ({}) at least 1", op, group, levels);
+  const Shape grid{w.size(0), (w.size(1) + group - 1) / group};
+  for (const Tensor* t : {&scale, &zero, &alpha}) {
+    if (t == &alpha && !alpha.defined()) continue;
+    QS_CHECK(t->defined() && t->dtype() == DType::f32 && t->shape() == grid,
+             "{}: scale, zero and alpha must be f32 ({}, {}) for groups of {}, got {}", op, grid[0], grid[1], group,
+             describe(*t));
+  }
+}
+
+}  // namespace
+
+Tensor fake_quantize_grid(const Tensor& w, const Tensor& scale, const Tensor& zero, const Tensor& alpha,
+                          double levels, int64_t group) {
+  check_fake_quant("fake_quantize_grid", w, scale, zero, alpha, levels, group);
+  Device dev = alpha.defined() ? op_device("fake_quantize_grid", {&w, &scale, &zero, &alpha})
+                               : op_device("fake_quantize_grid", {&w, &scale, &zero});
+  Tensor w_hat(w.shape(), DType::f32, dev);
+  QS_KERNEL(dev, "fake_quantize_grid",
+            fake_quantize_grid(w.contiguous(), scale.contiguous(), zero.contiguous(),
+                               alpha.defined() ? alpha.contiguous() : Tensor(), levels, group, w_hat));
+  return w_hat;
+}
+
+FakeQuantGrads fake_quantize_grid_backward(const Tensor& dy, const Tensor& w, const Tensor& scale,
+                                           const Tensor& zero, const Tensor& alpha, double levels, int64_t group,
+                                           bool need_dw, bool need_dalpha) {
+  check_fake_quant("fake_quantize_grid_backward", w, scale, zero, alpha, levels, group);
+  QS_CHECK(dy.defined() && dy.shape() == w.shape() && dy.dtype() == DType::f32,
+           "fake_quantize_grid_backward: gradient {} must match the weight {}", describe(dy), describe(w));
+  QS_CHECK(!need_dalpha || alpha.defined(), "fake_quantize_grid_backward: a gradient for alpha needs alpha");
+  Device dev = alpha.defined() ? op_device("fake_quantize_grid_backward", {&dy, &w, &scale, &zero, &alpha})
+                               : op_device("fake_quantize_grid_backward", {&dy, &w, &scale, &zero});
+  FakeQuantGrads g;
+  if (need_dw) g.dw = Tensor(w.shape(), DType::f32, dev);
+  if (need_dalpha) g.dalpha = Tensor(alpha.shape(), DType::f32, dev);
+  if (!need_dw && !need_dalpha) return g;
+  QS_KERNEL(dev, "fake_quantize_grid_backward",
+            fake_quantize_grid_backward(dy.contiguous(), w.contiguous(), scale.contiguous(), zero.contiguous(),
+                                        alpha.defined() ? alpha.contiguous() : Tensor(), levels, group, g.dw,
+                                        g.dalpha));
+  return g;
+}
+
 }  // namespace qs::engine

@@ -53,6 +53,14 @@ Var fake_quantize_lwc(const Var& w, const Var& upper, const Var& lower, const Qu
 }
 
 Var fake_quantize_grid(const Var& w, const GroupParams& grid, const Var& alpha, const QuantSpec& spec) {
+  if (w.dtype() != e::DType::f32 || grid.scale.dtype() != e::DType::f32) {
+    return fake_quantize_grid_composite(w, grid, alpha, spec);
+  }
+  spec.check();
+  return ag::fake_quantize_grid(w, grid.scale, grid.zero, alpha, static_cast<double>(spec.levels()), spec.group_size);
+}
+
+Var fake_quantize_grid_composite(const Var& w, const GroupParams& grid, const Var& alpha, const QuantSpec& spec) {
   const int64_t out = w.size(0), in = w.size(1);
   Var xg = grouped(w, spec);
   Var s3(grid.scale.unsqueeze(2));

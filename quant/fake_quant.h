@@ -20,7 +20,11 @@ Var grouped(const Var& w, const QuantSpec& spec);
 // upper/lower: (out, groups) clipping logits.
 Var fake_quantize_lwc(const Var& w, const Var& upper, const Var& lower, const QuantSpec& spec);
 // alpha: (out, groups) or undefined (plain round-to-nearest on the grid).
+// One fused op for f32 weights (autograd::fake_quantize_grid).
 Var fake_quantize_grid(const Var& w, const GroupParams& grid, const Var& alpha, const QuantSpec& spec);
+// The same as a composite of elementwise autograd ops: the reference the
+// fused op is tested against, and the path for f64 weights (gradcheck).
+Var fake_quantize_grid_composite(const Var& w, const GroupParams& grid, const Var& alpha, const QuantSpec& spec);
 // The grid LWC calibration settles on: (s, z) from the current clipping.
 GroupParams lwc_params(const Tensor& w, const Tensor& upper, const Tensor& lower, const QuantSpec& spec);
 

@@ -101,10 +101,15 @@ void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, 
     using T = typename decltype(tag)::type;
     T* p = out.data<T>();
     const int64_t n = out.numel();
+    if constexpr (std::is_same_v<T, float>) {
+      // One Philox block per element; written as a plain loop so it vectorizes.
+#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
+      for (int64_t i = 0; i < n; ++i) {
+        p[i] = static_cast<float>(lo + (hi - lo) * static_cast<double>(uniform_f32(seed, offset + static_cast<uint64_t>(i))));
+      }
+    } else {
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) {
-      double u = std::is_same_v<T, float> ? uniform_f32(seed, offset + i) : uniform_f64(seed, offset + i);
-      p[i] = static_cast<T>(lo + (hi - lo) * u);
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(lo + (hi - lo) * uniform_f64(seed, offset + i));
     }
   });
 }

@@ -3,8 +3,11 @@
 // are read straight from the packed rows, with
 //   y[r] = sum_g s[r,g] (sum_j code_j x_j - z[r,g] sum_j x_j)   over group g.
 // AVX-512 where compiled in, a scalar loop otherwise; OpenMP across rows.
+// Also the fused grid fake quantization (QSLAW's training-time weights).
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -93,6 +96,63 @@ void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& 
       const float code = static_cast<float>((word >> (bit & 7)) & mask);
       const int64_t g = r * groups + j / group_size;
       wp[r * in + j] = (code - zp[g]) * sp[g];
+    }
+  }
+}
+
+void fake_quantize_grid(const Tensor& w, const Tensor& scale, const Tensor& zero, const Tensor& alpha, double levels,
+                        int64_t group_size, const Tensor& w_hat) {
+  const int64_t out = w.size(0), in = w.size(1), groups = scale.size(1);
+  const float* wp = w.data<float>();
+  const float* sp = scale.data<float>();
+  const float* zp = zero.data<float>();
+  const float* ap = alpha.defined() ? alpha.data<float>() : nullptr;
+  float* yp = w_hat.data<float>();
+  const float q = static_cast<float>(levels);
+#pragma omp parallel for schedule(static) if (out * in >= kParallelGrain)
+  for (int64_t r = 0; r < out; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t k = r * groups + g, j0 = g * group_size, j1 = std::min(in, j0 + group_size);
+      const float s = sp[k], z = zp[k], step = ap ? s * ap[k] : s;
+      const float* wr = wp + r * in;
+      float* yr = yp + r * in;
+#pragma omp simd
+      for (int64_t j = j0; j < j1; ++j) {
+        const float c = std::min(std::max(std::nearbyint(wr[j] / step) + z, 0.0f), q);
+        yr[j] = (c - z) * s;
+      }
+    }
+  }
+}
+
+void fake_quantize_grid_backward(const Tensor& dy, const Tensor& w, const Tensor& scale, const Tensor& zero,
+                                 const Tensor& alpha, double levels, int64_t group_size, const Tensor& dw,
+                                 const Tensor& dalpha) {
+  const int64_t out = w.size(0), in = w.size(1), groups = scale.size(1);
+  const float* gp = dy.data<float>();
+  const float* wp = w.data<float>();
+  const float* sp = scale.data<float>();
+  const float* zp = zero.data<float>();
+  const float* ap = alpha.defined() ? alpha.data<float>() : nullptr;
+  float* dwp = dw.defined() ? dw.data<float>() : nullptr;
+  float* dap = dalpha.defined() ? dalpha.data<float>() : nullptr;
+  const float q = static_cast<float>(levels);
+#pragma omp parallel for schedule(static) if (out * in >= kParallelGrain)
+  for (int64_t r = 0; r < out; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t k = r * groups + g, j0 = g * group_size, j1 = std::min(in, j0 + group_size);
+      const float s = sp[k], z = zp[k], a = ap ? ap[k] : 1.0f, step = ap ? s * a : s;
+      const float* wr = wp + r * in;
+      const float* gr = gp + r * in;
+      double acc = 0.0;  // sum over the group of dy * inside * w
+#pragma omp simd reduction(+ : acc)
+      for (int64_t j = j0; j < j1; ++j) {
+        const float c = std::nearbyint(wr[j] / step) + z;
+        const float pass = (c >= 0.0f && c <= q) ? gr[j] : 0.0f;
+        if (dwp) dwp[r * in + j] = pass / a;
+        acc += static_cast<double>(pass * wr[j]);
+      }
+      if (dap) dap[k] = static_cast<float>(-acc / (static_cast<double>(a) * a));
     }
   }
 }

@@ -2,6 +2,8 @@
 // row's codes once for up to eight input rows, so it streams the 8x smaller
 // weights; dequantization (2, 3, 4 or 8 bits) for the batched path is one
 // thread per weight.
+#include <algorithm>
+
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/kernels.h"
 
@@ -127,7 +129,71 @@ __global__ void dequantize_packed_kernel(const uint8_t* packed, const float* sca
   }
 }
 
+// One thread per weight.
+__global__ void fake_quantize_grid_kernel(const float* w, const float* scale, const float* zero, const float* alpha,
+                                          float levels, int64_t out, int64_t in, int64_t group, float* w_hat) {
+  const int64_t groups = (in + group - 1) / group;
+  QS_GRID_STRIDE(k, out * in) {
+    const int64_t g = (k / in) * groups + (k % in) / group;
+    const float s = scale[g], z = zero[g], step = alpha ? s * alpha[g] : s;
+    const float c = fminf(fmaxf(nearbyintf(w[k] / step) + z, 0.0f), levels);
+    w_hat[k] = (c - z) * s;
+  }
+}
+
+// One warp per (row, group): lanes stride the group's columns, then a warp sum.
+__global__ void fake_quantize_grid_backward_kernel(const float* dy, const float* w, const float* scale,
+                                                   const float* zero, const float* alpha, float levels, int64_t out,
+                                                   int64_t in, int64_t group, float* dw, float* dalpha) {
+  const int64_t groups = (in + group - 1) / group;
+  const int lane = threadIdx.x % 32;
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / 32;
+  for (int64_t k = warp; k < out * groups; k += warps) {
+    const int64_t r = k / groups, j0 = (k % groups) * group, j1 = j0 + group < in ? j0 + group : in;
+    const float s = scale[k], z = zero[k], a = alpha ? alpha[k] : 1.0f, step = alpha ? s * a : s;
+    float acc = 0.0f;
+    for (int64_t j = j0 + lane; j < j1; j += 32) {
+      const int64_t i = r * in + j;
+      const float c = nearbyintf(w[i] / step) + z;
+      const float pass = (c >= 0.0f && c <= levels) ? dy[i] : 0.0f;
+      if (dw) dw[i] = pass / a;
+      acc += pass * w[i];
+    }
+    for (int off = 16; off > 0; off /= 2) acc += __shfl_down_sync(0xffffffffu, acc, off);
+    if (dalpha && lane == 0) dalpha[k] = -acc / (a * a);
+  }
+}
+
 }  // namespace
+
+void fake_quantize_grid(const Tensor& w, const Tensor& scale, const Tensor& zero, const Tensor& alpha, double levels,
+                        int64_t group_size, const Tensor& w_hat) {
+  View wv = view_of(w), sv = view_of(scale), zv = view_of(zero), yv = view_of(w_hat);
+  const int64_t in = wv.last, out = in ? wv.numel / in : 0;
+  if (out == 0) return;
+  const float* ap = static_cast<const float*>(view_of(alpha).data);  // nullptr when undefined
+  fake_quantize_grid_kernel<<<blocks_for(out * in), kThreads, 0, current_stream()>>>(
+      static_cast<const float*>(wv.data), static_cast<const float*>(sv.data), static_cast<const float*>(zv.data), ap,
+      static_cast<float>(levels), out, in, group_size, static_cast<float*>(yv.data));
+  check_launch("fake_quantize_grid_kernel");
+}
+
+void fake_quantize_grid_backward(const Tensor& dy, const Tensor& w, const Tensor& scale, const Tensor& zero,
+                                 const Tensor& alpha, double levels, int64_t group_size, const Tensor& dw,
+                                 const Tensor& dalpha) {
+  View gv = view_of(dy), wv = view_of(w), sv = view_of(scale), zv = view_of(zero);
+  const int64_t in = wv.last, out = in ? wv.numel / in : 0, groups = sv.last;
+  if (out == 0) return;
+  auto ptr = [](const Tensor& t) { return static_cast<float*>(view_of(t).data); };  // nullptr when undefined
+  const int64_t warps = out * groups, per_block = kThreads / 32;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((warps + per_block - 1) / per_block, 65535));
+  fake_quantize_grid_backward_kernel<<<blocks, kThreads, 0, current_stream()>>>(
+      static_cast<const float*>(gv.data), static_cast<const float*>(wv.data), static_cast<const float*>(sv.data),
+      static_cast<const float*>(zv.data), ptr(alpha), static_cast<float>(levels), out, in, group_size, ptr(dw),
+      ptr(dalpha));
+  check_launch("fake_quantize_grid_backward_kernel");
+}
 
 void matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, const Tensor& zero,
                  int64_t group_size, const Tensor& y) {

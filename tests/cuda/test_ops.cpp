@@ -279,3 +279,26 @@ TEST_CASE("cuda: fused swiglu forward and backward match the CPU") {
   QS_CHECK_DEVICES(d.dgate, c.dgate, 1e-6);
   QS_CHECK_DEVICES(d.dup, c.dup, 1e-6);
 }
+
+TEST_CASE("cuda: fused grid fake quantization and its gradients match the CPU") {
+  if (!have_gpu()) return;
+  Generator g(31);
+  for (int64_t in : {256, 50}) {  // whole groups, and a short last group
+    const int64_t out = 33, group = in == 256 ? 64 : 16, groups = (in + group - 1) / group;
+    Tensor w = randn({out, in}, g);
+    Tensor scale = rand({out, groups}, g, DType::f32, 0.1, 0.3);
+    Tensor zero = round(rand({out, groups}, g, DType::f32, 4.0, 11.0));
+    Tensor alpha = rand({out, groups}, g, DType::f32, 0.6, 1.4);
+    Tensor dy = randn({out, in}, g);
+    INFO("in ", in);
+    QS_CHECK_DEVICES(fake_quantize_grid(gpu(w), gpu(scale), gpu(zero), gpu(alpha), 15, group),
+                     fake_quantize_grid(w, scale, zero, alpha, 15, group), 1e-6);
+    QS_CHECK_DEVICES(fake_quantize_grid(gpu(w), gpu(scale), gpu(zero), Tensor(), 15, group),
+                     fake_quantize_grid(w, scale, zero, Tensor(), 15, group), 1e-6);
+    FakeQuantGrads c = fake_quantize_grid_backward(dy, w, scale, zero, alpha, 15, group, true, true);
+    FakeQuantGrads d =
+        fake_quantize_grid_backward(gpu(dy), gpu(w), gpu(scale), gpu(zero), gpu(alpha), 15, group, true, true);
+    QS_CHECK_DEVICES(d.dw, c.dw, 1e-6);
+    QS_CHECK_DEVICES(d.dalpha, c.dalpha, 1e-4);
+  }
+}

@@ -156,3 +156,38 @@ TEST_CASE("engine::dequantize_packed reads quant's packed layout for every width
     QS_CHECK_CLOSE(w, (codes.to(e::DType::f32) - e::index_select(zero, 1, idx)) * e::index_select(scale, 1, idx), 1e-6);
   }
 }
+
+TEST_CASE("fused grid fake quantization equals the composite of autograd ops, forward and STE gradients") {
+  e::Generator gen(12);
+  for (int64_t in : {128, 50}) {  // whole groups, and a padded last group
+    QuantSpec spec{4, in == 128 ? 64 : 16, false};
+    CAPTURE(in);
+    Tensor w = e::randn({24, in}, gen);
+    GroupParams grid = minmax_params(w, spec);
+    // alpha spread around 1 so that some codes clamp at both ends.
+    Tensor a0 = e::rand({24, spec.groups(in)}, gen, e::DType::f32, 0.7, 1.3);
+    Tensor dy = e::randn({24, in}, gen);
+    auto run = [&](bool fused, bool with_alpha) {
+      ag::Var wv(w.clone(), true), alpha(a0.clone(), true);
+      const ag::Var a = with_alpha ? alpha : ag::Var();
+      ag::Var out = fused ? fake_quantize_grid(wv, grid, a, spec) : fake_quantize_grid_composite(wv, grid, a, spec);
+      ag::sum(out * ag::Var(dy)).backward();
+      return std::tuple{out.data(), wv.grad(), with_alpha ? alpha.grad() : Tensor()};
+    };
+    for (bool with_alpha : {true, false}) {
+      CAPTURE(with_alpha);
+      auto [y1, dw1, da1] = run(true, with_alpha);
+      auto [y0, dw0, da0] = run(false, with_alpha);
+      CHECK(e::equal(y1, y0));
+      QS_CHECK_CLOSE(dw1, dw0, 1e-6);
+      if (with_alpha) {
+        QS_CHECK_CLOSE(da1, da0, 1e-4);
+        CHECK(e::max(e::abs(da1)).item<double>() > 0);
+      }
+    }
+  }
+  Tensor w = e::randn({4, 64}, gen);
+  GroupParams grid = minmax_params(w, QuantSpec{4, 32, false});
+  CHECK_THROWS_WITH_AS(e::fake_quantize_grid(w, grid.scale, grid.zero, Tensor(), 15, 16),
+                       doctest::Contains("fake_quantize_grid: scale, zero and alpha must be f32 (4, 4)"), qs::Error);
+}
