@@ -5,8 +5,10 @@
 # one process); the two implementations alternate for several rounds after
 # their own warm-up steps; the table gives per-mode medians and their ratio.
 #
-#   bench/compare.sh [--rounds N] [--steps N] [--modes "full lora qslaw"] [--threads "1 2"]
+#   bench/compare.sh [--rounds N] [--steps N] [--warmup N] [--modes "full lora qslaw"] [--threads "1 2"]
 #   bench/compare.sh --scaling     tokens/s against sequence length and LLM width (mode full)
+#   bench/compare.sh --check       both implementations train 20 steps on a fixed batch per mode;
+#                                  each must lower its loss by 3%
 #
 # PyTorch is Debian's python3-torch run by /usr/bin/python3 with the OpenMP
 # build of OpenBLAS (libopenblas0-openmp) first on the library path; the
@@ -15,14 +17,16 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-rounds=3 steps=5 modes="full lora qslaw" threads="1 2" scaling=0
+rounds=3 steps=5 warmup=2 modes="full lora qslaw" threads="1 2" scaling=0 check=0
 while (($#)); do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
     --modes) modes="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --scaling) scaling=1; shift ;;
+    --check) check=1; shift ;;
     *) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -37,17 +41,31 @@ bench="${QSLAW_BUILD_DIR:-$root/build}/bench/bench_train-step"
 mkdir -p "$root/bench/results"
 out="$root/bench/results/compare-$(date +%Y%m%d-%H%M%S).jsonl"
 
-torch_run() { LD_LIBRARY_PATH="$openmp_blas" OMP_NUM_THREADS="$1" /usr/bin/python3 "$root/bench/torch_reference.py" --threads "$@"; }
+# OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are unset for PyTorch so OpenBLAS picks
+# its best kernel for this CPU (this machine's environment pins Haswell/AVX2).
+torch_run() {
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH="$openmp_blas" OMP_NUM_THREADS="$1" \
+    /usr/bin/python3 "$root/bench/torch_reference.py" --threads "$@"
+}
 qslaw_run() { OMP_NUM_THREADS="$1" "$bench" --threads "$@"; }
 
+if ((check)); then
+  status=0
+  for mode in $modes; do
+    for impl in torch_run qslaw_run; do
+      "$impl" 2 --mode "$mode" --steps 20 --check || status=1
+    done
+  done
+  exit $status
+fi
 if ((scaling)); then
   for t in $threads; do
     for shape in "--seq 128" "--seq 256" "--seq 512" "--seq 1024" "--dim 512" "--dim 1024"; do
       for ((r = 0; r < rounds; ++r)); do
         # shellcheck disable=SC2086
-        qslaw_run "$t" --mode full --steps "$steps" $shape | tee -a "$out" >&2
+        qslaw_run "$t" --mode full --steps "$steps" --warmup "$warmup" $shape | tee -a "$out" >&2
         # shellcheck disable=SC2086
-        torch_run "$t" --mode full --steps "$steps" $shape | tee -a "$out" >&2
+        torch_run "$t" --mode full --steps "$steps" --warmup "$warmup" $shape | tee -a "$out" >&2
       done
     done
   done
@@ -55,8 +73,8 @@ else
   for t in $threads; do
     for mode in $modes; do
       for ((r = 0; r < rounds; ++r)); do
-        torch_run "$t" --mode "$mode" --steps "$steps" | tee -a "$out" >&2
-        qslaw_run "$t" --mode "$mode" --steps "$steps" | tee -a "$out" >&2
+        torch_run "$t" --mode "$mode" --steps "$steps" --warmup "$warmup" | tee -a "$out" >&2
+        qslaw_run "$t" --mode "$mode" --steps "$steps" --warmup "$warmup" | tee -a "$out" >&2
       done
     done
   done

@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   nlohmann::json out{{"impl", "qslaw"}, {"mode", o.mode}};
   if (o.check) {
     for (int s = 0; s < o.steps; ++s) step();
-    const bool ok = losses.back() < 0.9 * losses.front();
+    const bool ok = losses.back() < 0.97 * losses.front();  // 3%: the frozen modes train few parameters
     out["check"] = ok;
     out["losses"] = losses;
     std::printf("%s\n", out.dump().c_str());
