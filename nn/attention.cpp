@@ -54,7 +54,8 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
     out = ag::reshape(ag::transpose(out, 1, 2), {b, t, config_.dim});
     return child<LinearLayer>("o_proj").forward(out);
   }
-  Var scores = ag::matmul(q, ag::transpose(k, -1, -2)) * (1.0 / std::sqrt(static_cast<double>(hd)));
+  // The scale goes on q (B T D values) rather than on the scores (B H T S).
+  Var scores = ag::matmul(q * (1.0 / std::sqrt(static_cast<double>(hd))), ag::transpose(k, -1, -2));
   Tensor mask;  // (T, S) or (B, 1, T, S), 1 where attention is not allowed
   if (config_.causal) {
     const engine::Device dev = scores.data().device();
