@@ -1,8 +1,10 @@
 // Stage pretrain_clip: contrastive image-caption pretraining of the ViT and a
 // text tower on the shape world, using the pretrain_llm stage's tokenizer.
-// Reports zero-shot image-to-caption retrieval (top-1/top-5 over a held-out
-// batch) and linear probes on frozen layer -2 features (count, and color and
-// shape of the largest object), each next to its chance level.
+// Each image is also scored against descriptions of its scene with one shape
+// changed (hard negatives). Reports zero-shot image-to-caption retrieval
+// (top-1/top-5 over a held-out batch), shape binding (own caption over its
+// shape-swapped one) and linear probes on frozen features (clip_probes.h),
+// each next to its chance level.
 // Outputs: vision.h5 (ViT weights), clip.h5 (both towers), results.
 #include <chrono>
 #include <cmath>
