@@ -1,8 +1,13 @@
 // Stage evaluate: SynthSQA test accuracy per column (NAT SOC LAN TXT IMG NO
 // G1-6 G7-12 Avg) by greedy decoding and answer parsing (a malformed
-// generation counts as wrong), text perplexity of the tuned LLM on the
-// held-out corpus, and the tuning costs reported by instruct.
+// generation counts as wrong) or, with scoring: likelihood, by the choice
+// whose full answer the model finds most likely (how small LMs are usually
+// scored on multiple choice: nothing is malformed, and the text answer format
+// is measured without asking a tiny model to spell an option exactly); text
+// perplexity of the tuned LLM on the held-out corpus, and the tuning costs
+// reported by instruct.
 // Outputs: predictions.jsonl (every question, generation and verdict), results.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -25,6 +30,7 @@ struct EvalConfig {
   int64_t max_new_tokens = 8;
   int64_t text_batches = 16;
   std::string split = "test";
+  std::string scoring = "generate";  // or "likelihood"
 };
 
 EvalConfig read_config(ConfigSection& s) {
@@ -34,6 +40,9 @@ EvalConfig read_config(ConfigSection& s) {
   c.text_batches = s.get<int64_t>("text_batches", c.text_batches);
   c.split = s.get<std::string>("split", c.split);
   QS_CHECK(c.split == "test" || c.split == "val", "config {}: '{}' must be test or val", s.file(), s.path_of("split"));
+  c.scoring = s.get<std::string>("scoring", c.scoring);
+  QS_CHECK(c.scoring == "generate" || c.scoring == "likelihood", "config {}: '{}' is '{}' (expected generate or likelihood)",
+           s.file(), s.path_of("scoring"), c.scoring);
   QS_CHECK(c.questions >= 0 && c.max_new_tokens > 0 && c.text_batches > 0,
            "config {}: '{}' needs questions >= 0, max_new_tokens > 0, text_batches > 0", s.file(), s.path_of(""));
   return c;
@@ -47,6 +56,24 @@ void load_tuned(nn::Llava& model, const std::filesystem::path& path) {
              path.string(), k);
   }
   model.load_state_dict(f.tensors, /*strict=*/false);
+}
+
+// Log-likelihood of each choice's answer after the prompt (the sum over the
+// answer's tokens: "The answer is <choice>." and the end of the turn), from
+// one batch holding the question once per choice.
+std::vector<double> choice_log_likelihoods(nn::Llava& model, const data::SqaQuestion& q, const engine::Tensor& image,
+                                           const MultimodalSetup& setup) {
+  std::vector<Sample> samples;
+  for (std::size_t i = 0; i < q.choices.size(); ++i) {
+    data::SqaQuestion alt = q;
+    alt.answer = static_cast<int64_t>(i);
+    samples.push_back({data::encode_conversation(sqa_conversation(alt, setup.llava), data::Template::v1, setup.tok,
+                                                 setup.image_tokens(), setup.llava.max_len),
+                       image});
+  }
+  const ModelBatch b = make_batch(samples);
+  const engine::Tensor ll = model.sequence_log_likelihood(b.batch.ids, b.images, b.batch.targets, data::kIgnore);
+  return std::vector<double>(ll.data<double>(), ll.data<double>() + ll.numel());
 }
 
 nlohmann::json run(StageContext& ctx) {
@@ -77,10 +104,23 @@ nlohmann::json run(StageContext& ctx) {
     const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(i)];
     const std::vector<int64_t> prompt =
         data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens());
-    engine::Tensor image = split_image(split, i);
-    if (image.defined()) image = vision::normalize_batch(image.unsqueeze(0).contiguous(), pre);
-    const std::string text = setup.tok.decode(model->generate(prompt, image, gen), /*skip_special=*/true);
-    const std::optional<int64_t> picked = data::parse_answer(text, q.choices, setup.llava.answer_format);
+    const engine::Tensor raw = split_image(split, i);
+    std::string text;
+    std::optional<int64_t> picked;
+    nlohmann::json scores;
+    if (c.scoring == "likelihood") {
+      const std::vector<double> ll = choice_log_likelihoods(*model, q, raw, setup);
+      picked = std::max_element(ll.begin(), ll.end()) - ll.begin();
+      data::SqaQuestion chosen = q;
+      chosen.answer = *picked;
+      text = data::sqa_answer(chosen, setup.llava.answer_format);
+      scores = ll;
+    } else {
+      engine::Tensor image = raw;
+      if (image.defined()) image = vision::normalize_batch(image.unsqueeze(0).contiguous(), pre);
+      text = setup.tok.decode(model->generate(prompt, image, gen), /*skip_special=*/true);
+      picked = data::parse_answer(text, q.choices, setup.llava.answer_format);
+    }
     const bool correct = picked && *picked == q.answer;
     malformed += !picked;
     chance += 100.0 / static_cast<double>(q.choices.size()) / static_cast<double>(n);
@@ -89,7 +129,8 @@ nlohmann::json run(StageContext& ctx) {
       tally[col].second += 1;
     }
     predictions += nlohmann::json{{"index", i}, {"kind", q.kind}, {"answer", q.answer}, {"generation", text},
-                                  {"parsed", picked ? nlohmann::json(*picked) : nlohmann::json()}, {"correct", correct}}
+                                  {"parsed", picked ? nlohmann::json(*picked) : nlohmann::json()}, {"correct", correct},
+                                  {"scores", scores}}
                        .dump() + "\n";
     log.progress("evaluate", i + 1, n, 0.0, 0.0,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

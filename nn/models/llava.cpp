@@ -112,4 +112,30 @@ std::vector<int64_t> Llava::generate(const std::vector<int64_t>& prompt, const T
   return llm().generate_from_embeds(input_embeds(ids, image), options);
 }
 
+Tensor Llava::sequence_log_likelihood(const Tensor& ids, const Tensor& images, const Tensor& targets,
+                                      int64_t ignore_index) {
+  QS_CHECK(targets.dtype() == DType::i64 && targets.shape() == ids.shape(),
+           "Llava::sequence_log_likelihood: targets must be i64 of the ids' shape {}, got {}", e::describe(ids),
+           e::describe(targets));
+  autograd::NoGrad no_grad;
+  const Tensor logp =
+      e::log_softmax(forward(ids, images).logits.data()).to(e::Device::cpu()).to(DType::f64).contiguous();
+  const Tensor y = targets.to(e::Device::cpu()).contiguous();
+  const int64_t b = y.size(0), t = y.size(1), v = logp.size(-1);
+  const int64_t* yp = y.data<int64_t>();
+  const double* lp = logp.data<double>();
+  Tensor out = e::zeros({b}, DType::f64);
+  double* op = out.data<double>();
+  for (int64_t r = 0; r < b; ++r) {
+    for (int64_t j = 0; j < t; ++j) {
+      const int64_t label = yp[r * t + j];
+      if (label == ignore_index) continue;
+      QS_CHECK(label >= 0 && label < v, "Llava::sequence_log_likelihood: target {} at ({}, {}) is outside the vocabulary of {}",
+               label, r, j, v);
+      op[r] += lp[(r * t + j) * v + label];
+    }
+  }
+  return out;
+}
+
 }  // namespace qs::nn

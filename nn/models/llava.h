@@ -55,6 +55,12 @@ class Llava : public Module {
   LlmOutput forward(const Tensor& ids, const Tensor& images, const LlmForward& options = {});
   // Greedy or sampled continuation of one prompt (1, T) with at most one image.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const Tensor& image, const GenerateOptions& options);
+  // log p(targets) of each row, summed over the positions whose target is not
+  // ignore_index: f64 (B) on the CPU. targets (B, T) holds the label of the
+  // next position, as for the training loss (scoring multiple choice by the
+  // likelihood of each complete answer).
+  Tensor sequence_log_likelihood(const Tensor& ids, const Tensor& images, const Tensor& targets,
+                                 int64_t ignore_index = -100);
 
   VisionEncoder& vision() const { return child<VisionEncoder>("vision"); }
   Projector& projector() const { return child<Projector>("projector"); }

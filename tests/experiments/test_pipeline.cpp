@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -26,7 +28,7 @@ std::string read(const fs::path& p) {
 const fs::path kTinyPipeline = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pipeline.yaml";
 }  // namespace
 
-TEST_CASE("the tiny pipeline runs every stage for two sweep variants and prints the table") {
+TEST_CASE("the tiny pipeline runs every stage for two sweep variants, prints the table, and scores by likelihood") {
   fs::path root = temp_root("pipeline");
   RunOptions o;
   o.runs_root = root;
@@ -64,6 +66,36 @@ TEST_CASE("the tiny pipeline runs every stage for two sweep variants and prints 
   CHECK(has(read(s.run_dir / "qslaw-s0/metrics.jsonl"), "text_share_realised"));
   // `qslaw table runs/<experiment>` finds this run again.
   CHECK(latest_sweep_run(root / "pipeline_tiny") == s.run_dir);
+  // Likelihood scoring of text answers, on the same cached upstream stages:
+  // the pick is the choice whose complete answer the tuned model finds most likely.
+  o.overrides = {"llava.answer_format=text", "evaluate.scoring=likelihood",
+                 "sweep.variants=[{name: QSLAW, set: {method.preset: qslaw}}]"};
+  RunSummary l = run_experiment(kTinyPipeline, o);
+  CHECK(l.results["qslaw-s0"]["evaluate"]["malformed"].get<int64_t>() == 0);
+  int64_t rows = 0;
+  for (const auto& dir : fs::directory_iterator(root / "cache/evaluate")) {
+    std::ifstream in(dir.path() / "predictions.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const auto p = nlohmann::json::parse(line);
+      if (p["scores"].is_null()) continue;  // a generate-scored variant
+      ++rows;
+      const auto scores = p["scores"].get<std::vector<double>>();
+      REQUIRE(scores.size() >= 2);
+      const int64_t best = std::max_element(scores.begin(), scores.end()) - scores.begin();
+      CHECK(p["parsed"].get<int64_t>() == best);
+      CHECK(p["correct"].get<bool>() == (best == p["answer"].get<int64_t>()));
+      // Log-probabilities of distinct complete answers: each below 0, their
+      // probabilities summing to at most 1.
+      double total = 0.0;
+      for (double x : scores) {
+        CHECK(x < 0.0);
+        total += std::exp(x);
+      }
+      CHECK(total <= 1.0 + 1e-9);
+      CHECK(has(p["generation"].get<std::string>(), "The answer is "));
+    }
+  }
+  CHECK(rows == 12);
   fs::remove_all(root);
 }
 

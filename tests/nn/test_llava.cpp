@@ -135,6 +135,32 @@ TEST_CASE("Llava greedy generation with an image matches step-by-step argmax wit
   }
 }
 
+TEST_CASE("Llava sequence log-likelihood is minus the summed cross-entropy of each row's scored targets") {
+  auto llm = std::make_shared<Llama>(tiny_llm());
+  Llava model(std::make_shared<ToyEncoder>(2, 8), {"linear", 8, 16, 0.02, 1}, llm);
+  model.image_token_id = kImage;
+  model.eval();
+  // Row 0 has the image and scores 2 targets; row 1 is text only and scores 3.
+  Tensor ids = e::from_vector<int64_t>({1, kImage, kImage, 7, 8, 9, 1, 5, 6, 7, 8, 2}, {2, 6});
+  Tensor targets = e::from_vector<int64_t>({-100, -100, -100, 12, 13, -100, -100, -100, 20, 21, 22, -100}, {2, 6});
+  e::Generator gen(5);
+  Tensor image = e::rand({1, 3, 4, 4}, gen);
+  std::vector<double> ll = e::to_vector<double>(model.sequence_log_likelihood(ids, image, targets));
+  REQUIRE(ll.size() == 2u);
+  ag::NoGrad no_grad;
+  Tensor logits = model.forward(ids, image).logits.data();
+  const double counts[2] = {2.0, 3.0};
+  for (int64_t r = 0; r < 2; ++r) {
+    Tensor row = logits.select(0, r).contiguous();
+    const double mean_ce = e::cross_entropy(row, targets.select(0, r).contiguous(), -100).item<double>();
+    CHECK(ll[static_cast<std::size_t>(r)] == doctest::Approx(-mean_ce * counts[r]).epsilon(1e-5));
+    CHECK(ll[static_cast<std::size_t>(r)] < 0.0);
+  }
+  Tensor outside = targets.clone();
+  outside.data<int64_t>()[3] = 30;
+  CHECK(has(error_of([&] { model.sequence_log_likelihood(ids, image, outside); }), "outside the vocabulary of 30"));
+}
+
 TEST_CASE("forward hooks on linear layers see inputs and outputs, and unhooking restores the model") {
   Llama model(tiny_llm());
   Tensor ids = e::from_vector<int64_t>({1, 2, 3}, {1, 3});
