@@ -48,7 +48,8 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
   }
   const int64_t s = k.size(2);
   const bool fused = config_.kernel == AttentionConfig::Kernel::fused ||
-                     (config_.kernel == AttentionConfig::Kernel::automatic && x.data().device().is_cuda());
+                     (config_.kernel == AttentionConfig::Kernel::automatic &&
+                      (x.data().device().is_cuda() || x.dtype() == DType::f32));
   if (fused) {
     Var out = ag::attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(hd)), config_.causal, key_padding);
     out = ag::reshape(ag::transpose(out, 1, 2), {b, t, config_.dim});

@@ -20,7 +20,9 @@ struct AttentionConfig {
   // unfused: scores, mask, softmax and the weighted sum as separate ops (the
   // (T, S) matrix is held); fused: engine::attention_forward, which never
   // holds it (it assumes positions increase along the sequence, as they do);
-  // automatic: fused on a GPU, unfused on the CPU (where BLAS GEMMs win).
+  // automatic: fused on a GPU and for f32 on the CPU (where its kernel runs
+  // query tiles through the GEMM); unfused for f64 on the CPU, whose fused
+  // kernel is the double-precision reference loop.
   enum class Kernel { automatic, unfused, fused };
   Kernel kernel = Kernel::automatic;
 };

@@ -1,12 +1,14 @@
 // Attention without the score matrix: each query row computes its scores,
-// softmax and output in a row-sized buffer (the reference for the CUDA
-// kernel, and the semantics of engine::attention_forward/backward).
+// softmax and output in a row-sized buffer, in double (the reference for the
+// CUDA kernel and the f32 GEMM kernels of attention_f32.cpp, and the
+// semantics of engine::attention_forward/backward).
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/sgemm.h"
 
 namespace qs::engine::cpu {
 
@@ -36,9 +38,9 @@ double dot(const T* a, const T* b, int64_t d) {
 
 }  // namespace
 
-void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t,
-                       int64_t s, double scale, bool causal, const Tensor& key_padding,
-                       const Tensor& out, const Tensor& lse) {
+void attention_forward_reference(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t,
+                                 int64_t s, double scale, bool causal, const Tensor& key_padding,
+                                 const Tensor& out, const Tensor& lse) {
   dispatch_floating("attention", q.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const Dims m = dims_of(q, heads, t, s);
@@ -83,10 +85,10 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_
   });
 }
 
-void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                        const Tensor& out, const Tensor& lse, int64_t heads, int64_t t, int64_t s,
-                        double scale, bool causal, const Tensor& key_padding, const Tensor& dq,
-                        const Tensor& dk, const Tensor& dv) {
+void attention_backward_reference(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, int64_t heads, int64_t t, int64_t s,
+                                  double scale, bool causal, const Tensor& key_padding, const Tensor& dq,
+                                  const Tensor& dk, const Tensor& dv) {
   dispatch_floating("attention_backward", q.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const Dims m = dims_of(q, heads, t, s);
@@ -135,6 +137,27 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
       }
     }
   });
+}
+
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t,
+                       int64_t s, double scale, bool causal, const Tensor& key_padding,
+                       const Tensor& out, const Tensor& lse) {
+  if (q.dtype() == DType::f32 && sgemm::available()) {
+    attention_forward_f32(q, k, v, heads, t, s, scale, causal, key_padding, out, lse);
+  } else {
+    attention_forward_reference(q, k, v, heads, t, s, scale, causal, key_padding, out, lse);
+  }
+}
+
+void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& out, const Tensor& lse, int64_t heads, int64_t t, int64_t s,
+                        double scale, bool causal, const Tensor& key_padding, const Tensor& dq,
+                        const Tensor& dk, const Tensor& dv) {
+  if (q.dtype() == DType::f32 && sgemm::available()) {
+    attention_backward_f32(dout, q, k, v, out, lse, heads, t, s, scale, causal, key_padding, dq, dk, dv);
+  } else {
+    attention_backward_reference(dout, q, k, v, out, lse, heads, t, s, scale, causal, key_padding, dq, dk, dv);
+  }
 }
 
 }  // namespace qs::engine::cpu

@@ -1,0 +1,169 @@
+// The f32 attention kernels used in training: the reference in attention.cpp
+// computes each score in double, one query at a time; here a tile of queries
+// at a time goes through the GEMM (scores, then probabilities times values),
+// with the mask, softmax and its backward applied row by row in between. The
+// (T, S) score matrix is never held: a thread keeps one tile's rows, and the
+// keys a causal tile cannot see are not computed at all.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "engine/cpu/kernels.h"
+#include "engine/cpu/loops.h"
+#include "engine/cpu/sgemm.h"
+#include "engine/cpu/vec_math.h"
+
+namespace qs::engine::cpu {
+
+namespace {
+
+constexpr int64_t kTile = 64;  // queries per tile: 64 x S floats of scores per thread
+
+struct Shape4 {
+  int64_t bh, heads, t, s, d;
+};
+
+// Keys [0, n) hold every key a query of [i0, i1) may see: past n - 1 a causal
+// mask hides them from all of the tile's queries.
+int64_t visible_keys(const Shape4& m, bool causal, int64_t i1) {
+  return causal ? std::clamp<int64_t>(i1 - 1 + m.s - m.t + 1, 0, m.s) : m.s;
+}
+
+// Row i's scores become its probabilities p = exp(scale x - lse), zero where
+// the key is masked. With lse unknown (forward), it is computed from the row
+// and returned; a row that sees no key is all zeros with lse = -inf.
+float probabilities(float* row, int64_t n, int64_t limit, const uint8_t* pad, float scale, const float* known_lse) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const int64_t end = std::clamp<int64_t>(limit, 0, n);
+  float mx = neg_inf;
+  for (int64_t j = 0; j < end; ++j) {
+    const float x = pad && pad[j] ? neg_inf : row[j] * scale;
+    row[j] = x;
+    mx = std::max(mx, x);
+  }
+  for (int64_t j = end; j < n; ++j) row[j] = 0.0f;
+  if (mx == neg_inf) {
+    std::fill(row, row + n, 0.0f);
+    return neg_inf;
+  }
+  if (known_lse) {
+    const float lse = *known_lse;
+    for (int64_t j = 0; j < end; ++j) row[j] = exp_f32(row[j] - lse);
+    return lse;
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < end; ++j) {
+    row[j] = exp_f32(row[j] - mx);
+    sum += row[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < end; ++j) row[j] *= inv;
+  return mx + std::log(sum);
+}
+
+}  // namespace
+
+void attention_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t, int64_t s,
+                           double scale, bool causal, const Tensor& key_padding, const Tensor& out, const Tensor& lse) {
+  const int64_t d = q.size(-1);
+  const Shape4 m{q.numel() / (t * d), heads, t, s, d};
+  const float* qp = q.data<float>();
+  const float* kp = k.data<float>();
+  const float* vp = v.data<float>();
+  const uint8_t* pad = key_padding.defined() ? key_padding.data<uint8_t>() : nullptr;
+  float* op = out.data<float>();
+  float* lp = lse.data<float>();
+  const int64_t tiles = (t + kTile - 1) / kTile;
+  const float sc = static_cast<float>(scale);
+#pragma omp parallel if (m.bh * t * s * d >= kParallelGrain)
+  {
+    std::vector<float> p(static_cast<std::size_t>(kTile * s));
+#pragma omp for schedule(dynamic)
+    for (int64_t job = 0; job < m.bh * tiles; ++job) {
+      const int64_t bh = job / tiles, i0 = (job % tiles) * kTile, i1 = std::min(t, i0 + kTile), rows = i1 - i0;
+      const int64_t n = visible_keys(m, causal, i1);
+      const float* qt = qp + (bh * t + i0) * d;
+      const float* kb = kp + bh * s * d;
+      float* ot = op + (bh * t + i0) * d;
+      const uint8_t* row_pad = pad ? pad + (bh / heads) * s : nullptr;
+      if (n > 0) sgemm::gemm(rows, n, d, qt, d, 1, kb, 1, d, p.data(), n);  // scores Q K^T
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t i = i0 + r;
+        const int64_t limit = causal ? i + s - t + 1 : s;
+        lp[bh * t + i] = probabilities(p.data() + r * n, n, limit, row_pad, sc, nullptr);
+      }
+      if (n > 0) {
+        sgemm::gemm(rows, d, n, p.data(), n, 1, vp + bh * s * d, d, 1, ot, d);  // P V
+      } else {
+        std::fill(ot, ot + rows * d, 0.0f);
+      }
+    }
+  }
+}
+
+void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                            const Tensor& lse, int64_t heads, int64_t t, int64_t s, double scale, bool causal,
+                            const Tensor& key_padding, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+  const int64_t d = q.size(-1);
+  const Shape4 m{q.numel() / (t * d), heads, t, s, d};
+  const float* qp = q.data<float>();
+  const float* kp = k.data<float>();
+  const float* vp = v.data<float>();
+  const float* gp = dout.data<float>();
+  const float* op = out.data<float>();
+  const float* lp = lse.data<float>();
+  const uint8_t* pad = key_padding.defined() ? key_padding.data<uint8_t>() : nullptr;
+  float* dqp = dq.data<float>();
+  float* dkp = dk.data<float>();
+  float* dvp = dv.data<float>();
+  const float sc = static_cast<float>(scale);
+  // dK and dV sum over every query, so a (b, h) slice is one thread's job.
+#pragma omp parallel if (m.bh * t * s * d >= kParallelGrain)
+  {
+    std::vector<float> p(static_cast<std::size_t>(kTile * s)), dp(static_cast<std::size_t>(kTile * s)),
+        part(static_cast<std::size_t>(s * d));
+#pragma omp for schedule(dynamic)
+    for (int64_t bh = 0; bh < m.bh; ++bh) {
+      const float* kb = kp + bh * s * d;
+      const float* vb = vp + bh * s * d;
+      float* dkb = dkp + bh * s * d;
+      float* dvb = dvp + bh * s * d;
+      std::fill(dkb, dkb + s * d, 0.0f);
+      std::fill(dvb, dvb + s * d, 0.0f);
+      const uint8_t* row_pad = pad ? pad + (bh / heads) * s : nullptr;
+      for (int64_t i0 = 0; i0 < t; i0 += kTile) {
+        const int64_t i1 = std::min(t, i0 + kTile), rows = i1 - i0;
+        const int64_t n = visible_keys(m, causal, i1);
+        const int64_t row0 = bh * t + i0;
+        float* dqt = dqp + row0 * d;
+        if (n == 0) {
+          std::fill(dqt, dqt + rows * d, 0.0f);
+          continue;
+        }
+        const float* qt = qp + row0 * d;
+        const float* gt = gp + row0 * d;
+        sgemm::gemm(rows, n, d, qt, d, 1, kb, 1, d, p.data(), n);   // scores Q K^T
+        sgemm::gemm(rows, n, d, gt, d, 1, vb, 1, d, dp.data(), n);  // dP = dO V^T
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r;
+          const int64_t limit = causal ? i + s - t + 1 : s;
+          float* pr = p.data() + r * n;
+          float* dpr = dp.data() + r * n;
+          probabilities(pr, n, limit, row_pad, sc, lp + row0 + r);
+          // dS = P (dP - D) with D = dO . O = sum_j P_j dP_j; times scale for Q K^T.
+          float dsum = 0.0f;
+          for (int64_t c = 0; c < d; ++c) dsum += gt[r * d + c] * op[(row0 + r) * d + c];
+          for (int64_t j = 0; j < n; ++j) dpr[j] = pr[j] * (dpr[j] - dsum) * sc;
+        }
+        sgemm::gemm(rows, d, n, dp.data(), n, 1, kb, d, 1, dqt, d);  // dQ = dS K
+        sgemm::gemm(n, d, rows, dp.data(), 1, n, qt, d, 1, part.data(), d);  // dK += dS^T Q
+        for (int64_t x = 0; x < n * d; ++x) dkb[x] += part[static_cast<std::size_t>(x)];
+        sgemm::gemm(n, d, rows, p.data(), 1, n, gt, d, 1, part.data(), d);  // dV += P^T dO
+        for (int64_t x = 0; x < n * d; ++x) dvb[x] += part[static_cast<std::size_t>(x)];
+      }
+    }
+  }
+}
+
+}  // namespace qs::engine::cpu
