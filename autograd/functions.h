@@ -85,6 +85,9 @@ Var embedding(const Var& weight, const Tensor& ids);
 Var rope(const Var& x, const Tensor& positions, double theta = 10000.0);
 // silu(gate) * up in one op (LLaMA's MLP).
 Var swiglu(const Var& gate, const Var& up);
+// Inverted dropout (engine::dropout) with the next x.numel() positions of
+// gen; the backward pass reads the u8 mask the forward wrote.
+Var dropout(const Var& x, double p, engine::Generator& gen);
 // softmax(scale q k^T + mask) v without the score matrix (engine::attention_forward).
 Var attention(const Var& q, const Var& k, const Var& v, double scale, bool causal,
               const Tensor& key_padding = Tensor());

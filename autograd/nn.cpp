@@ -73,6 +73,15 @@ Var swiglu(const Var& gate, const Var& up) {
                      });
 }
 
+Var dropout(const Var& x, double p, e::Generator& gen) {
+  const uint64_t seed = gen.seed(), offset = gen.advance(static_cast<uint64_t>(x.numel()));
+  Tensor keep;
+  Tensor out = e::dropout(x.data(), p, seed, offset, &keep);
+  return make_result(out, "dropout", {x}, [p, keep](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{e::dropout_backward(g, keep, p)};
+  });
+}
+
 Var fake_quantize_grid(const Var& w, const Tensor& scale, const Tensor& zero, const Var& alpha, double levels,
                        int64_t group) {
   const Tensor wd = w.data(), ad = alpha.defined() ? alpha.data() : Tensor();

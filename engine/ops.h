@@ -49,6 +49,13 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double
             double hi = 1.0, Device device = Device::cpu());
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0.0,
              double std = 1.0, Device device = Device::cpu());
+// Inverted dropout with the mask of (seed, offset): element i is kept, times
+// 1 / (1 - p), where the uniform number rand() would draw at offset + i
+// (f64 numbers for f64 x, f32 otherwise) is >= p. With keep, also returns the
+// mask as u8 (a quarter of an f32 mask; redrawing it in the backward pass
+// instead made LoRA's step 10% slower: Philox costs more than the bytes).
+Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset, Tensor* keep = nullptr);
+Tensor dropout_backward(const Tensor& dy, const Tensor& keep, double p);  // dy * keep / (1 - p)
 
 // -------------------------------------------------------------- elementwise
 enum class GeluApprox { erf, tanh };

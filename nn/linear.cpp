@@ -50,12 +50,7 @@ Dropout::Dropout(double p_, uint64_t seed) : p(p_), gen_(seed) {
 Var Dropout::forward(const Var& x) {
   if (!is_training() || p == 0.0) return x;
   // The mask is drawn where x lives; the numbers are the same on every device.
-  Tensor keep =
-      e::ge(e::rand(x.shape(), gen_, x.dtype() == e::DType::f64 ? e::DType::f64 : e::DType::f32, 0.0,
-                    1.0, x.data().device()),
-            p)
-          .to(x.dtype());
-  return ag::mul(x, Var(keep * (1.0 / (1.0 - p))));
+  return ag::dropout(x, p, gen_);
 }
 
 }  // namespace qs::nn

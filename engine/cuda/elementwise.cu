@@ -179,6 +179,34 @@ __global__ void uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset
   }
 }
 
+// As engine/cpu/copy.cpp: f64 numbers for f64, f32 numbers otherwise; the
+// threshold and the scale in the element type's compute type.
+template <class T>
+__global__ void dropout_kernel(const T* x, T* out, uint8_t* keep_out, int64_t n, double p, uint64_t seed,
+                               uint64_t offset) {
+  using A = acc_t<T>;
+  const A scale = A(1.0 / (1.0 - p));
+  QS_GRID_STRIDE(i, n) {
+    const uint4 r = philox(seed, offset + i);
+    bool keep;
+    if constexpr (std::is_same_v<T, double>) {
+      const uint64_t bits = (static_cast<uint64_t>(r.x) << 21) ^ (r.y >> 11);
+      keep = static_cast<double>(bits & ((uint64_t{1} << 53) - 1)) * 0x1.0p-53 >= p;
+    } else {
+      keep = static_cast<float>(r.x >> 8) * 0x1.0p-24f >= static_cast<float>(p);
+    }
+    out[i] = keep ? cast_to<T>(load(x + i) * scale) : cast_to<T>(A(0));
+    if (keep_out) keep_out[i] = keep;
+  }
+}
+
+template <class T>
+__global__ void dropout_backward_kernel(const T* dy, const uint8_t* keep, T* dx, int64_t n, double p) {
+  using A = acc_t<T>;
+  const A scale = A(1.0 / (1.0 - p));
+  QS_GRID_STRIDE(i, n) { dx[i] = keep[i] ? cast_to<T>(load(dy + i) * scale) : cast_to<T>(A(0)); }
+}
+
 template <class T>
 __global__ void normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
   QS_GRID_STRIDE(i, n) {
@@ -280,6 +308,30 @@ void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, 
     }
   }, false);
   check_launch("uniform_kernel");
+}
+
+void dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset, const Tensor& out, const Tensor& keep) {
+  View o = view_of(out);
+  if (o.numel == 0) return;
+  uint8_t* kp = static_cast<uint8_t*>(view_of(keep).data);  // nullptr when keep is undefined
+  dispatch_floating("dropout", o.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    dropout_kernel<T><<<blocks_for(o.numel), kThreads, 0, current_stream()>>>(
+        static_cast<const T*>(view_of(x).data), static_cast<T*>(o.data), kp, o.numel, p, seed, offset);
+  });
+  check_launch("dropout_kernel");
+}
+
+void dropout_backward(const Tensor& dy, const Tensor& keep, double p, const Tensor& dx) {
+  View o = view_of(dx);
+  if (o.numel == 0) return;
+  dispatch_floating("dropout_backward", o.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    dropout_backward_kernel<T><<<blocks_for(o.numel), kThreads, 0, current_stream()>>>(
+        static_cast<const T*>(view_of(dy).data), static_cast<const uint8_t*>(view_of(keep).data),
+        static_cast<T*>(o.data), o.numel, p);
+  });
+  check_launch("dropout_backward_kernel");
 }
 
 void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {

@@ -149,6 +149,14 @@ TEST_CASE("gradcheck: embedding, rope and cross_entropy") {
   check([targets](auto v) { return cross_entropy(v[0], targets); }, {transposed(4, 5)});
 }
 
+TEST_CASE("gradcheck: dropout, whose backward reads the forward's mask") {
+  // A generator per call: every evaluation of f must see the same mask.
+  check([](auto v) {
+    e::Generator g(31, 5);
+    return dropout(v[0], 0.4, g);
+  }, {transposed(6, 7)});
+}
+
 TEST_CASE("gradcheck notices a wrong gradient") {
   // A deliberately wrong backward must fail the check.
   auto wrong = [](const std::vector<Var>& v) {

@@ -80,6 +80,17 @@ TEST_CASE("cuda: the RNG draws the CPU's numbers for the same seed and offset") 
   }
 }
 
+TEST_CASE("cuda: dropout keeps the CPU's elements for the same seed and offset") {
+  if (!have_gpu()) return;
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = rnd({37, 129}, 3, dt), dy = rnd({37, 129}, 4, dt);
+    Tensor keep_gpu, keep_cpu;
+    QS_CHECK_DEVICES(dropout(gpu(x), 0.3, 11, 1234, &keep_gpu), dropout(x, 0.3, 11, 1234, &keep_cpu), 1e-12);
+    CHECK(equal(cpu(keep_gpu), keep_cpu));
+    QS_CHECK_DEVICES(dropout_backward(gpu(dy), keep_gpu, 0.3), dropout_backward(dy, keep_cpu, 0.3), 1e-12);
+  }
+}
+
 TEST_CASE("cuda: reductions over every dim, with indices, match the CPU") {
   if (!have_gpu()) return;
   Tensor x = rnd({7, 300, 5}, 8);

@@ -1,10 +1,12 @@
 #include <omp.h>
 
 #include <cmath>
+#include <memory>
 
 #include "support.h"
 
 using namespace qs::engine;
+using qs::test::make;
 using qs::test::values;
 
 TEST_CASE("philox4x32-10 matches the Random123 known-answer vectors") {
@@ -53,4 +55,31 @@ TEST_CASE("uniform and normal draws have the right moments") {
   Tensor n = randn({100000}, g, DType::f32, 2.0, 0.5);
   CHECK(mean(n).item<double>() == doctest::Approx(2.0).epsilon(0.005));
   CHECK(std::sqrt(var(n).item<double>()) == doctest::Approx(0.5).epsilon(0.01));
+}
+
+TEST_CASE("dropout keeps exactly where rand draws >= p, scales by 1 / (1 - p), and its mask drives the backward") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dt));
+    Generator g(5);
+    Tensor x = randn({64, 300}, g, dt);
+    const double p = 0.25;
+    Tensor mask;
+    Tensor y = dropout(x, p, 9, 77, &mask);
+    // The composite it replaces: a mask from rand() at the same offset.
+    Generator same(9, 77);
+    Tensor keep = ge(rand(x.shape(), same, dt), p).to(dt);
+    CHECK(equal(y, mul(x, keep * (1.0 / (1.0 - p)))));
+    const double kept = sum(keep).item<double>() / static_cast<double>(x.numel());
+    CHECK(kept == doctest::Approx(1.0 - p).epsilon(0.03));
+    CHECK(equal(mask, ge(rand(x.shape(), *std::make_unique<Generator>(9, 77), dt), p)));
+    // The backward pass through the mask is dropout of the gradient with the same draw.
+    Tensor dy = randn({64, 300}, g, dt);
+    CHECK(equal(dropout_backward(dy, mask, p), dropout(dy, p, 9, 77)));
+    // Another offset, another mask.
+    CHECK_FALSE(equal(dropout(x, p, 9, 78), y));
+  }
+  CHECK(equal(dropout(make({1, 2, 3}, {3}, DType::f32), 0.0, 1, 0), make({1, 2, 3}, {3}, DType::f32)));
+  CHECK(qs::test::has(qs::test::error_of([] { dropout(make({1, 2}, {2}, DType::f32), 1.0, 1, 0); }), "p must be in [0, 1)"));
+  CHECK(qs::test::has(qs::test::error_of([] { dropout_backward(make({1, 2}, {2}, DType::f32), make({1}, {1}, DType::u8), 0.1); }),
+                      "a u8 mask of its shape"));
 }
