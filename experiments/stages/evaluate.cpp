@@ -102,8 +102,6 @@ nlohmann::json run(StageContext& ctx) {
   const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < n; ++i) {
     const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(i)];
-    const std::vector<int64_t> prompt =
-        data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens());
     const engine::Tensor raw = split_image(split, i);
     std::string text;
     std::optional<int64_t> picked;
@@ -116,6 +114,8 @@ nlohmann::json run(StageContext& ctx) {
       text = data::sqa_answer(chosen, setup.llava.answer_format);
       scores = ll;
     } else {
+      const std::vector<int64_t> prompt =
+          data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens());
       engine::Tensor image = raw;
       if (image.defined()) image = vision::normalize_batch(image.unsqueeze(0).contiguous(), pre);
       text = setup.tok.decode(model->generate(prompt, image, gen), /*skip_special=*/true);
