@@ -20,14 +20,10 @@ namespace {
 
 constexpr int64_t kTile = 64;  // queries per tile: 64 x S floats of scores per thread
 
-struct Shape4 {
-  int64_t bh, heads, t, s, d;
-};
-
 // Keys [0, n) hold every key a query of [i0, i1) may see: past n - 1 a causal
-// mask hides them from all of the tile's queries.
-int64_t visible_keys(const Shape4& m, bool causal, int64_t i1) {
-  return causal ? std::clamp<int64_t>(i1 - 1 + m.s - m.t + 1, 0, m.s) : m.s;
+// mask hides them from all of the tile's queries (queries are the last t of s).
+int64_t visible_keys(int64_t t, int64_t s, bool causal, int64_t i1) {
+  return causal ? std::clamp<int64_t>(i1 - 1 + s - t + 1, 0, s) : s;
 }
 
 // Row i's scores become its probabilities p = exp(scale x - lse), zero where
@@ -67,7 +63,7 @@ float probabilities(float* row, int64_t n, int64_t limit, const uint8_t* pad, fl
 void attention_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t, int64_t s,
                            double scale, bool causal, const Tensor& key_padding, const Tensor& out, const Tensor& lse) {
   const int64_t d = q.size(-1);
-  const Shape4 m{q.numel() / (t * d), heads, t, s, d};
+  const int64_t slices = q.numel() / (t * d);  // B * H
   const float* qp = q.data<float>();
   const float* kp = k.data<float>();
   const float* vp = v.data<float>();
@@ -76,13 +72,13 @@ void attention_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, in
   float* lp = lse.data<float>();
   const int64_t tiles = (t + kTile - 1) / kTile;
   const float sc = static_cast<float>(scale);
-#pragma omp parallel if (m.bh * t * s * d >= kParallelGrain)
+#pragma omp parallel if (slices * t * s * d >= kParallelGrain)
   {
     std::vector<float> p(static_cast<std::size_t>(kTile * s));
 #pragma omp for schedule(dynamic)
-    for (int64_t job = 0; job < m.bh * tiles; ++job) {
+    for (int64_t job = 0; job < slices * tiles; ++job) {
       const int64_t bh = job / tiles, i0 = (job % tiles) * kTile, i1 = std::min(t, i0 + kTile), rows = i1 - i0;
-      const int64_t n = visible_keys(m, causal, i1);
+      const int64_t n = visible_keys(t, s, causal, i1);
       const float* qt = qp + (bh * t + i0) * d;
       const float* kb = kp + bh * s * d;
       float* ot = op + (bh * t + i0) * d;
@@ -106,7 +102,7 @@ void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k
                             const Tensor& lse, int64_t heads, int64_t t, int64_t s, double scale, bool causal,
                             const Tensor& key_padding, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
   const int64_t d = q.size(-1);
-  const Shape4 m{q.numel() / (t * d), heads, t, s, d};
+  const int64_t slices = q.numel() / (t * d);  // B * H
   const float* qp = q.data<float>();
   const float* kp = k.data<float>();
   const float* vp = v.data<float>();
@@ -119,12 +115,12 @@ void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k
   float* dvp = dv.data<float>();
   const float sc = static_cast<float>(scale);
   // dK and dV sum over every query, so a (b, h) slice is one thread's job.
-#pragma omp parallel if (m.bh * t * s * d >= kParallelGrain)
+#pragma omp parallel if (slices * t * s * d >= kParallelGrain)
   {
     std::vector<float> p(static_cast<std::size_t>(kTile * s)), dp(static_cast<std::size_t>(kTile * s)),
         part(static_cast<std::size_t>(s * d));
 #pragma omp for schedule(dynamic)
-    for (int64_t bh = 0; bh < m.bh; ++bh) {
+    for (int64_t bh = 0; bh < slices; ++bh) {
       const float* kb = kp + bh * s * d;
       const float* vb = vp + bh * s * d;
       float* dkb = dkp + bh * s * d;
@@ -134,7 +130,7 @@ void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k
       const uint8_t* row_pad = pad ? pad + (bh / heads) * s : nullptr;
       for (int64_t i0 = 0; i0 < t; i0 += kTile) {
         const int64_t i1 = std::min(t, i0 + kTile), rows = i1 - i0;
-        const int64_t n = visible_keys(m, causal, i1);
+        const int64_t n = visible_keys(t, s, causal, i1);
         const int64_t row0 = bh * t + i0;
         float* dqt = dqp + row0 * d;
         if (n == 0) {
