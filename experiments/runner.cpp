@@ -171,12 +171,26 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
   }
   nlohmann::json all;
   std::map<std::string, std::filesystem::path> upstream;
-  std::string upstream_keys;
+  // Per finished stage: its cache key, and the upstream text its key was built from.
+  std::vector<std::pair<std::string, std::string>> done_keys;
+  std::map<std::string, std::string> inputs_of;
   for (std::size_t index = 0; index < stages.size(); ++index) {
     const std::string& s = stages[index];
     const bool force = index >= first_forced;
     const StageDef* def = find_stage(s);
     YAML::Node section = root[s] ? root[s] : YAML::Node(YAML::NodeType::Map);
+    std::string upstream_keys;
+    for (const auto& [u, u_key] : done_keys) {
+      auto part = def->uses_part_of.find(u);
+      if (part == def->uses_part_of.end()) {
+        upstream_keys += u + ":" + u_key + ";";
+        continue;
+      }
+      std::string used;
+      for (const std::string& k : part->second) used += k + "=" + (root[u] && root[u][k] ? to_yaml(root[u][k]) : std::string("~")) + ";";
+      const std::string part_text = fmt::format("{}|{}|{}|{}|{}", kCacheVersion, u, seed, used, inputs_of[u]);
+      upstream_keys += fmt::format("{}[{}]:{:016x};", u, fmt::join(part->second, ","), fnv1a(part_text));
+    }
     std::string shared;
     for (const std::string& r : def->reads) shared += r + "=" + (root[r] ? to_yaml(root[r]) : std::string("~")) + ";";
     const std::string key_text = fmt::format("{}|{}|{}|{}|{}|{}", kCacheVersion, s, seed, to_yaml(section), upstream_keys, shared);
@@ -198,7 +212,8 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
     }
     all[s] = results;
     upstream[s] = artifacts;
-    upstream_keys += s + ":" + key + ";";
+    done_keys.emplace_back(s, key);
+    inputs_of[s] = upstream_keys;
   }
   return all;
 }

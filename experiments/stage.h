@@ -35,6 +35,11 @@ struct StageDef {
   // Top-level sections besides its own that the stage reads (e.g. `method`):
   // they enter its cache key, and are validated once before any stage runs.
   std::vector<std::string> reads = {};
+  // Upstream stages of which this stage uses one output only, with the keys of
+  // their sections that output depends on: those keys, not the upstream's
+  // whole cache key, enter this stage's key (pretrain_clip reads pretrain_llm's
+  // tokenizer, so a longer LLM pretraining must not retrain the ViT).
+  std::map<std::string, std::vector<std::string>> uses_part_of = {};
 };
 
 // A top-level section shared by several stages, with its validator.

@@ -273,7 +273,7 @@ vision::VitConfig read_clip_vit_config(const YAML::Node& experiment, const std::
 
 StageDef pretrain_clip_stage() {
   return {"pretrain_clip", "contrastive image-caption pretraining of the ViT",
-          [](ConfigSection& s) { read_config(s, 0); }, run};
+          [](ConfigSection& s) { read_config(s, 0); }, run, {}, {{"pretrain_llm", {"corpus", "tokenizer"}}}};
 }
 
 }  // namespace qs::experiments

@@ -131,5 +131,19 @@ TEST_CASE("the tiny pretrain_clip experiment trains and reports retrieval and pr
   }
   CHECK(r["retrieval_chance_top1"].get<double>() == doctest::Approx(1.0 / 32));
   CHECK(fs::exists(root / "cache" / "datasets"));
+
+  // pretrain_clip reads only the tokenizer of pretrain_llm: a longer LLM
+  // pretraining keeps the cached ViT; another tokenizer retrains it.
+  auto log_of = [](const RunSummary& run) {
+    std::ifstream in(run.run_dir / "log.txt");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  o.overrides = {"pretrain_llm.train.steps=31"};
+  const std::string longer = log_of(run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml", o));
+  CHECK(longer.find("[pretrain_llm] reusing cached outputs") == std::string::npos);
+  CHECK(longer.find("[pretrain_clip] reusing cached outputs") != std::string::npos);
+  o.overrides = {"pretrain_llm.tokenizer.vocab_size=380"};
+  const std::string other = log_of(run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml", o));
+  CHECK(other.find("[pretrain_clip] reusing cached outputs") == std::string::npos);
   fs::remove_all(root);
 }
