@@ -3,7 +3,7 @@
 // the two side by side.
 //
 //   ./qslaw bench train-step --mode full|lora|qslaw [--threads N] [--steps N]
-//       [--warmup N] [--batch B] [--seq T] [--dim D] [--check]
+//       [--warmup N] [--batch B] [--seq T] [--dim D] [--check] [--profile]
 //
 // Modes (as torch_reference.py):
 //   full   every parameter trains
@@ -12,7 +12,9 @@
 //   qslaw  LLM linears 4-bit (group 64, min-max grid frozen); blocks with index
 //          > 1 learn one scale factor per group, blocks 0-1 hold packed codes;
 //          projector trains; everything else frozen
-// Prints one JSON line: ms/step (median), tokens/s, peak RSS, losses.
+// Prints one JSON line: ms/step (median), tokens/s, peak RSS, losses. With
+// --profile, then runs the steps again with kernel timing on
+// (engine/profiler.h) and prints where a step's time goes, op by op.
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -28,6 +30,7 @@
 
 #include "autograd/functions.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "nn/optim/optimizer.h"
 #include "quant/quant_linear.h"
 #include "quant/surgery.h"
@@ -42,13 +45,13 @@ struct Options {
   std::string mode = "full";
   int threads = 2, steps = 5, warmup = 2;
   int64_t batch = 16, seq = 128, dim = 256;
-  bool check = false;
+  bool check = false, profile = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench train-step: %s\nusage: train-step --mode full|lora|qslaw [--threads N] [--steps N] "
-               "[--warmup N] [--batch B] [--seq T >= 66] [--dim D] [--check]\n",
+               "[--warmup N] [--batch B] [--seq T >= 66] [--dim D] [--check] [--profile]\n",
                why);
   std::exit(2);
 }
@@ -76,6 +79,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--seq") o.seq = number();
     else if (a == "--dim") o.dim = number();
     else if (a == "--check") o.check = true;
+    else if (a == "--profile") o.profile = true;
     else usage(("unknown argument '" + a + "'").c_str());
   }
   if (o.mode != "full" && o.mode != "lora" && o.mode != "qslaw") usage(("unknown mode '" + o.mode + "'").c_str());
@@ -86,6 +90,31 @@ Options parse(int argc, char** argv) {
 
 int block_of(const std::string& path) {  // "layers.3.attn.q_proj" -> 3
   return std::atoi(path.c_str() + std::strlen("layers."));
+}
+
+// Per op: calls, ms and share of a step, GFLOP/s where the op counts FLOPs;
+// then what ran outside kernels (autograd, allocation, dispatch).
+void print_profile(const std::vector<qs::engine::profiler::Entry>& entries, double step_seconds, int steps) {
+  double kernels = 0, flops = 0, flop_seconds = 0;
+  std::printf("\n| op | calls/step | ms/step | %% of step | GFLOP/s |\n| --- | ---: | ---: | ---: | ---: |\n");
+  for (const auto& e : entries) {
+    const double ms = e.seconds / steps * 1e3;
+    kernels += e.seconds / steps;
+    std::string rate = "";
+    if (e.flops > 0) {
+      rate = std::to_string(static_cast<int>(e.flops / e.seconds / 1e9));
+      flops += e.flops / steps;
+      flop_seconds += e.seconds / steps;
+    }
+    if (ms < 0.05 * step_seconds * 1e3 / 100) continue;  // under 0.05%: noise
+    std::printf("| %s | %.0f | %.1f | %.1f | %s |\n", e.name.c_str(), static_cast<double>(e.calls) / steps, ms,
+                100.0 * ms / (step_seconds * 1e3), rate.c_str());
+  }
+  std::printf("| (outside kernels) | | %.1f | %.1f | |\n", (step_seconds - kernels) * 1e3,
+              100.0 * (step_seconds - kernels) / step_seconds);
+  std::printf("| step (profiled, mean) | | %.1f | 100 | %.0f |\n", step_seconds * 1e3, flops / step_seconds / 1e9);
+  std::printf("\nmatmul: %.1f GFLOP per step at %.0f GFLOP/s inside the kernels\n", flops / 1e9,
+              flops / flop_seconds / 1e9);
 }
 
 double peak_rss_mb() {
@@ -172,5 +201,18 @@ int main(int argc, char** argv) {
               {"loss_first", losses.front()},
               {"loss_last", losses.back()}});
   std::printf("%s\n", out.dump().c_str());
+  if (o.profile) {
+    qs::engine::profiler::enable(true);
+    std::vector<double> profiled;
+    for (int s = 0; s < o.steps; ++s) {
+      const auto t0 = std::chrono::steady_clock::now();
+      step();
+      profiled.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    qs::engine::profiler::enable(false);
+    double total = 0;
+    for (double t : profiled) total += t;
+    print_profile(qs::engine::profiler::entries(), total / o.steps, o.steps);
+  }
   return 0;
 }

@@ -4,24 +4,36 @@
 // names and arguments (engine/cpu/kernels.h, engine/cuda/kernels.h).
 #include "engine/backend.h"
 #include "engine/cpu/kernels.h"
+#include "engine/profiler.h"
+
+// QS_KERNEL_FLOPS also tells the profiler (engine/profiler.h) the kernel's
+// arithmetic. Kernels never launch kernels, so profiled times do not nest.
+#define QS_KERNEL(dev, name, ...) QS_KERNEL_FLOPS(dev, name, 0.0, __VA_ARGS__)
 
 #ifdef QSLAW_WITH_CUDA
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/runtime.h"
-#define QS_KERNEL(dev, name, ...)                              \
-  do {                                                         \
-    if ((dev).is_cpu()) {                                      \
-      ::qs::engine::cpu::__VA_ARGS__;                          \
-    } else {                                                   \
-      ::qs::engine::cuda::set_device((dev).index);             \
-      ::qs::engine::cuda::__VA_ARGS__;                         \
-    }                                                          \
+#define QS_KERNEL_FLOPS(dev, name, flops, ...)                                          \
+  do {                                                                                  \
+    auto qs_sync_ = [&] {                                                               \
+      if (!(dev).is_cpu()) ::qs::engine::cuda::synchronize((dev).index);                \
+    };                                                                                  \
+    ::qs::engine::profiler::Scope qs_scope_(name, flops, qs_sync_);                     \
+    if ((dev).is_cpu()) {                                                               \
+      ::qs::engine::cpu::__VA_ARGS__;                                                   \
+    } else {                                                                            \
+      ::qs::engine::cuda::set_device((dev).index);                                      \
+      ::qs::engine::cuda::__VA_ARGS__;                                                  \
+    }                                                                                   \
+    qs_scope_.finish(qs_sync_);                                                         \
   } while (0)
 #else
-#define QS_KERNEL(dev, name, ...)                              \
-  do {                                                         \
-    if (!(dev).is_cpu()) ::qs::engine::no_kernel(name, (dev)); \
-    ::qs::engine::cpu::__VA_ARGS__;                            \
+#define QS_KERNEL_FLOPS(dev, name, flops, ...)                                          \
+  do {                                                                                  \
+    if (!(dev).is_cpu()) ::qs::engine::no_kernel(name, (dev));                          \
+    ::qs::engine::profiler::Scope qs_scope_(name, flops, [] {});                        \
+    ::qs::engine::cpu::__VA_ARGS__;                                                     \
+    qs_scope_.finish([] {});                                                            \
   } while (0)
 #endif
 

@@ -76,7 +76,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (!gemm_ready(a3)) a3 = a3.contiguous();
     if (!gemm_ready(b3)) b3 = b3.contiguous();
   }
-  QS_KERNEL(dev, "matmul", matmul(a3, b3, out.view({numel_of(batch), m, n})));
+  const double flops = 2.0 * static_cast<double>(numel_of(batch)) * static_cast<double>(m) * static_cast<double>(n) *
+                       static_cast<double>(k);
+  QS_KERNEL_FLOPS(dev, "matmul", flops, matmul(a3, b3, out.view({numel_of(batch), m, n})));
   return out;
 }
 

@@ -13,12 +13,15 @@ void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
     const int64_t d = x.size(-1), t_len = x.size(-2), half = d / 2;
     const int64_t rows = x.numel() / (t_len * d);
     const int64_t* pos = positions.data<int64_t>();
-    // Angle table (T, D/2), computed in double once per call.
+    // Angle table (T, D/2), computed in double once per call; the sines and
+    // cosines cost more than rotating (B, H, T, D) f32 values, hence threads.
+    std::vector<double> freq(half);
+    for (int64_t i = 0; i < half; ++i) freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
     std::vector<T> cos_t(t_len * half), sin_t(t_len * half);
+#pragma omp parallel for schedule(static) if (t_len * half >= 1024)
     for (int64_t t = 0; t < t_len; ++t) {
       for (int64_t i = 0; i < half; ++i) {
-        double freq = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
-        double a = static_cast<double>(pos[t]) * freq;
+        double a = static_cast<double>(pos[t]) * freq[i];
         cos_t[t * half + i] = static_cast<T>(std::cos(a));
         sin_t[t * half + i] = static_cast<T>(inverse ? -std::sin(a) : std::sin(a));
       }
