@@ -24,10 +24,15 @@ Var matmul(const Var& a, const Var& b) {
     Tensor ga, gb;
     if (needs[0]) ga = e::sum_to(mm(g, bd.t()), ad.shape());
     if (needs[1]) {
-      if (bd.dim() == 2 && ad.dim() > 2) {
-        // A shared weight: fold the batch into the rows, one GEMM.
+      if (bd.dim() == 2 && ad.dim() >= 2) {
+        // A shared weight: fold the batch into the rows, one GEMM. A weight
+        // read transposed (x W^T, W stored (N, K)) gets its gradient computed
+        // as (g^T a)^T, so the transpose's backward hands W a contiguous
+        // gradient instead of one that must be copied into place.
         const int64_t k = ad.size(-1), n = g.size(-1);
-        gb = mm(ad.reshape({-1, k}).t(), g.reshape({-1, n}));
+        const Tensor a2 = ad.reshape({-1, k}), g2 = g.reshape({-1, n});
+        const bool read_transposed = !bd.is_contiguous() && bd.t().is_contiguous();
+        gb = read_transposed ? mm(g2.t(), a2).t() : mm(a2.t(), g2);
       } else {
         gb = e::sum_to(mm(ad.t(), g), bd.shape());
       }

@@ -7,7 +7,7 @@
 #include "engine/profiler.h"
 
 // QS_KERNEL_FLOPS also tells the profiler (engine/profiler.h) the kernel's
-// arithmetic. Kernels never launch kernels, so profiled times do not nest.
+// arithmetic.
 #define QS_KERNEL(dev, name, ...) QS_KERNEL_FLOPS(dev, name, 0.0, __VA_ARGS__)
 
 #ifdef QSLAW_WITH_CUDA

@@ -28,11 +28,11 @@ void copy_(const Tensor& dst, const Tensor& src) {
       src.dtype() != DType::f32 && dst.dtype() != DType::f32) {
     // The CPU kernels convert half types only to and from f32: go through it.
     Tensor f32(src.shape(), DType::f32, dev);
-    cpu::copy(f32, src);
-    cpu::copy(dst, f32);
+    QS_KERNEL(dev, "copy_", copy(f32, src));
+    QS_KERNEL(dev, "copy_", copy(dst, f32));
     return;
   }
-  cpu::copy(dst, src);
+  QS_KERNEL(dev, "copy_", copy(dst, src));
 }
 
 void fill_(const Tensor& dst, double value) {

@@ -30,25 +30,35 @@ void reset();
 std::vector<Entry> entries();  // by total time, longest first
 
 // Times one kernel launch; `sync` (run before reading the clock at both ends)
-// makes asynchronous devices finish their queued work.
+// makes asynchronous devices finish their queued work. A kernel's arguments
+// may launch kernels of their own (x.contiguous()): each records its own time
+// and the enclosing launch records its time less theirs.
 class Scope {
  public:
   template <class Sync>
   Scope(const char* name, double flops, Sync&& sync) : name_(enabled() ? name : nullptr), flops_(flops) {
     if (name_ == nullptr) return;
     sync();
+    parent_ = current;
+    current = this;
     start_ = std::chrono::steady_clock::now();
   }
   template <class Sync>
   void finish(Sync&& sync) {
     if (name_ == nullptr) return;
     sync();
-    detail::record(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), flops_);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    current = parent_;
+    if (parent_ != nullptr) parent_->nested_ += elapsed;
+    detail::record(name_, elapsed - nested_, flops_);
   }
 
  private:
+  static inline thread_local Scope* current = nullptr;
   const char* name_;
   double flops_;
+  double nested_ = 0;
+  Scope* parent_ = nullptr;
   std::chrono::steady_clock::time_point start_;
 };
 

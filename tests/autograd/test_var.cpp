@@ -1,4 +1,5 @@
 #include "autograd/functions.h"
+#include "engine/profiler.h"
 #include "support.h"
 
 using namespace qs::autograd;
@@ -87,4 +88,32 @@ TEST_CASE("leaf gradients never alias each other") {
   Var a(make({1}, {1}), true), b(make({1}, {1}), true);
   (a + b).backward();
   CHECK(a.grad().storage() != b.grad().storage());
+}
+
+TEST_CASE("a fresh gradient is adopted without a copy, a shared one is copied") {
+  // x W^T: W's gradient is computed in W's own layout and kept as it is.
+  Var x(make({1, 2, 3, 4, 5, 6}, {2, 3}), true), w(make({1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1}, {4, 3}), true);
+  Var y = qs::autograd::matmul(x, qs::autograd::transpose(w, 0, 1));
+  y.retain_grad();
+  Var b(make({0, 0, 0, 0}, {4}), true);
+  Var z = y + b;
+  qs::engine::profiler::reset();
+  qs::engine::profiler::enable(true);
+  z.backward(qs::engine::ones({2, 4}));
+  qs::engine::profiler::enable(false);
+  int64_t copies = 0;  // y's retained gradient shares the incoming one: the only copy
+  for (const auto& e : qs::engine::profiler::entries()) copies += e.name == "copy_" ? e.calls : 0;
+  CHECK(copies == 1);
+  qs::engine::profiler::reset();
+  CHECK(w.grad().is_contiguous());
+  CHECK(values(w.grad()) == std::vector<double>{5, 7, 9, 5, 7, 9, 5, 7, 9, 5, 7, 9});
+  // y's retained gradient and the leaves' are the same numbers, never the same memory.
+  CHECK(y.grad().storage() != x.grad().storage());
+  CHECK(y.grad().storage() != w.grad().storage());
+  CHECK(y.grad().storage() != b.grad().storage());
+  // A leaf's gradient never aliases the seed the caller still holds.
+  Var leaf(make({1, 2}, {2}), true);
+  qs::engine::Tensor seed = make({3, 4}, {2});
+  leaf.backward(seed);
+  CHECK(leaf.grad().storage() != seed.storage());
 }

@@ -1,5 +1,7 @@
 // The kernel profiler: off, it records nothing; on, it counts each kernel
 // under its op name with its time, and matmul with its FLOPs.
+#include <chrono>
+
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "support.h"
@@ -45,4 +47,23 @@ TEST_CASE("the profiler counts kernels and matmul FLOPs only while enabled") {
   for (std::size_t i = 1; i < entries.size(); ++i) CHECK(entries[i - 1].seconds >= entries[i].seconds);
   profiler::reset();
   CHECK(profiler::entries().empty());
+}
+
+TEST_CASE("a kernel launched while preparing another's arguments is counted apart") {
+  profiler::reset();
+  Generator gen(3);
+  Tensor x = randn({1024, 1024}, gen);
+  profiler::enable(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  Tensor s = sum(x.transpose(0, 1), 1);  // the reduction reads a contiguous copy
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  profiler::enable(false);
+  const auto entries = profiler::entries();
+  REQUIRE(find(entries, "sum") != nullptr);
+  REQUIRE(find(entries, "copy_") != nullptr);
+  CHECK(find(entries, "sum")->calls == 1);
+  CHECK(find(entries, "copy_")->calls == 1);
+  // Counted once: the copy's time is not also inside the reduction's.
+  CHECK(find(entries, "sum")->seconds + find(entries, "copy_")->seconds <= wall);
+  profiler::reset();
 }
