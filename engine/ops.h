@@ -24,6 +24,12 @@ Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::
 Tensor zeros_like(const Tensor& x);
 Tensor ones_like(const Tensor& x);
 Tensor full_like(const Tensor& x, double value);
+// Uninitialised, with x's shape, dtype, device and, where x's strides lay out
+// its elements densely in some order of dims (a transposed view of a
+// contiguous tensor), those same strides; otherwise contiguous. Outputs made
+// so keep their inputs' layout: heads split from a (B, T, H * d) projection
+// come back as a view of a contiguous (B, T, H, d) tensor, with no copy.
+Tensor empty_like_layout(const Tensor& x);
 
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape,
@@ -207,7 +213,9 @@ SwigluGrads swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& 
 // j > i + S - T (queries are the last T positions), or key_padding (u8 (B, S),
 // may be undefined or on the CPU) is nonzero at (b, j). A query that sees no
 // key gets zeros. lse (B, H, T) is the log-sum-exp of each row's scores, what
-// the backward pass recomputes the probabilities from.
+// the backward pass recomputes the probabilities from. On the CPU, out and
+// the gradients take the layout of q, k, v (empty_like_layout): heads split
+// by a transpose go in and come back without a copy.
 struct AttentionForward {
   Tensor out;
   Tensor lse;

@@ -36,16 +36,25 @@ Checked check_attention(const char* op, const Tensor& q, const Tensor& k, const 
 
 DType lse_dtype(DType d) { return d == DType::f64 ? DType::f64 : DType::f32; }
 
+// The CPU kernels read (B, H, T, d) operands in any layout whose rows have
+// unit stride (engine/cpu/head_rows.h) and write outputs in their inputs'
+// layout, so heads split from a projection by a transpose are never copied;
+// the CUDA kernels take contiguous operands.
+Tensor operand(const Tensor& x, Device dev) { return dev.is_cpu() && x.strides()[3] == 1 ? x : x.contiguous(); }
+Tensor output_like(const Tensor& x, Device dev) {
+  return dev.is_cpu() ? empty_like_layout(x) : Tensor(x.shape(), x.dtype(), dev);
+}
+
 }  // namespace
 
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                    bool causal, const Tensor& key_padding) {
   Checked c = check_attention("attention", q, k, v, key_padding);
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), s = k.size(2);
-  AttentionForward f{Tensor(q.shape(), q.dtype(), c.dev), Tensor({b, h, t}, lse_dtype(q.dtype()), c.dev)};
+  const Tensor qo = operand(q, c.dev);
+  AttentionForward f{output_like(qo, c.dev), Tensor({b, h, t}, lse_dtype(q.dtype()), c.dev)};
   QS_KERNEL(c.dev, "attention",
-            attention_forward(q.contiguous(), k.contiguous(), v.contiguous(), h, t, s, scale,
-                              causal, c.pad, f.out, f.lse));
+            attention_forward(qo, operand(k, c.dev), operand(v, c.dev), h, t, s, scale, causal, c.pad, f.out, f.lse));
   return f;
 }
 
@@ -56,12 +65,11 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
   QS_CHECK(dout.defined() && dout.shape() == q.shape() && dout.dtype() == q.dtype(),
            "attention_backward: the output gradient {} must match q {}", describe(dout), describe(q));
   const int64_t h = q.size(1), t = q.size(2), s = k.size(2);
-  AttentionGrads g{Tensor(q.shape(), q.dtype(), c.dev), Tensor(k.shape(), k.dtype(), c.dev),
-                   Tensor(v.shape(), v.dtype(), c.dev)};
+  const Tensor qo = operand(q, c.dev), ko = operand(k, c.dev), vo = operand(v, c.dev);
+  AttentionGrads g{output_like(qo, c.dev), output_like(ko, c.dev), output_like(vo, c.dev)};
   QS_KERNEL(c.dev, "attention_backward",
-            attention_backward(dout.contiguous(), q.contiguous(), k.contiguous(), v.contiguous(),
-                               fwd.out.contiguous(), fwd.lse.contiguous(), h, t, s, scale, causal,
-                               c.pad, g.dq, g.dk, g.dv));
+            attention_backward(operand(dout, c.dev), qo, ko, vo, operand(fwd.out, c.dev), fwd.lse.contiguous(), h, t, s,
+                               scale, causal, c.pad, g.dq, g.dk, g.dv));
   return g;
 }
 

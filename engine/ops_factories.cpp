@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
@@ -19,6 +21,20 @@ Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype(), x.device
 Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype(), x.device()); }
 Tensor full_like(const Tensor& x, double value) {
   return full(x.shape(), value, x.dtype(), x.device());
+}
+
+Tensor empty_like_layout(const Tensor& x) {
+  if (x.is_contiguous()) return Tensor(x.shape(), x.dtype(), x.device());
+  std::vector<int64_t> order(static_cast<std::size_t>(x.dim()));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x.strides()[a] < x.strides()[b]; });
+  int64_t expected = 1;  // dims from the smallest stride up must tile memory exactly
+  for (int64_t d : order) {
+    if (x.size(d) == 1) continue;
+    if (x.strides()[d] != expected) return Tensor(x.shape(), x.dtype(), x.device());
+    expected *= x.size(d);
+  }
+  return Tensor(std::make_shared<Storage>(x.nbytes(), x.device()), x.shape(), x.strides(), 0, x.dtype());
 }
 
 Tensor arange(double start, double end, double step, DType dtype, Device device) {

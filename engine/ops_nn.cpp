@@ -165,9 +165,12 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
   Device dev = op_device("rope", {&x});
   QS_CHECK(positions.device().is_cpu() || positions.device() == dev,
            "rope: positions are on {} but the input is on {}", positions.device().str(), dev.str());
-  Tensor out(x.shape(), x.dtype(), dev);
   Tensor pos = positions.to(DType::i64).contiguous().to(dev);
-  QS_KERNEL(dev, "rope", rope(x.contiguous(), pos, theta, inverse, out));
+  // The CPU kernel rotates rows in place of any layout and keeps it (heads
+  // split by a transpose stay uncopied); the CUDA kernel takes contiguous x.
+  const Tensor xs = dev.is_cpu() && x.strides().back() == 1 ? x : x.contiguous();
+  Tensor out = dev.is_cpu() ? empty_like_layout(xs) : Tensor(x.shape(), x.dtype(), dev);
+  QS_KERNEL(dev, "rope", rope(xs, pos, theta, inverse, out));
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/cpu/head_rows.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
 #include "engine/cpu/sgemm.h"
@@ -44,25 +45,23 @@ void attention_forward_reference(const Tensor& q, const Tensor& k, const Tensor&
   dispatch_floating("attention", q.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const Dims m = dims_of(q, heads, t, s);
-    const T* qp = q.data<T>();
-    const T* kp = k.data<T>();
-    const T* vp = v.data<T>();
+    const HeadRows<const T> Q(q, heads), K(k, heads), V(v, heads);
+    const HeadRows<T> O(out, heads);
     const uint8_t* pad = key_padding.defined() ? key_padding.data<uint8_t>() : nullptr;
-    T* op = out.data<T>();
     T* lp = lse.data<T>();
 #pragma omp parallel for schedule(static) if (m.bh * m.t * m.s * m.d >= kParallelGrain)
     for (int64_t bh = 0; bh < m.bh; ++bh) {
       std::vector<double> p(m.s), acc(m.d);
       const int64_t b = bh / m.heads;
       for (int64_t i = 0; i < m.t; ++i) {
-        const T* qi = qp + (bh * m.t + i) * m.d;
+        const T* qi = Q(bh, i);
         double mx = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < m.s; ++j) {
-          p[j] = visible(i, j, m, causal, pad, b) ? scale * dot(qi, kp + (bh * m.s + j) * m.d, m.d)
+          p[j] = visible(i, j, m, causal, pad, b) ? scale * dot(qi, K(bh, j), m.d)
                                                   : -std::numeric_limits<double>::infinity();
           mx = std::max(mx, p[j]);
         }
-        T* oi = op + (bh * m.t + i) * m.d;
+        T* oi = O(bh, i);
         if (mx == -std::numeric_limits<double>::infinity()) {
           // No visible key: zeros, as softmax of an all -inf row gives.
           for (int64_t c = 0; c < m.d; ++c) oi[c] = T(0);
@@ -75,7 +74,7 @@ void attention_forward_reference(const Tensor& q, const Tensor& k, const Tensor&
           const double e = std::exp(p[j] - mx);
           if (e == 0.0) continue;
           sum += e;
-          const T* vj = vp + (bh * m.s + j) * m.d;
+          const T* vj = V(bh, j);
           for (int64_t c = 0; c < m.d; ++c) acc[c] += e * static_cast<double>(vj[c]);
         }
         for (int64_t c = 0; c < m.d; ++c) oi[c] = static_cast<T>(acc[c] / sum);
@@ -92,35 +91,30 @@ void attention_backward_reference(const Tensor& dout, const Tensor& q, const Ten
   dispatch_floating("attention_backward", q.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const Dims m = dims_of(q, heads, t, s);
-    const T* qp = q.data<T>();
-    const T* kp = k.data<T>();
-    const T* vp = v.data<T>();
-    const T* gp = dout.data<T>();
-    const T* op = out.data<T>();
+    const HeadRows<const T> Q(q, heads), K(k, heads), V(v, heads), G(dout, heads), O(out, heads);
+    const HeadRows<T> DQ(dq, heads), DK(dk, heads), DV(dv, heads);
     const T* lp = lse.data<T>();
     const uint8_t* pad = key_padding.defined() ? key_padding.data<uint8_t>() : nullptr;
-    T* dqp = dq.data<T>();
-    T* dkp = dk.data<T>();
-    T* dvp = dv.data<T>();
 #pragma omp parallel for schedule(static) if (m.bh * m.t * m.s * m.d >= kParallelGrain)
     for (int64_t bh = 0; bh < m.bh; ++bh) {
       const int64_t b = bh / m.heads;
       std::vector<double> gk(m.s * m.d, 0.0), gv(m.s * m.d, 0.0), gq(m.d);
       for (int64_t i = 0; i < m.t; ++i) {
         const int64_t row = bh * m.t + i;
-        const T* qi = qp + row * m.d;
-        const T* gi = gp + row * m.d;
+        const T* qi = Q(bh, i);
+        const T* gi = G(bh, i);
+        T* dqi = DQ(bh, i);
         std::fill(gq.begin(), gq.end(), 0.0);
         if (std::isinf(lp[row])) {
-          for (int64_t c = 0; c < m.d; ++c) dqp[row * m.d + c] = T(0);
+          for (int64_t c = 0; c < m.d; ++c) dqi[c] = T(0);
           continue;
         }
         // D = dO . O  (= sum_j p_j dp_j)
-        const double dsum = dot(gi, op + row * m.d, m.d);
+        const double dsum = dot(gi, O(bh, i), m.d);
         for (int64_t j = 0; j < m.s; ++j) {
           if (!visible(i, j, m, causal, pad, b)) continue;
-          const T* kj = kp + (bh * m.s + j) * m.d;
-          const T* vj = vp + (bh * m.s + j) * m.d;
+          const T* kj = K(bh, j);
+          const T* vj = V(bh, j);
           const double p = std::exp(scale * dot(qi, kj, m.d) - static_cast<double>(lp[row]));
           const double ds = p * (dot(gi, vj, m.d) - dsum);
           for (int64_t c = 0; c < m.d; ++c) {
@@ -129,11 +123,15 @@ void attention_backward_reference(const Tensor& dout, const Tensor& q, const Ten
             gv[j * m.d + c] += p * static_cast<double>(gi[c]);
           }
         }
-        for (int64_t c = 0; c < m.d; ++c) dqp[row * m.d + c] = static_cast<T>(gq[c]);
+        for (int64_t c = 0; c < m.d; ++c) dqi[c] = static_cast<T>(gq[c]);
       }
-      for (int64_t x = 0; x < m.s * m.d; ++x) {
-        dkp[bh * m.s * m.d + x] = static_cast<T>(gk[x]);
-        dvp[bh * m.s * m.d + x] = static_cast<T>(gv[x]);
+      for (int64_t j = 0; j < m.s; ++j) {
+        T* dkj = DK(bh, j);
+        T* dvj = DV(bh, j);
+        for (int64_t c = 0; c < m.d; ++c) {
+          dkj[c] = static_cast<T>(gk[j * m.d + c]);
+          dvj[c] = static_cast<T>(gv[j * m.d + c]);
+        }
       }
     }
   });

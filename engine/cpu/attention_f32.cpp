@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/cpu/head_rows.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
 #include "engine/cpu/sgemm.h"
@@ -58,17 +59,23 @@ float probabilities(float* row, int64_t n, int64_t limit, const uint8_t* pad, fl
   return mx + std::log(sum);
 }
 
+// Rows [0, n) of slice bh += part (n, d).
+void add_rows(const HeadRows<float>& x, int64_t bh, int64_t n, int64_t d, const float* part) {
+  for (int64_t j = 0; j < n; ++j) {
+    float* row = x(bh, j);
+    for (int64_t c = 0; c < d; ++c) row[c] += part[j * d + c];
+  }
+}
+
 }  // namespace
 
 void attention_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t t, int64_t s,
                            double scale, bool causal, const Tensor& key_padding, const Tensor& out, const Tensor& lse) {
   const int64_t d = q.size(-1);
   const int64_t slices = q.numel() / (t * d);  // B * H
-  const float* qp = q.data<float>();
-  const float* kp = k.data<float>();
-  const float* vp = v.data<float>();
+  const HeadRows<const float> Q(q, heads), K(k, heads), V(v, heads);
+  const HeadRows<float> O(out, heads);
   const uint8_t* pad = key_padding.defined() ? key_padding.data<uint8_t>() : nullptr;
-  float* op = out.data<float>();
   float* lp = lse.data<float>();
   const int64_t tiles = (t + kTile - 1) / kTile;
   const float sc = static_cast<float>(scale);
@@ -79,20 +86,20 @@ void attention_forward_f32(const Tensor& q, const Tensor& k, const Tensor& v, in
     for (int64_t job = 0; job < slices * tiles; ++job) {
       const int64_t bh = job / tiles, i0 = (job % tiles) * kTile, i1 = std::min(t, i0 + kTile), rows = i1 - i0;
       const int64_t n = visible_keys(t, s, causal, i1);
-      const float* qt = qp + (bh * t + i0) * d;
-      const float* kb = kp + bh * s * d;
-      float* ot = op + (bh * t + i0) * d;
+      const float* qt = Q(bh, i0);
+      const float* kb = K(bh, 0);
+      float* ot = O(bh, i0);
       const uint8_t* row_pad = pad ? pad + (bh / heads) * s : nullptr;
-      if (n > 0) sgemm::gemm(rows, n, d, qt, d, 1, kb, 1, d, p.data(), n);  // scores Q K^T
+      if (n > 0) sgemm::gemm(rows, n, d, qt, Q.row_stride, 1, kb, 1, K.row_stride, p.data(), n);  // scores Q K^T
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t i = i0 + r;
         const int64_t limit = causal ? i + s - t + 1 : s;
         lp[bh * t + i] = probabilities(p.data() + r * n, n, limit, row_pad, sc, nullptr);
       }
       if (n > 0) {
-        sgemm::gemm(rows, d, n, p.data(), n, 1, vp + bh * s * d, d, 1, ot, d);  // P V
+        sgemm::gemm(rows, d, n, p.data(), n, 1, V(bh, 0), V.row_stride, 1, ot, O.row_stride);  // P V
       } else {
-        std::fill(ot, ot + rows * d, 0.0f);
+        for (int64_t r = 0; r < rows; ++r) std::fill(ot + r * O.row_stride, ot + r * O.row_stride + d, 0.0f);
       }
     }
   }
@@ -103,16 +110,10 @@ void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k
                             const Tensor& key_padding, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
   const int64_t d = q.size(-1);
   const int64_t slices = q.numel() / (t * d);  // B * H
-  const float* qp = q.data<float>();
-  const float* kp = k.data<float>();
-  const float* vp = v.data<float>();
-  const float* gp = dout.data<float>();
-  const float* op = out.data<float>();
+  const HeadRows<const float> Q(q, heads), K(k, heads), V(v, heads), G(dout, heads), O(out, heads);
+  const HeadRows<float> DQ(dq, heads), DK(dk, heads), DV(dv, heads);
   const float* lp = lse.data<float>();
   const uint8_t* pad = key_padding.defined() ? key_padding.data<uint8_t>() : nullptr;
-  float* dqp = dq.data<float>();
-  float* dkp = dk.data<float>();
-  float* dvp = dv.data<float>();
   const float sc = static_cast<float>(scale);
   // dK and dV sum over every query, so a (b, h) slice is one thread's job.
 #pragma omp parallel if (slices * t * s * d >= kParallelGrain)
@@ -121,26 +122,26 @@ void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k
         part(static_cast<std::size_t>(s * d));
 #pragma omp for schedule(dynamic)
     for (int64_t bh = 0; bh < slices; ++bh) {
-      const float* kb = kp + bh * s * d;
-      const float* vb = vp + bh * s * d;
-      float* dkb = dkp + bh * s * d;
-      float* dvb = dvp + bh * s * d;
-      std::fill(dkb, dkb + s * d, 0.0f);
-      std::fill(dvb, dvb + s * d, 0.0f);
+      const float* kb = K(bh, 0);
+      const float* vb = V(bh, 0);
+      for (int64_t j = 0; j < s; ++j) {
+        std::fill(DK(bh, j), DK(bh, j) + d, 0.0f);
+        std::fill(DV(bh, j), DV(bh, j) + d, 0.0f);
+      }
       const uint8_t* row_pad = pad ? pad + (bh / heads) * s : nullptr;
       for (int64_t i0 = 0; i0 < t; i0 += kTile) {
         const int64_t i1 = std::min(t, i0 + kTile), rows = i1 - i0;
         const int64_t n = visible_keys(t, s, causal, i1);
         const int64_t row0 = bh * t + i0;
-        float* dqt = dqp + row0 * d;
+        float* dqt = DQ(bh, i0);
         if (n == 0) {
-          std::fill(dqt, dqt + rows * d, 0.0f);
+          for (int64_t r = 0; r < rows; ++r) std::fill(dqt + r * DQ.row_stride, dqt + r * DQ.row_stride + d, 0.0f);
           continue;
         }
-        const float* qt = qp + row0 * d;
-        const float* gt = gp + row0 * d;
-        sgemm::gemm(rows, n, d, qt, d, 1, kb, 1, d, p.data(), n);   // scores Q K^T
-        sgemm::gemm(rows, n, d, gt, d, 1, vb, 1, d, dp.data(), n);  // dP = dO V^T
+        const float* qt = Q(bh, i0);
+        const float* gt = G(bh, i0);
+        sgemm::gemm(rows, n, d, qt, Q.row_stride, 1, kb, 1, K.row_stride, p.data(), n);   // scores Q K^T
+        sgemm::gemm(rows, n, d, gt, G.row_stride, 1, vb, 1, V.row_stride, dp.data(), n);  // dP = dO V^T
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
           const int64_t limit = causal ? i + s - t + 1 : s;
@@ -149,14 +150,15 @@ void attention_backward_f32(const Tensor& dout, const Tensor& q, const Tensor& k
           probabilities(pr, n, limit, row_pad, sc, lp + row0 + r);
           // dS = P (dP - D) with D = dO . O = sum_j P_j dP_j; times scale for Q K^T.
           float dsum = 0.0f;
-          for (int64_t c = 0; c < d; ++c) dsum += gt[r * d + c] * op[(row0 + r) * d + c];
+          const float* orow = O(bh, i);
+          for (int64_t c = 0; c < d; ++c) dsum += gt[r * G.row_stride + c] * orow[c];
           for (int64_t j = 0; j < n; ++j) dpr[j] = pr[j] * (dpr[j] - dsum) * sc;
         }
-        sgemm::gemm(rows, d, n, dp.data(), n, 1, kb, d, 1, dqt, d);  // dQ = dS K
-        sgemm::gemm(n, d, rows, dp.data(), 1, n, qt, d, 1, part.data(), d);  // dK += dS^T Q
-        for (int64_t x = 0; x < n * d; ++x) dkb[x] += part[static_cast<std::size_t>(x)];
-        sgemm::gemm(n, d, rows, p.data(), 1, n, gt, d, 1, part.data(), d);  // dV += P^T dO
-        for (int64_t x = 0; x < n * d; ++x) dvb[x] += part[static_cast<std::size_t>(x)];
+        sgemm::gemm(rows, d, n, dp.data(), n, 1, kb, K.row_stride, 1, dqt, DQ.row_stride);  // dQ = dS K
+        sgemm::gemm(n, d, rows, dp.data(), 1, n, qt, Q.row_stride, 1, part.data(), d);  // dK += dS^T Q
+        add_rows(DK, bh, n, d, part.data());
+        sgemm::gemm(n, d, rows, p.data(), 1, n, gt, G.row_stride, 1, part.data(), d);  // dV += P^T dO
+        add_rows(DV, bh, n, d, part.data());
       }
     }
   }

@@ -26,13 +26,27 @@ void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
         sin_t[t * half + i] = static_cast<T>(inverse ? -std::sin(a) : std::sin(a));
       }
     }
+    // Any layout with unit-stride rows: the offset of each leading index.
+    auto row_offsets = [&](const Tensor& a) {
+      std::vector<int64_t> off(static_cast<std::size_t>(rows), 0);
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t rest = r;
+        for (int64_t dim = a.dim() - 3; dim >= 0; --dim) {
+          off[r] += rest % a.size(dim) * a.strides()[dim];
+          rest /= a.size(dim);
+        }
+      }
+      return off;
+    };
+    const std::vector<int64_t> x_rows = row_offsets(x), o_rows = row_offsets(out);
+    const int64_t x_t = x.strides()[x.dim() - 2], o_t = out.strides()[out.dim() - 2];
     const T* xp = x.data<T>();
     T* op = out.data<T>();
 #pragma omp parallel for schedule(static) collapse(2) if (x.numel() >= kParallelGrain)
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t t = 0; t < t_len; ++t) {
-        const T* xr = xp + (r * t_len + t) * d;
-        T* o = op + (r * t_len + t) * d;
+        const T* xr = xp + x_rows[r] + t * x_t;
+        T* o = op + o_rows[r] + t * o_t;
         const T* c = cos_t.data() + t * half;
         const T* s = sin_t.data() + t * half;
         for (int64_t i = 0; i < half; ++i) {
