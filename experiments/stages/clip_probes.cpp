@@ -1,5 +1,6 @@
 #include "experiments/stages/clip_probes.h"
 
+#include <algorithm>
 #include <map>
 
 #include "autograd/functions.h"
@@ -34,6 +35,15 @@ double linear_probe(const e::Tensor& feats, const std::vector<int64_t>& labels, 
   return e::mean(e::eq(pred, y.slice(0, half, n)).to(e::DType::f64)).item<double>();
 }
 
+int64_t object_patch(const data::Scene& scene, const vision::VitConfig& c) {
+  QS_CHECK(!scene.objects.empty(), "object_patch: the scene has no object");
+  const int64_t grid = c.image_size / c.patch_size;
+  auto cell = [&](double v) {
+    return std::clamp<int64_t>(static_cast<int64_t>(v / scene.canvas * static_cast<double>(grid)), 0, grid - 1);
+  };
+  return cell(scene.objects[0].y) * grid + cell(scene.objects[0].x);
+}
+
 double majority_rate(const std::vector<int64_t>& labels) {
   const std::size_t half = labels.size() / 2;
   std::map<int64_t, int64_t> counts;
@@ -46,21 +56,30 @@ double majority_rate(const std::vector<int64_t>& labels) {
 namespace {
 
 struct Readouts {
-  e::Tensor patches, cls;
+  e::Tensor patches, cls, object;  // object: only for one-object scenes
 };
 
-Readouts readouts(vision::VisionTransformer& vit, const e::Tensor& images, const vision::PreprocessConfig& pre) {
+Readouts readouts(vision::VisionTransformer& vit, const data::CaptionDataset& data, const vision::PreprocessConfig& pre,
+                  bool with_object) {
   ag::NoGrad no_grad;
-  std::vector<e::Tensor> patches, cls;
+  std::vector<e::Tensor> patches, cls, object;
+  const e::Tensor& images = data.images;
   const int64_t n = images.size(0);
   for (int64_t s = 0; s < n; s += 64) {
-    e::Tensor batch = vision::normalize_batch(images.slice(0, s, std::min(n, s + 64)), pre);
+    const int64_t end = std::min(n, s + 64);
+    e::Tensor batch = vision::normalize_batch(images.slice(0, s, end), pre);
     e::Tensor f = vit.features(ag::Var(batch)).data();
     if (vit.config().select_class_token) f = f.slice(1, 1, f.size(1));
     patches.push_back(e::mean(f, 1));
     cls.push_back(vit.pooled(ag::Var(batch)).data());
+    if (with_object) {
+      const int64_t p = f.size(1);
+      std::vector<int64_t> rows;
+      for (int64_t i = s; i < end; ++i) rows.push_back((i - s) * p + object_patch(data.scenes[static_cast<std::size_t>(i)], vit.config()));
+      object.push_back(e::index_select(f.reshape({-1, f.size(2)}), 0, e::from_vector(rows)));
+    }
   }
-  return {e::concat(patches, 0), e::concat(cls, 0)};
+  return {e::concat(patches, 0), e::concat(cls, 0), with_object ? e::concat(object, 0) : e::Tensor()};
 }
 
 }  // namespace
@@ -88,7 +107,7 @@ std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data:
       has[k].push_back(any);
     }
   }
-  const Readouts one = readouts(vit, singles.images, pre), many = readouts(vit, scenes.images, pre);
+  const Readouts one = readouts(vit, singles, pre, true), many = readouts(vit, scenes, pre, false);
   std::vector<ProbeResult> out;
   for (auto [readout, f1, fn] : {std::tuple{"patches", one.patches, many.patches}, std::tuple{"class", one.cls, many.cls}}) {
     out.push_back({"shape", readout, linear_probe(f1, shape, 5, steps), majority_rate(shape)});
@@ -103,6 +122,11 @@ std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data:
     }
     out.push_back(present);
   }
+  // The token the projector hands the LLM for the object itself: what a mean
+  // over 64 patches of mostly background dilutes.
+  out.push_back({"shape", "object", linear_probe(one.object, shape, 5, steps), majority_rate(shape)});
+  out.push_back({"color", "object", linear_probe(one.object, color, 6, steps), majority_rate(color)});
+  out.push_back({"size", "object", linear_probe(one.object, size, 2, steps), majority_rate(size)});
   if (was_training) vit.train();
   return out;
 }

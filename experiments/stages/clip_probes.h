@@ -14,7 +14,10 @@ namespace qs::experiments {
 
 struct ProbeResult {
   std::string name;     // e.g. "shape"
-  std::string readout;  // "patches" (mean of the selected layer's patch tokens) or "class" (pooled class token)
+  // "patches" (mean of the selected layer's patch tokens), "class" (pooled
+  // class token) or "object" (the selected layer's token of the patch holding
+  // the object's centre; one-object probes only)
+  std::string readout;
   double accuracy = 0, chance = 0;  // on the test half; chance = the test half's majority rate
 };
 
@@ -22,8 +25,12 @@ struct ProbeResult {
 // half, scored on the second.
 double linear_probe(const engine::Tensor& features, const std::vector<int64_t>& labels, int64_t classes, int64_t steps);
 double majority_rate(const std::vector<int64_t>& labels);
+// The patch (row-major in the ViT's grid) holding the centre of the scene's
+// first object, the canvas scaled onto the ViT's input.
+int64_t object_patch(const data::Scene& scene, const vision::VitConfig& c);
 
-// singles: one-object scenes; scenes: 1-6 objects. Both readouts of every probe.
+// singles: one-object scenes; scenes: 1-6 objects. Every probe on the patch
+// mean and the class token; shape, color and size also on the object's token.
 std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data::CaptionDataset& singles,
                                      const data::CaptionDataset& scenes, const vision::PreprocessConfig& pre,
                                      int64_t steps);

@@ -233,8 +233,9 @@ nlohmann::json run(StageContext& ctx) {
       {"retrieval_chance_top5", 5.0 / n},
       {"shape_binding", shape_binding},
       {"shape_binding_chance", 0.5}};
-  // Keys: probe_<name> (mean of the selected layer's patch tokens, what the
-  // projector sees), probe_<name>_class (pooled class token), probe_<name>_chance.
+  // Keys: probe_<name> (mean of the selected layer's patch tokens),
+  // probe_<name>_class (pooled class token), probe_<name>_object (the token of
+  // the object's own patch), probe_<name>_chance.
   for (const ProbeResult& p : probes) {
     const std::string key = "probe_" + p.name + (p.readout == "patches" ? "" : "_" + p.readout);
     results[key] = p.accuracy;
@@ -244,10 +245,11 @@ nlohmann::json run(StageContext& ctx) {
                        c.retrieval_batch, top1 / n, 1 / n, top5 / n, 5 / n));
   log.line(fmt::format("[{}] shape binding (own caption over the one-shape-swapped caption): {:.3f} (chance 0.5)",
                        ctx.stage, shape_binding));
-  for (const char* readout : {"patches", "class"}) {
-    std::string line = fmt::format("[{}] probes on {}:", ctx.stage,
-                                   std::string(readout) == "patches" ? fmt::format("layer {} patch features (mean)", c.vit.select_layer)
-                                                                     : std::string("the pooled class token"));
+  for (const std::string readout : {"patches", "class", "object"}) {
+    const std::string what = readout == "patches" ? fmt::format("layer {} patch features (mean)", c.vit.select_layer)
+                             : readout == "class" ? std::string("the pooled class token")
+                                                  : fmt::format("the layer {} token of the object's own patch", c.vit.select_layer);
+    std::string line = fmt::format("[{}] probes on {}:", ctx.stage, what);
     for (const ProbeResult& p : probes) {
       if (p.readout == readout) line += fmt::format(" {} {:.3f} (majority {:.3f})", p.name, p.accuracy, p.chance);
     }

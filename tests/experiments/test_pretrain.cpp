@@ -8,6 +8,7 @@
 #include "data/corpus.h"
 #include "data/lm_dataset.h"
 #include "experiments/runner.h"
+#include "experiments/stages/clip_probes.h"
 #include "experiments/stages/lm_training.h"
 #include "support.h"
 
@@ -123,7 +124,8 @@ TEST_CASE("the tiny pretrain_clip experiment trains and reports retrieval and pr
   RunSummary s = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml", o);
   const auto& r = s.results["pretrain_clip"];
   for (const char* key : {"retrieval_top1", "retrieval_top5", "shape_binding", "probe_count", "probe_color", "probe_shape",
-                          "probe_size", "probe_shape_present", "probe_shape_class", "probe_shape_chance"}) {
+                          "probe_size", "probe_shape_present", "probe_shape_class", "probe_shape_object", "probe_color_object",
+                          "probe_shape_chance"}) {
     CAPTURE(key);
     const double v = r[key].get<double>();
     CHECK(v >= 0.0);
@@ -146,4 +148,21 @@ TEST_CASE("the tiny pretrain_clip experiment trains and reports retrieval and pr
   const std::string other = log_of(run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml", o));
   CHECK(other.find("[pretrain_clip] reusing cached outputs") == std::string::npos);
   fs::remove_all(root);
+}
+
+TEST_CASE("the object probe reads the patch under the object's centre") {
+  qs::data::Scene scene;
+  scene.canvas = 64;
+  qs::data::Object o{};
+  o.x = 20.0;
+  o.y = 50.0;
+  scene.objects.push_back(o);
+  qs::vision::VitConfig c;
+  c.image_size = 64;
+  c.patch_size = 8;
+  CHECK(object_patch(scene, c) == 6 * 8 + 2);
+  c.image_size = 32;  // a 64-pixel canvas seen at 32: a 4 x 4 grid
+  CHECK(object_patch(scene, c) == 3 * 4 + 1);
+  scene.objects[0].x = 63.9;
+  CHECK(object_patch(scene, c) == 3 * 4 + 3);
 }
