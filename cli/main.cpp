@@ -14,13 +14,17 @@
 #include "data/scene.h"
 #include "vision/image_io.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 
 namespace {
 
 int cmd_info() {
   fmt::print("qslaw {}\n", QSLAW_VERSION);
-  fmt::print("cpu threads: {}\n", omp_get_max_threads());
+  fmt::print("cpu threads: {} (OpenMP wait policy: {})\n", omp_get_max_threads(),
+             std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "default");
   fmt::print("cuda backend: {}", qs::engine::cuda_built() ? "built" : "not built");
   if (qs::engine::cuda_built()) fmt::print(", {} GPU(s) visible", qs::engine::cuda_device_count());
   fmt::print("\nstages:");
@@ -85,6 +89,15 @@ int cmd_table(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenMP reads its wait policy when the library loads, before main. Spinning
+  // workers made 2 threads slower than 1 on this project's 2-core machines
+  // (and a background run 5x slower next to another process): a binary
+  // started directly (a debugger, a script) re-executes itself once with the
+  // passive policy, unless the caller chose one.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: go on as we are
+  }
   CLI::App app{"qslaw: quantization-aware scale learning for multimodal LLMs"};
   app.require_subcommand(1);
   std::string config;
