@@ -19,12 +19,8 @@ void copy_(const Tensor& dst, const Tensor& src) {
     return;
   }
   Device dev = op_device("copy_", {&dst, &src});
-  if (dev.is_cuda()) {
-    QS_KERNEL(dev, "copy_", copy(dst, src));
-    return;
-  }
   auto half = [](DType d) { return d == DType::bf16 || d == DType::f16; };
-  if ((half(src.dtype()) || half(dst.dtype())) && src.dtype() != dst.dtype() &&
+  if (dev.is_cpu() && (half(src.dtype()) || half(dst.dtype())) && src.dtype() != dst.dtype() &&
       src.dtype() != DType::f32 && dst.dtype() != DType::f32) {
     // The CPU kernels convert half types only to and from f32: go through it.
     Tensor f32(src.shape(), DType::f32, dev);
