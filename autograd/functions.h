@@ -74,6 +74,12 @@ Var index_select(const Var& x, int64_t dim, const Tensor& idx);
 
 // ---- linear algebra
 Var matmul(const Var& a, const Var& b);
+// dropout(x, p, gen) b with b a matrix, as the two functions compose, but the
+// graph keeps x and the u8 mask, not the dropped f32 copy: the backward
+// rebuilds it from the two (redrawing the mask instead cost LoRA's step 25%:
+// Philox is dear). LoRA's down-projection, where the frozen base layer keeps
+// x anyway, so each adapted layer saves four fifths of what dropout held.
+Var dropout_matmul(const Var& x, const Var& b, double p, engine::Generator& gen);
 
 // ---- nn
 Var softmax(const Var& x);      // last dim

@@ -53,4 +53,9 @@ Var Dropout::forward(const Var& x) {
   return ag::dropout(x, p, gen_);
 }
 
+Var Dropout::forward_matmul(const Var& x, const Var& w) {
+  if (!is_training() || p == 0.0) return ag::matmul(x, w);
+  return ag::dropout_matmul(x, w, p, gen_);
+}
+
 }  // namespace qs::nn

@@ -63,6 +63,10 @@ class Dropout : public Module {
  public:
   Dropout(double p, uint64_t seed);
   Var forward(const Var& x);
+  // matmul(forward(x), w) with the same numbers and mask, through
+  // autograd::dropout_matmul: the graph keeps x and the mask, not the
+  // dropped copy.
+  Var forward_matmul(const Var& x, const Var& w);
   double p;
 
  private:

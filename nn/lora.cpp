@@ -25,8 +25,9 @@ LoraLinear::LoraLinear(std::shared_ptr<LinearLayer> base, const LoraConfig& c) {
 }
 
 Var LoraLinear::forward(const Var& x) {
-  Var h = child<Dropout>("dropout").forward(x);
-  Var update = ag::matmul(ag::matmul(h, ag::transpose(lora_a, 0, 1)), ag::transpose(lora_b, 0, 1));
+  // The frozen base keeps x for its backward; the dropped copy is not kept.
+  Var down = child<Dropout>("dropout").forward_matmul(x, ag::transpose(lora_a, 0, 1));
+  Var update = ag::matmul(down, ag::transpose(lora_b, 0, 1));
   return base().forward(x) + update * scaling;
 }
 

@@ -157,6 +157,17 @@ TEST_CASE("gradcheck: dropout, whose backward reads the forward's mask") {
   }, {transposed(6, 7)});
 }
 
+TEST_CASE("gradcheck: dropout_matmul, whose backward rebuilds the dropped input") {
+  check([](auto v) {
+    e::Generator g(31, 5);
+    return dropout_matmul(v[0], v[1], 0.4, g);
+  }, {rnd({2, 3, 5}), transposed(5, 4)});
+  check([](auto v) {
+    e::Generator g(7);
+    return dropout_matmul(v[0], v[1], 0.3, g);
+  }, {transposed(6, 5), rnd({5, 3})});
+}
+
 TEST_CASE("gradcheck notices a wrong gradient") {
   // A deliberately wrong backward must fail the check.
   auto wrong = [](const std::vector<Var>& v) {
