@@ -16,4 +16,13 @@ bool available();
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa,
           const float* b, int64_t rsb, int64_t csb, float* c, int64_t ldc);
 
+// C = A B, or C += A B with accumulate, without packing either operand: B is
+// row-major (leading dim ldb) and read in place, A's element (i, p) is at
+// a[i * rsa + p * csa] and broadcast one at a time. For attention's products
+// with heads of d <= 64 (sgemm_small.cpp), where gemm's packing cost as much
+// as the arithmetic; B should fit in L2. Always on the calling thread. Works
+// without AVX-512 too (a plain loop).
+void gemm_small(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                int64_t ldb, float* c, int64_t ldc, bool accumulate);
+
 }  // namespace qs::engine::cpu::sgemm

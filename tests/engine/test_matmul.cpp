@@ -3,6 +3,7 @@
 #include <array>
 
 #include "engine/cpu/kernels.h"
+#include "engine/cpu/sgemm.h"
 #include "support.h"
 
 using namespace qs::engine;
@@ -106,6 +107,31 @@ TEST_CASE("the packed f32 GEMM matches the Eigen reference on awkward shapes and
     Tensor ref2({1, m, n}, DType::f32);
     cpu::matmul_reference(a_strided.unsqueeze(0), b.unsqueeze(0), ref2);
     QS_CHECK_CLOSE(matmul(a_strided, b), ref2.squeeze(0), tol);
+  }
+}
+
+TEST_CASE("the unpacked small GEMM matches a double loop: every row count of a tile, masked columns, A read transposed, accumulation") {
+  Generator g(17);
+  // m over 1..14-row tiles and beyond, n with a masked right edge (< 16, 16-32,
+  // several 32-wide columns), k from 1 to attention's key counts.
+  for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{
+           {1, 1, 1}, {14, 32, 32}, {15, 17, 8}, {64, 128, 32}, {65, 65, 32}, {29, 40, 130}, {7, 5, 3}}) {
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    // B inside a wider tensor (ldb > n), C likewise (ldc > n).
+    Tensor a = randn({m, k}, g), b_wide = randn({k, n + 3}, g), c0 = randn({m, n + 5}, g);
+    Tensor b = b_wide.slice(1, 0, n);
+    Tensor want = naive_matmul(a, b.contiguous());
+    Tensor c = c0.clone();
+    cpu::sgemm::gemm_small(m, n, k, a.data<float>(), k, 1, b_wide.data<float>(), n + 3, c.data<float>(), n + 5, false);
+    QS_CHECK_CLOSE(c.slice(1, 0, n).to(DType::f64), want, 1e-4);
+    CHECK(equal(c.slice(1, n, n + 5), c0.slice(1, n, n + 5)));  // columns past n untouched
+    // A stored transposed (rsa = 1, csa = m), accumulated onto what C held.
+    Tensor at = a.t().contiguous();
+    c = c0.clone();
+    cpu::sgemm::gemm_small(m, n, k, at.data<float>(), 1, m, b_wide.data<float>(), n + 3, c.data<float>(), n + 5, true);
+    QS_CHECK_CLOSE(c.slice(1, 0, n).to(DType::f64), add(want, c0.slice(1, 0, n).to(DType::f64)), 1e-4);
   }
 }
 
