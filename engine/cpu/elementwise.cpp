@@ -70,12 +70,12 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out) {
       return map1<T, T>(x, out, [](T v) { return T((v > T(0)) - (v < T(0))); });
     case UnaryOp::round: return map1<T, T>(x, out, [](T v) { return std::nearbyint(v); });
     case UnaryOp::gelu_tanh: return map1<T, T>(x, out, [](T v) { return fn::gelu_tanh(v); });
-    case UnaryOp::gelu_erf: return map1<T, T>(x, out, [](T v) { return fn::gelu_erf(v); });
+    case UnaryOp::gelu_erf: return map1<T, T>(x, out, [](T v) { return fast_gelu_erf(v); });
     case UnaryOp::silu: return map1<T, T>(x, out, [](T v) { return v * fast_sigmoid(v); });
     case UnaryOp::gelu_tanh_grad:
       return map1<T, T>(x, out, [](T v) { return fn::gelu_tanh_grad(v); });
     case UnaryOp::gelu_erf_grad:
-      return map1<T, T>(x, out, [](T v) { return fn::gelu_erf_grad(v); });
+      return map1<T, T>(x, out, [](T v) { return fast_gelu_erf_grad(v); });
     case UnaryOp::silu_grad: return map1<T, T>(x, out, [](T v) { return fn::silu_grad(v); });
   }
 }

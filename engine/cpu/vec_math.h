@@ -37,6 +37,35 @@ inline float exp_f32(float x) {
   return x < lo ? 0.0f : (x > hi ? INFINITY : (x != x ? x : y));
 }
 
+// erf for the f32 loops (GELU), written to vectorize as exp_f32 is (libm's
+// erff was half of a ViT MLP's elementwise time). Below |x| = 1 the Taylor
+// series to x^21 (truncation < 1.5e-8); above, Abramowitz & Stegun 7.1.26,
+// 1 - t (a1 + ... + a5 t^4) e^{-x^2} with t = 1 / (1 + p |x|), whose 1.5e-7
+// absolute error there is not swollen by cancellation (near 0 it was: 5e-7).
+// Both are computed and one selected, so the loop stays branch-free.
+inline float erf_f32(float x) {
+  const float ax = std::fabs(x), x2 = x * x;
+  float s = 1.4807192815879218e-08f;
+  s = std::fma(s, x2, -1.6365844691234924e-07f);
+  s = std::fma(s, x2, 1.6462114365889246e-06f);
+  s = std::fma(s, x2, -1.492565035840625e-05f);
+  s = std::fma(s, x2, 0.00012055332981789664f);
+  s = std::fma(s, x2, -0.0008548327023450852f);
+  s = std::fma(s, x2, 0.005223977625442188f);
+  s = std::fma(s, x2, -0.026866170645131252f);
+  s = std::fma(s, x2, 0.11283791670955126f);
+  s = std::fma(s, x2, -0.37612638903183754f);
+  s = std::fma(s, x2, 1.1283791670955126f);
+  const float t = 1.0f / std::fma(0.3275911f, ax, 1.0f);
+  float y = 1.061405429f;
+  y = std::fma(y, t, -1.453152027f);
+  y = std::fma(y, t, 1.421413741f);
+  y = std::fma(y, t, -0.284496736f);
+  y = std::fma(y, t, 0.254829592f);
+  const float tail = std::copysign(1.0f - y * t * exp_f32(-x2), x);
+  return ax < 1.0f ? x * s : tail;
+}
+
 template <class T>
 inline T fast_exp(T x) {
   if constexpr (std::is_same_v<T, float>) {
@@ -52,6 +81,25 @@ inline T fast_sigmoid(T x) {
   const T e = fast_exp(x >= T(0) ? -x : x);
   const T r = T(1) / (T(1) + e);
   return x >= T(0) ? r : e * r;
+}
+
+// GELU with the exact (erf) form and its derivative; f64 keeps std::erf.
+template <class T>
+inline T fast_erf(T x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return erf_f32(x);
+  } else {
+    return std::erf(x);
+  }
+}
+template <class T>
+inline T fast_gelu_erf(T x) {
+  return T(0.5) * x * (T(1) + fast_erf(x * T(0.7071067811865476)));
+}
+template <class T>
+inline T fast_gelu_erf_grad(T x) {
+  return T(0.5) * (T(1) + fast_erf(x * T(0.7071067811865476))) +
+         x * fast_exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1 / sqrt(2 pi)
 }
 
 }  // namespace qs::engine::cpu

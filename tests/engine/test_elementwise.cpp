@@ -118,6 +118,25 @@ TEST_CASE("where and masked_fill") {
   CHECK(values(masked)[3] == 0);
 }
 
+TEST_CASE("erf_f32 (GELU's vectorized erf) is within 1.5e-7 of erf; GELU and its derivative in f32 follow f64") {
+  using qs::engine::cpu::erf_f32;
+  double worst = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const float x = -6.0f + 12.0f * static_cast<float>(i) / 200000.0f;
+    worst = std::max(worst, std::abs(erf_f32(x) - std::erf(static_cast<double>(x))));
+  }
+  CHECK(worst < 2e-7);  // the approximation's 1.5e-7 plus f32 rounding
+  CHECK(erf_f32(0.0f) == 0.0f);
+  CHECK(erf_f32(INFINITY) == 1.0f);
+  CHECK(erf_f32(-INFINITY) == -1.0f);
+  CHECK(std::isnan(erf_f32(NAN)));
+  Generator g(5);
+  Tensor x = randn({4096}, g) * 3.0;
+  Tensor x64 = x.to(DType::f64);
+  QS_CHECK_CLOSE(gelu(x, GeluApprox::erf), gelu(x64, GeluApprox::erf), 2e-6);
+  QS_CHECK_CLOSE(gelu_grad(x, GeluApprox::erf), gelu_grad(x64, GeluApprox::erf), 2e-6);
+}
+
 TEST_CASE("exp_f32 (the CPU kernels' vectorized exp) is within 2 ulp of expf, with its edge cases") {
   using qs::engine::cpu::exp_f32;
   double worst = 0;
