@@ -13,6 +13,7 @@ namespace {
 struct Case {
   int64_t t, s;
   bool causal, padded;
+  int64_t d = 16;  // 40: K^T and V^T built from 16 x 16 blocks and a ragged edge both ways
 };
 
 Tensor rnd(const Shape& shape, uint64_t seed) {
@@ -34,9 +35,9 @@ TEST_CASE("f32 GEMM attention equals the double row loop: causal, padded, T < S,
   if (!cpu::sgemm::available()) return;  // the dispatcher then uses the reference itself
   // T = 150 spans three 64-query tiles, the last one partial; T < S is a KV cache.
   for (Case c : {Case{150, 150, true, false}, Case{70, 130, true, true}, Case{65, 40, false, true},
-                 Case{5, 5, false, false}, Case{1, 9, true, false}}) {
-    INFO("T ", c.t, " S ", c.s, " causal ", c.causal, " padded ", c.padded);
-    const int64_t b = 2, h = 3, d = 16;
+                 Case{5, 5, false, false}, Case{1, 9, true, false}, Case{33, 50, true, true, 40}}) {
+    INFO("T ", c.t, " S ", c.s, " causal ", c.causal, " padded ", c.padded, " d ", c.d);
+    const int64_t b = 2, h = 3, d = c.d;
     Tensor q = rnd({b, h, c.t, d}, 1), k = rnd({b, h, c.s, d}, 2), v = rnd({b, h, c.s, d}, 3);
     Tensor dout = rnd({b, h, c.t, d}, 4);
     Tensor pad = c.padded ? padding(c.s) : Tensor();
