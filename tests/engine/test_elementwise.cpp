@@ -118,7 +118,7 @@ TEST_CASE("where and masked_fill") {
   CHECK(values(masked)[3] == 0);
 }
 
-TEST_CASE("erf_f32 (GELU's vectorized erf) is within 1.5e-7 of erf; GELU and its derivative in f32 follow f64") {
+TEST_CASE("erf_f32 (GELU's vectorized erf) is within 2e-7 of erf, and GELU and its derivative in f32 follow f64") {
   using qs::engine::cpu::erf_f32;
   double worst = 0;
   for (int i = 0; i <= 200000; ++i) {
