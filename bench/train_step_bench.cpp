@@ -162,10 +162,13 @@ int main(int argc, char** argv) {
   }
   qs::nn::AdamW opt({qs::nn::ParamGroup{"all", trainable, o.check ? 1e-3 : 1e-4, 0.0}});
   const qs::vision::SyntheticBatch b = qs::vision::synthetic_batch(sizes, o.batch, o.seq - 64, 1);
+  const qs::nn::TargetRows rows = qs::nn::target_rows(b.targets, -100);
   std::vector<double> losses;
   auto step = [&] {
-    ag::Var logits = model->forward(b.ids, b.images).logits;
-    ag::Var loss = ag::cross_entropy(ag::reshape(logits, {-1, sizes.llm.vocab_size}), b.targets);
+    // The LM head runs only on the positions that have a target (the text).
+    qs::nn::LlmForward f;
+    f.logit_rows = rows.rows;
+    ag::Var loss = ag::cross_entropy(model->forward(b.ids, b.images, f).logits, rows.targets);
     opt.zero_grad();
     loss.backward();
     opt.step();

@@ -368,8 +368,11 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
     ModelBatch b = next_batch(step);
     opt.set_lr_scale(schedule.factor(step));
     if (b.batch.loss_tokens == 0) continue;
-    ag::Var logits = model.forward(b.batch.ids, b.images).logits;
-    ag::Var loss = ag::cross_entropy(ag::reshape(logits, {-1, logits.size(-1)}), b.batch.targets.reshape({-1}), data::kIgnore);
+    // Logits only where the loss has a target (the assistant's answers).
+    const nn::TargetRows rows = nn::target_rows(b.batch.targets, data::kIgnore);
+    nn::LlmForward f;
+    f.logit_rows = rows.rows;
+    ag::Var loss = ag::cross_entropy(model.forward(b.batch.ids, b.images, f).logits, rows.targets);
     const double value = loss.data().item<double>();
     QS_CHECK(std::isfinite(value), "[{}] loss is {} at step {}: training diverged (lower the learning rate?)", stage,
              value, step);

@@ -73,8 +73,25 @@ LlmOutput Llama::forward_embeds(const Var& embeds, const LlmForward& options) {
     h = layers.at<TransformerBlock>(i).forward(h, positions, cache, options.key_padding);
     if (options.hidden_states) out.hidden_states.push_back(h);
   }
+  if (options.logit_rows.defined()) {
+    QS_CHECK(options.logit_rows.dim() == 1 && options.logit_rows.dtype() == DType::i64,
+             "Llama: logit_rows must be int64 (R), got {}", engine::describe(options.logit_rows));
+    h = ag::index_select(ag::reshape(h, {-1, config_.dim}), 0, options.logit_rows.to(h.data().device()));
+  }
   out.logits = child<LinearLayer>("lm_head").forward(child<NormLayer>("norm").forward(h));
   return out;
+}
+
+TargetRows target_rows(const Tensor& targets, int64_t ignore_index) {
+  const Tensor flat = targets.reshape({-1}).to(e::Device::cpu()).to(DType::i64).contiguous();
+  const int64_t* t = flat.data<int64_t>();
+  std::vector<int64_t> rows, kept;
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    if (t[i] == ignore_index) continue;
+    rows.push_back(i);
+    kept.push_back(t[i]);
+  }
+  return {e::from_vector(rows), e::from_vector(kept).to(targets.device())};
 }
 
 namespace {

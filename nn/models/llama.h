@@ -28,10 +28,14 @@ struct LlmForward {
   std::vector<KVCache>* caches = nullptr;  // one per layer, for incremental decoding
   Tensor key_padding;                     // (B, S) u8, 1 at padded keys
   bool hidden_states = false;             // report the input and every block's output
+  // Rows of the flattened (B * T) positions to compute logits for (int64, R);
+  // logits are then (R, vocab). A loss over a few answer tokens needs the
+  // final norm and the LM head only there (target_rows gives them).
+  Tensor logit_rows;
 };
 
 struct LlmOutput {
-  Var logits;                      // (B, T, vocab)
+  Var logits;                      // (B, T, vocab), or (R, vocab) for LlmForward::logit_rows
   std::vector<Var> hidden_states;  // [0] embeddings, [i] output of block i-1; final norm not applied
 };
 
@@ -43,6 +47,13 @@ struct GenerateOptions {
   bool use_cache = true;
   int64_t eos_id = -1;  // stop after emitting it; -1: never
 };
+
+// The positions of a next-token loss that have a target: rows (int64, R) of
+// the flattened (B, T) targets that are not ignore_index, and those targets.
+struct TargetRows {
+  Tensor rows, targets;
+};
+TargetRows target_rows(const Tensor& targets, int64_t ignore_index);
 
 class Llama : public Module {
  public:

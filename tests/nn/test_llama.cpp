@@ -92,3 +92,31 @@ TEST_CASE("sequences longer than max_seq_len are refused") {
   Llama model(tiny());
   CHECK_THROWS_WITH_AS(model.forward(e::zeros({1, 33}, DType::i64)), doctest::Contains("max_seq_len"), qs::Error);
 }
+
+TEST_CASE("logits for the target rows only: the same loss and gradients as the full LM head") {
+  Llama model(tiny());
+  Tensor ids = e::from_vector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5});
+  Tensor targets = e::from_vector<int64_t>({-100, -100, 4, 5, -100, -100, 9, -100, 11, 12}, {2, 5});
+  const TargetRows rows = target_rows(targets, -100);
+  CHECK(e::to_vector<int64_t>(rows.rows) == std::vector<int64_t>{2, 3, 6, 8, 9});
+  CHECK(e::to_vector<int64_t>(rows.targets) == std::vector<int64_t>{4, 5, 9, 11, 12});
+
+  Var full = ag::cross_entropy(ag::reshape(model.forward(ids).logits, {10, 40}), targets.reshape({10}));
+  full.backward();
+  const Tensor head = model.parameter("lm_head.weight").grad().clone();
+  const Tensor q = model.parameter("layers.0.attn.q_proj.weight").grad().clone();
+  for (auto& [name, p] : model.named_parameters()) p.zero_grad();
+
+  LlmForward f;
+  f.logit_rows = rows.rows;
+  Var logits = model.forward(ids, f).logits;
+  CHECK(logits.shape() == Shape{5, 40});
+  Var sparse = ag::cross_entropy(logits, rows.targets);
+  sparse.backward();
+  CHECK(sparse.data().item<double>() == doctest::Approx(full.data().item<double>()).epsilon(1e-6));
+  QS_CHECK_CLOSE(model.parameter("lm_head.weight").grad(), head, 1e-6);
+  QS_CHECK_CLOSE(model.parameter("layers.0.attn.q_proj.weight").grad(), q, 1e-6);
+
+  f.logit_rows = e::from_vector<int64_t>({0, 10});
+  CHECK_THROWS_AS(model.forward(ids, f), qs::Error);  // row 10 of 10 positions
+}
