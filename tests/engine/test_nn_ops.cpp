@@ -72,6 +72,25 @@ TEST_CASE("rope rotates pairs (i, i + D/2) by position-dependent angles") {
   QS_CHECK_CLOSE(sum(rope(r, p) * rope(r, p), -1), sum(r * r, -1), 1e-12);
 }
 
+TEST_CASE("rope's cached angle table follows the positions, theta and head size of each call") {
+  // D = 2: one pair, turned by position * theta^0 = position rad whatever theta;
+  // D = 4: the second pair turns at position / theta^(1/2).
+  for (DType dtype : {DType::f32, DType::f64}) {
+    Tensor x = make({0, 1, 0, 0}, {1, 4}, dtype);
+    const Tensor p3 = from_vector<int64_t>({3}), p5 = from_vector<int64_t>({5});
+    auto expect = [&](double pos, double theta) {
+      const double a = pos / std::sqrt(theta);
+      return make({0, std::cos(a), 0, std::sin(a)}, {1, 4}, dtype);
+    };
+    const double tol = dtype == DType::f32 ? 1e-6 : 1e-12;
+    QS_CHECK_CLOSE(rope(x, p3, 100.0), expect(3, 100), tol);
+    QS_CHECK_CLOSE(rope(x, p5, 100.0), expect(5, 100), tol);  // same length, other position
+    QS_CHECK_CLOSE(rope(x, p5, 400.0), expect(5, 400), tol);  // other theta
+    QS_CHECK_CLOSE(rope(make({1, 0}, {1, 2}, dtype), p5, 400.0), make({std::cos(5.0), std::sin(5.0)}, {1, 2}, dtype), tol);
+    QS_CHECK_CLOSE(rope(x, p5, 400.0, true), make({0, std::cos(0.25), 0, -std::sin(0.25)}, {1, 4}, dtype), tol);
+  }
+}
+
 TEST_CASE("cross_entropy with an ignore index") {
   Tensor logits = make({0, 0, 0, 1, 2, 3, 5, 5, 5}, {3, 3}, DType::f64);
   Tensor targets = from_vector<int64_t>({0, 2, -100});
