@@ -118,22 +118,25 @@ Tensor Llava::sequence_log_likelihood(const Tensor& ids, const Tensor& images, c
            "Llava::sequence_log_likelihood: targets must be i64 of the ids' shape {}, got {}", e::describe(ids),
            e::describe(targets));
   autograd::NoGrad no_grad;
-  const Tensor logp =
-      e::log_softmax(forward(ids, images).logits.data()).to(e::Device::cpu()).to(DType::f64).contiguous();
-  const Tensor y = targets.to(e::Device::cpu()).contiguous();
-  const int64_t b = y.size(0), t = y.size(1), v = logp.size(-1);
-  const int64_t* yp = y.data<int64_t>();
+  // Log-probabilities only where a target is scored: the LM head and the
+  // softmax over the vocabulary on a few answer tokens, not every position.
+  const TargetRows rows = target_rows(targets, ignore_index);
+  Tensor out = e::zeros({ids.size(0)}, DType::f64);
+  if (rows.rows.numel() == 0) return out;
+  LlmForward f;
+  f.logit_rows = rows.rows;
+  const Tensor logp = e::log_softmax(forward(ids, images, f).logits.data()).to(e::Device::cpu()).to(DType::f64).contiguous();
+  const int64_t v = logp.size(-1), t = ids.size(1);
+  const int64_t* rp = rows.rows.data<int64_t>();
+  const Tensor labels = rows.targets.to(e::Device::cpu()).contiguous();
+  const int64_t* yp = labels.data<int64_t>();
   const double* lp = logp.data<double>();
-  Tensor out = e::zeros({b}, DType::f64);
   double* op = out.data<double>();
-  for (int64_t r = 0; r < b; ++r) {
-    for (int64_t j = 0; j < t; ++j) {
-      const int64_t label = yp[r * t + j];
-      if (label == ignore_index) continue;
-      QS_CHECK(label >= 0 && label < v, "Llava::sequence_log_likelihood: target {} at ({}, {}) is outside the vocabulary of {}",
-               label, r, j, v);
-      op[r] += lp[(r * t + j) * v + label];
-    }
+  for (int64_t i = 0; i < rows.rows.numel(); ++i) {
+    const int64_t label = yp[i];
+    QS_CHECK(label >= 0 && label < v, "Llava::sequence_log_likelihood: target {} at ({}, {}) is outside the vocabulary of {}",
+             label, rp[i] / t, rp[i] % t, v);
+    op[rp[i] / t] += lp[i * v + label];
   }
   return out;
 }

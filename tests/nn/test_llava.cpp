@@ -159,6 +159,8 @@ TEST_CASE("Llava sequence log-likelihood is minus the summed cross-entropy of ea
   Tensor outside = targets.clone();
   outside.data<int64_t>()[3] = 30;
   CHECK(has(error_of([&] { model.sequence_log_likelihood(ids, image, outside); }), "outside the vocabulary of 30"));
+  Tensor none = e::full({2, 6}, -100.0, DType::i64);  // nothing scored: zero log-likelihood
+  CHECK(e::to_vector<double>(model.sequence_log_likelihood(ids, image, none)) == std::vector<double>{0.0, 0.0});
 }
 
 TEST_CASE("forward hooks on linear layers see inputs and outputs, and unhooking restores the model") {
