@@ -89,6 +89,9 @@ inline Tensor silu_grad(const Tensor& x) { return unary(UnaryOp::silu_grad, x); 
 Tensor clamp(const Tensor& x, double lo, double hi);
 
 inline Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::add, a, b); }
+// dst += src in place (src broadcasts to dst; same dtype and device). For
+// accumulating gradients: no fresh buffer for the sum.
+void add_(const Tensor& dst, const Tensor& src);
 inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::sub, a, b); }
 inline Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, a, b); }
 inline Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::div, a, b); }

@@ -73,6 +73,24 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+void add_(const Tensor& dst, const Tensor& src) {
+  check_defined("add_", dst, "destination");
+  check_defined("add_", src, "source");
+  QS_CHECK(dst.dtype() == src.dtype(), "add_: dtype mismatch between {} and {}", describe(dst), describe(src));
+  QS_CHECK(broadcast_shapes("add_", src.shape(), dst.shape()) == dst.shape(),
+           "add_: {} does not broadcast to the destination {}", describe(src), describe(dst));
+  Device dev = op_device("add_", {&dst, &src});
+  QS_CHECK(dev.is_cuda() || (dst.dtype() != DType::bf16 && dst.dtype() != DType::f16),
+           "add_: {} is a storage type on the CPU; convert to f32 first", describe(dst));
+  if (!dst.is_contiguous()) {  // the kernels write their output densely
+    copy_(dst, add(dst, src));
+    return;
+  }
+  // The elementwise kernels read each element before writing the same one,
+  // so a contiguous destination may be the first operand.
+  QS_KERNEL(dev, "add", binary(BinaryOp::add, dst, src, dst));
+}
+
 Tensor binary(BinaryOp op, const Tensor& a, double b) {
   check_defined(binary_name(op), a, "first operand");
   return binary(op, a, scalar(b, a.dtype(), a.device()));

@@ -117,3 +117,24 @@ TEST_CASE("a fresh gradient is adopted without a copy, a shared one is copied") 
   leaf.backward(seed);
   CHECK(leaf.grad().storage() != seed.storage());
 }
+
+TEST_CASE("gradients accumulate in place only into buffers nothing else holds") {
+  // x feeds three products and a sum that passes its gradient on unchanged:
+  // the sums of the four contributions land in x's buffer, not in the shared one.
+  Var x(make({1, 2}, {2}), true);
+  Var w(make({3}, {1}), true);
+  Var y = x * w + x * w + x + x;  // dy/dx = 2 w + 2 = 8, dy/dw = 2 sum(x) = 6
+  y.backward(make({1, 1}, {2}));
+  CHECK(values(x.grad()) == std::vector<double>{8, 8});
+  CHECK(values(w.grad()) == std::vector<double>{6});
+  // A gradient the caller holds is not changed by the next backward.
+  const qs::engine::Tensor held = x.grad();
+  (x * w).backward(make({1, 1}, {2}));
+  CHECK(values(held) == std::vector<double>{8, 8});
+  CHECK(values(x.grad()) == std::vector<double>{11, 11});
+  // Without another holder the leaf's buffer is reused.
+  const void* before = x.grad().storage().get();
+  (x * w).backward(make({1, 1}, {2}));
+  CHECK(x.grad().storage().get() == before);
+  CHECK(values(x.grad()) == std::vector<double>{14, 14});
+}

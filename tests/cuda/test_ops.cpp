@@ -46,6 +46,13 @@ TEST_CASE("cuda: binary ops broadcast like the CPU, comparisons give u8") {
                       "division by zero"));
   Tensor cond = gt(rnd({4, 5, 1}, 4), 0.0);
   QS_CHECK_DEVICES(where(gpu(cond), gpu(a), gpu(b)), where(cond, a, b), 0.0);
+  // In place, as gradients accumulate: a contiguous destination and a strided one.
+  Tensor acc = rnd({5, 33}, 5), acc_gpu = gpu(acc);
+  add_(acc, b);
+  add_(acc_gpu, gpu(b));
+  add_(acc.slice(1, 0, 7), b.slice(1, 3, 10));
+  add_(acc_gpu.slice(1, 0, 7), gpu(b).slice(1, 3, 10));
+  QS_CHECK_DEVICES(acc_gpu, acc, 0.0);
 }
 
 TEST_CASE("cuda: copies convert every dtype pair, broadcast, and write strided views") {

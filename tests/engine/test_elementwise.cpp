@@ -157,3 +157,15 @@ TEST_CASE("exp_f32 (the CPU kernels' vectorized exp) is within 2 ulp of expf, wi
   CHECK(qs::engine::cpu::fast_sigmoid(1000.0f) == 1.0f);
   CHECK(qs::engine::cpu::fast_sigmoid(0.0f) == 0.5f);
 }
+
+TEST_CASE("add_ adds in place, with broadcasting, and refuses what does not fit") {
+  Tensor a = make({1, 2, 3, 4, 5, 6}, {2, 3});
+  const void* p = a.data<float>();
+  add_(a, make({10, 20, 30}, {3}));
+  CHECK(values(a) == std::vector<double>{11, 22, 33, 14, 25, 36});
+  CHECK(a.data<float>() == p);
+  add_(a.slice(1, 0, 1), make({100}, {1}));  // a strided view
+  CHECK(values(a) == std::vector<double>{111, 22, 33, 114, 25, 36});
+  CHECK_THROWS_WITH_AS(add_(a.slice(1, 0, 1), make({1, 2}, {2})), doctest::Contains("does not broadcast"), qs::Error);
+  CHECK_THROWS_WITH_AS(add_(a, make({1, 2, 3}, {3}, DType::f64)), doctest::Contains("dtype mismatch"), qs::Error);
+}
