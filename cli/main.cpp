@@ -1,5 +1,5 @@
 // The qslaw command line: subcommands grow with the pipeline (run, table,
-// eval, inspect, bench, generate).
+// eval, inspect, bench, generate, probe).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <omp.h>
@@ -7,6 +7,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "experiments/runner.h"
+#include "experiments/stages/clip_probes.h"
 #include "experiments/stage.h"
 #include "experiments/table.h"
 #include "data/sqa.h"
@@ -16,6 +17,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -86,6 +88,30 @@ int cmd_table(const std::string& path) {
   return 0;
 }
 
+// Linear probes on a saved ViT, one row per probe, one column per readout.
+int cmd_probe(const qs::experiments::SavedVitProbe& request) {
+  const std::vector<qs::experiments::ProbeResult> results = qs::experiments::probe_saved_vit(request);
+  fmt::print("linear probes on {}: {} scenes per set (first half trains, second half scores), {} steps, seed {}\n\n",
+             request.weights.string(), request.scenes, request.steps, request.seed);
+  fmt::print("| probe | patches (mean) | class token | object's patch | majority |\n| --- | ---: | ---: | ---: | ---: |\n");
+  std::vector<std::string> names;
+  for (const auto& r : results) {
+    if (std::find(names.begin(), names.end(), r.name) == names.end()) names.push_back(r.name);
+  }
+  for (const std::string& name : names) {
+    auto cell = [&](const char* readout) {
+      for (const auto& r : results) {
+        if (r.name == name && r.readout == readout) return fmt::format("{:.1f}", 100 * r.accuracy);
+      }
+      return std::string("-");
+    };
+    double chance = 0;
+    for (const auto& r : results) chance = r.name == name ? r.chance : chance;
+    fmt::print("| {} | {} | {} | {} | {:.1f} |\n", name, cell("patches"), cell("class"), cell("object"), 100 * chance);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,6 +158,14 @@ int main(int argc, char** argv) {
   auto* table = app.add_subcommand("table", "print (and write) the table of a sweep run");
   std::string table_path;
   table->add_option("run", table_path, "runs/<experiment> (its newest sweep) or a run folder")->required();
+  auto* probe = app.add_subcommand("probe", "linear probes (shape, color, size, count) on a ViT saved by pretrain_clip");
+  qs::experiments::SavedVitProbe probe_request;
+  std::string probe_weights;
+  probe->add_option("weights", probe_weights, "vision.h5, or the runs/cache/pretrain_clip/<key> folder holding it")
+      ->required();
+  probe->add_option("--scenes", probe_request.scenes, "scenes per probe set")->capture_default_str();
+  probe->add_option("--steps", probe_request.steps, "training steps of each probe")->capture_default_str();
+  probe->add_option("--seed", probe_request.seed, "the experiment seed the probe scenes derive from")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) {
@@ -145,6 +179,11 @@ int main(int argc, char** argv) {
     if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed);
     if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed);
     if (*table) return cmd_table(table_path);
+    if (*probe) {
+      probe_request.weights = probe_weights;
+      probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";
+      return cmd_probe(probe_request);
+    }
   } catch (const qs::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

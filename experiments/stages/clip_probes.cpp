@@ -1,10 +1,15 @@
 #include "experiments/stages/clip_probes.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
+#include <yaml-cpp/yaml.h>
+
 #include "autograd/functions.h"
+#include "engine/io/tensor_file.h"
 #include "engine/ops.h"
+#include "experiments/stages/pretrain_clip.h"
 #include "nn/optim/optimizer.h"
 
 namespace qs::experiments {
@@ -129,6 +134,39 @@ std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data:
   out.push_back({"size", "object", linear_probe(one.object, size, 2, steps), majority_rate(size)});
   if (was_training) vit.train();
   return out;
+}
+
+ProbeSets probe_sets(uint64_t seed, int64_t n, int64_t canvas, const std::filesystem::path& dataset_dir) {
+  data::SceneConfig scene;
+  scene.canvas = static_cast<int>(canvas);
+  data::SceneConfig one = scene;
+  one.min_objects = one.max_objects = 1;
+  return {data::cached_caption_dataset({seed + 2000003, n, one}, dataset_dir),
+          data::cached_caption_dataset({seed + 3000003, n, scene}, dataset_dir)};
+}
+
+std::vector<ProbeResult> probe_saved_vit(const SavedVitProbe& r) {
+  const std::filesystem::path file = std::filesystem::is_directory(r.weights) ? r.weights / "vision.h5" : r.weights;
+  QS_CHECK(r.scenes >= 16 && r.steps >= 1, "probe: needs at least 16 scenes and 1 step, got {} and {}", r.scenes, r.steps);
+  e::TensorFile saved = e::load_tensor_file(file);
+  auto config = saved.attributes.find("vision_config");
+  auto pos = saved.tensors.find("position_embedding");
+  QS_CHECK(config != saved.attributes.end() && pos != saved.tensors.end(),
+           "probe: {} is not a ViT saved by pretrain_clip (no vision_config attribute or position_embedding)",
+           file.string());
+  YAML::Node experiment;
+  experiment["pretrain_clip"]["vision"] = YAML::Load(config->second);
+  vision::VitConfig vit_config = read_clip_vit_config(experiment, file.string() + " (vision_config)");
+  const auto grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(pos->second.size(0) - 1))));
+  QS_CHECK(grid * grid + 1 == pos->second.size(0), "probe: {}: position_embedding has {} rows, not a square grid plus the class token",
+           file.string(), pos->second.size(0));
+  vit_config.image_size = grid * vit_config.patch_size;
+  vision::VisionTransformer vit(vit_config);
+  vit.load_state_dict(saved.tensors);
+  const ProbeSets sets = probe_sets(r.seed, r.scenes, vit_config.image_size, r.dataset_dir);
+  vision::PreprocessConfig pre;
+  pre.size = vit_config.image_size;
+  return clip_probes(vit, sets.singles, sets.scenes, pre, r.steps);
 }
 
 }  // namespace qs::experiments

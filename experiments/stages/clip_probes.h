@@ -3,6 +3,7 @@
 // of the image: shape, color and size on one-object scenes (in a scene of
 // several objects "the shape of the largest" is ambiguous, as sizes take two
 // values), and the object count and which shapes occur on scenes of 1-6.
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -34,5 +35,25 @@ int64_t object_patch(const data::Scene& scene, const vision::VitConfig& c);
 std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data::CaptionDataset& singles,
                                      const data::CaptionDataset& scenes, const vision::PreprocessConfig& pre,
                                      int64_t steps);
+
+// The held-out probe scenes of pretrain_clip: n one-object scenes and n of
+// 1-6 objects, from seeds its training and retrieval sets do not use (seed is
+// the experiment's), cached in dataset_dir like every generated dataset.
+struct ProbeSets {
+  data::CaptionDataset singles, scenes;
+};
+ProbeSets probe_sets(uint64_t seed, int64_t n, int64_t canvas, const std::filesystem::path& dataset_dir);
+
+// `qslaw probe`: the probes of pretrain_clip on a saved ViT (its vision.h5,
+// which records the vision config; the canvas follows from the position
+// embeddings), with as many probe scenes and steps as asked. With the
+// stage's seed, scenes and steps it reproduces the stage's numbers.
+struct SavedVitProbe {
+  std::filesystem::path weights;  // vision.h5, or the pretrain_clip artifact folder holding it
+  int64_t scenes = 1024, steps = 300;
+  uint64_t seed = 0;
+  std::filesystem::path dataset_dir = "runs/cache/datasets";
+};
+std::vector<ProbeResult> probe_saved_vit(const SavedVitProbe& request);
 
 }  // namespace qs::experiments

@@ -216,11 +216,8 @@ nlohmann::json run(StageContext& ctx) {
   no_grad.reset();
   // Linear probes on frozen features of held-out probe scenes: one-object
   // scenes (shape, color, size) and scenes of 1-6 objects (count, shapes present).
-  data::SceneConfig one = scene;
-  one.min_objects = one.max_objects = 1;
-  data::CaptionDataset singles = data::cached_caption_dataset({ctx.seed + 2000003, c.probe_scenes, one}, dataset_dir);
-  data::CaptionDataset several = data::cached_caption_dataset({ctx.seed + 3000003, c.probe_scenes, scene}, dataset_dir);
-  const std::vector<ProbeResult> probes = clip_probes(model.vision(), singles, several, pre, c.probe_steps);
+  const ProbeSets sets = probe_sets(ctx.seed, c.probe_scenes, c.canvas, dataset_dir);
+  const std::vector<ProbeResult> probes = clip_probes(model.vision(), sets.singles, sets.scenes, pre, c.probe_steps);
   const double n = static_cast<double>(c.retrieval_batch);
   nlohmann::json results{
       {"parameters", model.num_parameters()},

@@ -134,6 +134,22 @@ TEST_CASE("the tiny pretrain_clip experiment trains and reports retrieval and pr
   CHECK(r["retrieval_chance_top1"].get<double>() == doctest::Approx(1.0 / 32));
   CHECK(fs::exists(root / "cache" / "datasets"));
 
+  // `qslaw probe` on the saved ViT (canvas 32, read from its position
+  // embeddings) with the stage's seed, scenes and steps gives the stage's numbers.
+  const fs::path artifact = fs::directory_iterator(root / "cache" / "pretrain_clip")->path();
+  SavedVitProbe request;
+  request.weights = artifact;
+  request.scenes = 64;
+  request.steps = 50;
+  request.dataset_dir = root / "cache" / "datasets";
+  for (const ProbeResult& p : probe_saved_vit(request)) {
+    const std::string key = "probe_" + p.name + (p.readout == "patches" ? "" : "_" + p.readout);
+    CAPTURE(key);
+    CHECK(p.accuracy == r[key].get<double>());
+  }
+  request.weights = artifact / "clip.h5";  // both towers: not a ViT of its own
+  CHECK(qs::test::has(qs::test::error_of([&] { probe_saved_vit(request); }), "not a ViT saved by pretrain_clip"));
+
   // pretrain_clip reads only the tokenizer of pretrain_llm: a longer LLM
   // pretraining keeps the cached ViT; another tokenizer retrains it.
   auto log_of = [](const RunSummary& run) {
