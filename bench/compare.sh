@@ -9,6 +9,8 @@
 #   bench/compare.sh --scaling     tokens/s against sequence length and LLM width (mode full)
 #   bench/compare.sh --check       both implementations train 20 steps on a fixed batch per mode;
 #                                  each must lower its loss by 3%
+#   bench/compare.sh --all-logits  qslaw runs the final norm and LM head on every position, as the
+#                                  reference does (by default only where the loss has a target)
 #
 # PyTorch is Debian's python3-torch run by /usr/bin/python3 with the OpenMP
 # build of OpenBLAS (libopenblas0-openmp) first on the library path; the
@@ -17,7 +19,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-rounds=3 steps=5 warmup=2 modes="full lora qslaw" threads="1 2" scaling=0 check=0
+rounds=3 steps=5 warmup=2 modes="full lora qslaw" threads="1 2" scaling=0 check=0 qslaw_flags=()
 while (($#)); do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -27,6 +29,7 @@ while (($#)); do
     --threads) threads="$2"; shift 2 ;;
     --scaling) scaling=1; shift ;;
     --check) check=1; shift ;;
+    --all-logits) qslaw_flags+=(--all-logits); shift ;;
     *) echo "compare.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +53,7 @@ torch_run() {
 # qslaw runs as its launcher (./qslaw) runs it: OpenMP threads sleep between
 # regions (OMP_WAIT_POLICY=passive). PyTorch keeps libgomp's default, which is
 # faster for it (measured: 0.89-1.07 s/step default vs 1.14-1.31 passive).
-qslaw_run() { OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$1" "$bench" --threads "$@"; }
+qslaw_run() { OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$1" "$bench" "${qslaw_flags[@]}" --threads "$@"; }
 
 if ((check)); then
   status=0

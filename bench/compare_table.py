@@ -22,13 +22,18 @@ def train_flops_per_sample(seq, dim, vocab=2048, image_tokens=64):
 def main(path):
     runs = defaultdict(list)
     blas = set()
+    lm_head = set()
     with open(path) as f:
         for line in f:
             r = json.loads(line)
             runs[(r["mode"], r["threads"], r["seq"], r["dim"], r["impl"])].append(r)
             blas.update(r.get("blas", []))
+            if r["impl"] == "qslaw":
+                lm_head.add("every position" if r.get("all_logits", True) else "the positions with a target")
     keys = sorted({k[:4] for k in runs}, key=lambda k: (k[1], ["full", "lora", "qslaw"].index(k[0]), k[2], k[3]))
-    print(f"PyTorch BLAS: {', '.join(sorted(blas)) or 'unknown'}\n")
+    print(f"PyTorch BLAS: {', '.join(sorted(blas)) or 'unknown'}")
+    print(f"qslaw's final norm and LM head: on {' / '.join(sorted(lm_head)) or 'unknown'} "
+          "(PyTorch: every position); GFLOP/s counts the reference's work\n")
     print("| mode | threads | seq | dim | PyTorch tok/s | qslaw tok/s | ratio | PyTorch RSS MB | qslaw RSS MB | qslaw GFLOP/s | rounds |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for k in keys:

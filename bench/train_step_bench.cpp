@@ -3,7 +3,7 @@
 // the two side by side.
 //
 //   ./qslaw bench train-step --mode full|lora|qslaw [--threads N] [--steps N]
-//       [--warmup N] [--batch B] [--seq T] [--dim D] [--check] [--profile]
+//       [--warmup N] [--batch B] [--seq T] [--dim D] [--check] [--profile] [--all-logits]
 //
 // Modes (as torch_reference.py):
 //   full   every parameter trains
@@ -15,6 +15,9 @@
 // Prints one JSON line: ms/step (median), tokens/s, peak RSS, losses. With
 // --profile, then runs the steps again with kernel timing on
 // (engine/profiler.h) and prints where a step's time goes, op by op.
+// The final norm and LM head run on the positions that have a target (the
+// text half of each sequence); --all-logits runs them on every position, as
+// the PyTorch reference does, for a like-for-like count of the work.
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -45,13 +48,13 @@ struct Options {
   std::string mode = "full";
   int threads = 2, steps = 5, warmup = 2;
   int64_t batch = 16, seq = 128, dim = 256;
-  bool check = false, profile = false;
+  bool check = false, profile = false, all_logits = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench train-step: %s\nusage: train-step --mode full|lora|qslaw [--threads N] [--steps N] "
-               "[--warmup N] [--batch B] [--seq T >= 66] [--dim D] [--check] [--profile]\n",
+               "[--warmup N] [--batch B] [--seq T >= 66] [--dim D] [--check] [--profile] [--all-logits]\n",
                why);
   std::exit(2);
 }
@@ -80,6 +83,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--dim") o.dim = number();
     else if (a == "--check") o.check = true;
     else if (a == "--profile") o.profile = true;
+    else if (a == "--all-logits") o.all_logits = true;
     else usage(("unknown argument '" + a + "'").c_str());
   }
   if (o.mode != "full" && o.mode != "lora" && o.mode != "qslaw") usage(("unknown mode '" + o.mode + "'").c_str());
@@ -165,16 +169,21 @@ int main(int argc, char** argv) {
   const qs::nn::TargetRows rows = qs::nn::target_rows(b.targets, -100);
   std::vector<double> losses;
   auto step = [&] {
-    // The LM head runs only on the positions that have a target (the text).
-    qs::nn::LlmForward f;
-    f.logit_rows = rows.rows;
-    ag::Var loss = ag::cross_entropy(model->forward(b.ids, b.images, f).logits, rows.targets);
+    ag::Var loss;
+    if (o.all_logits) {
+      ag::Var logits = model->forward(b.ids, b.images).logits;
+      loss = ag::cross_entropy(ag::reshape(logits, {-1, sizes.llm.vocab_size}), b.targets);
+    } else {
+      qs::nn::LlmForward f;
+      f.logit_rows = rows.rows;
+      loss = ag::cross_entropy(model->forward(b.ids, b.images, f).logits, rows.targets);
+    }
     opt.zero_grad();
     loss.backward();
     opt.step();
     losses.push_back(loss.data().item<double>());
   };
-  nlohmann::json out{{"impl", "qslaw"}, {"mode", o.mode}};
+  nlohmann::json out{{"impl", "qslaw"}, {"mode", o.mode}, {"all_logits", o.all_logits}};
   if (o.check) {
     for (int s = 0; s < o.steps; ++s) step();
     const bool ok = losses.back() < 0.97 * losses.front();  // 3%: the frozen modes train few parameters
