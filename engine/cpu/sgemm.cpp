@@ -1,4 +1,5 @@
-// Blocking: B is packed in KC x NC panels (NR-wide column slivers,
+// Our f32 GEMM (the Goto/BLIS loop nest) in the vector width compiled in
+// (engine/cpu/simd.h: AVX-512 or AVX2). Blocking: B is packed in KC x NC panels (NR-wide column slivers,
 // zero-padded), A in MC x KC blocks (MR-tall row slivers), and the MR x NR
 // micro-kernel runs over them. One B sliver (KC x NR) stays in L1 while A
 // slivers stream from L2.
@@ -14,24 +15,23 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "engine/cpu/simd.h"
 
 namespace qs::engine::cpu::sgemm {
 
-#if defined(__AVX512F__)
+#if QS_SIMD
 
 namespace {
 
-constexpr int kMR = 14;            // rows of C per micro-tile
-constexpr int kNV = 2;             // zmm vectors per row of C
-constexpr int kNR = 16 * kNV;      // columns of C per micro-tile
+using simd::Vec;
+constexpr int kNV = 2;                                // vectors per row of C
+constexpr int kMR = simd::kRegisters == 32 ? 14 : 6;  // rows of C per micro-tile
+constexpr int kNR = simd::kLanes * kNV;               // columns of C per micro-tile
 constexpr int64_t kKC = 512;       // depth of a packed panel
 constexpr int64_t kMCMax = 16 * kMR;
 constexpr int64_t kNC = 3072;      // width of a packed B panel (rounded to kNR)
 static_assert(kNC % kNR == 0, "B panel must hold whole slivers");
-static_assert(kMR * kNV + kNV + 1 <= 32, "accumulators must fit the 32 zmm registers");
+static_assert(kMR * kNV + kNV + 1 <= simd::kRegisters, "accumulators, B and a broadcast must fit the registers");
 
 // A grow-only scratch buffer per thread, from the host allocator (aligned,
 // on huge pages when large).
@@ -52,29 +52,28 @@ struct Scratch {
 // ap: (kc, MR) packed A sliver; bp: (kc, NR) packed B sliver; c: MR x NR tile.
 inline void micro_kernel(int64_t kc, const float* __restrict ap, const float* __restrict bp,
                          float* __restrict c, int64_t ldc, bool accumulate) {
-  __m512 acc[kMR][kNV];
+  Vec acc[kMR][kNV];
 #pragma GCC unroll 16
   for (int r = 0; r < kMR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < kNV; ++v) acc[r][v] = simd::zero();
   for (int64_t p = 0; p < kc; ++p) {
-    __m512 bv[kNV];
+    Vec bv[kNV];
 #pragma GCC unroll 4
-    for (int v = 0; v < kNV; ++v) bv[v] = _mm512_load_ps(bp + p * kNR + 16 * v);
+    for (int v = 0; v < kNV; ++v) bv[v] = simd::load(bp + p * kNR + simd::kLanes * v);
 #pragma GCC unroll 16
     for (int r = 0; r < kMR; ++r) {
-      const __m512 av = _mm512_set1_ps(ap[p * kMR + r]);
+      const Vec av = simd::set1(ap[p * kMR + r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < kNV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+      for (int v = 0; v < kNV; ++v) acc[r][v] = simd::fma(av, bv[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < kMR; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < kNV; ++v) {
-      float* cp = c + r * ldc + 16 * v;
-      __m512 x = accumulate ? _mm512_add_ps(acc[r][v], _mm512_loadu_ps(cp)) : acc[r][v];
-      _mm512_storeu_ps(cp, x);
+      float* cp = c + r * ldc + simd::kLanes * v;
+      simd::storeu(cp, accumulate ? simd::add(acc[r][v], simd::loadu(cp)) : acc[r][v]);
     }
   }
 }
@@ -213,13 +212,13 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t 
   }
 }
 
-#else  // no AVX-512 compiled in
+#else  // no AVX-512 or AVX2 compiled in
 
 bool available() { return false; }
 
 void gemm(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t,
           int64_t, float*, int64_t) {
-  fail("sgemm: built without AVX-512; matmul should have used the Eigen path");
+  fail("sgemm: built without AVX-512 or AVX2; matmul should have used the Eigen path");
 }
 
 #endif

@@ -1,6 +1,6 @@
 #pragma once
-// Our f32 GEMM: packed panels and an AVX-512 register-blocked micro-kernel
-// (the Goto/BLIS loop nest). Where AVX-512 is not compiled in, available()
+// Our f32 GEMM: packed panels and an AVX-512 or AVX2 register-blocked micro-kernel
+// (the Goto/BLIS loop nest). Where neither is compiled in, available()
 // is false and matmul falls back to Eigen, which also stays as the reference
 // the tests compare against.
 #include <cstdint>
@@ -21,7 +21,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t 
 // a[i * rsa + p * csa] and broadcast one at a time. For attention's products
 // with heads of d <= 64 (sgemm_small.cpp), where gemm's packing cost as much
 // as the arithmetic; B should fit in L2. Always on the calling thread. Works
-// without AVX-512 too (a plain loop).
+// without either too (a plain loop).
 void gemm_small(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                 int64_t ldb, float* c, int64_t ldc, bool accumulate);
 

@@ -1,57 +1,68 @@
-// sgemm::gemm_small: C tiles of up to 14 rows x 32 columns computed straight
-// from the operands. Each step p broadcasts one element of each of the
-// tile's A rows and multiplies it into one row of B (two zmm, masked at the
-// right edge), so neither operand is copied; B's tile column (k x 32 floats)
-// stays in L1 while the row tiles pass over it.
+// sgemm::gemm_small: C tiles of up to 14 rows x 32 columns (AVX-512; 6 x 16
+// with AVX2) computed straight from the operands. Each step p broadcasts one
+// element of each of the tile's A rows and multiplies it into one row of B
+// (two vectors, masked at the right edge), so neither operand is copied; B's
+// tile column (k x 32 or 16 floats) stays in L1 while the row tiles pass.
 #include "engine/cpu/sgemm.h"
 
 #include <algorithm>
 #include <array>
 #include <utility>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "engine/cpu/simd.h"
 
 namespace qs::engine::cpu::sgemm {
 
-#if defined(__AVX512F__)
+#if QS_SIMD
 
 namespace {
 
-constexpr int kRows = 14;  // 28 accumulators, 2 B vectors and a broadcast: 31 of the 32 zmm
+using simd::Mask;
+using simd::Vec;
+// 2 R accumulators, 2 B vectors and a broadcast fill the registers: R = 14
+// with AVX-512's 32, 6 with AVX2's 16.
+constexpr int kRows = simd::kRegisters == 32 ? 14 : 6;
+constexpr int kCols = 2 * simd::kLanes;
+static_assert(2 * kRows + 3 <= simd::kRegisters, "the tile must fit the registers");
+
+// The valid lanes of a tile's two column vectors (a struct, so that the
+// function-pointer table below does not carry vector-type attributes).
+struct EdgeMasks {
+  Mask m0, m1;
+};
 
 template <int R>
 void tile(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c, int64_t ldc,
-          __mmask16 m0, __mmask16 m1, bool accumulate) {
-  __m512 acc0[R], acc1[R];
+          const EdgeMasks& masks, bool accumulate) {
+  const Mask m0 = masks.m0, m1 = masks.m1;
+  Vec acc0[R], acc1[R];
 #pragma GCC unroll 14
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = simd::zero();
   for (int64_t p = 0; p < k; ++p) {
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
-    const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
+    const Vec b0 = simd::maskload(m0, b + p * ldb);
+    const Vec b1 = simd::maskload(m1, b + p * ldb + simd::kLanes);
     const float* ap = a + p * csa;
 #pragma GCC unroll 14
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(ap[r * rsa]);
-      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+      const Vec av = simd::set1(ap[r * rsa]);
+      acc0[r] = simd::fma(av, b0, acc0[r]);
+      acc1[r] = simd::fma(av, b1, acc1[r]);
     }
   }
 #pragma GCC unroll 14
   for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     if (accumulate) {
-      acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, cr));
-      acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+      acc0[r] = simd::add(acc0[r], simd::maskload(m0, cr));
+      acc1[r] = simd::add(acc1[r], simd::maskload(m1, cr + simd::kLanes));
     }
-    _mm512_mask_storeu_ps(cr, m0, acc0[r]);
-    _mm512_mask_storeu_ps(cr + 16, m1, acc1[r]);
+    simd::maskstore(cr, m0, acc0[r]);
+    simd::maskstore(cr + simd::kLanes, m1, acc1[r]);
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, __mmask16,
-                        __mmask16, bool);
+using TileFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                        const EdgeMasks&, bool);
 
 template <int... R>
 constexpr auto tiles(std::integer_sequence<int, R...>) {
@@ -59,23 +70,21 @@ constexpr auto tiles(std::integer_sequence<int, R...>) {
 }
 constexpr auto kTiles = tiles(std::make_integer_sequence<int, kRows>{});
 
-__mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << std::max<int64_t>(n, 0)) - 1u); }
-
 }  // namespace
 
 void gemm_small(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                 int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  for (int64_t j0 = 0; j0 < n; j0 += 32) {
-    const __mmask16 m0 = lanes(n - j0), m1 = lanes(n - j0 - 16);
+  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+    const EdgeMasks masks{simd::first(n - j0), simd::first(n - j0 - simd::kLanes)};
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int64_t rows = std::min<int64_t>(kRows, m - i0);
-      kTiles[static_cast<std::size_t>(rows - 1)](k, a + i0 * rsa, rsa, csa, b + j0, ldb, c + i0 * ldc + j0, ldc, m0,
-                                                  m1, accumulate);
+      kTiles[static_cast<std::size_t>(rows - 1)](k, a + i0 * rsa, rsa, csa, b + j0, ldb, c + i0 * ldc + j0, ldc, masks,
+                                                  accumulate);
     }
   }
 }
 
-#else  // no AVX-512 compiled in
+#else  // no AVX-512 or AVX2 compiled in
 
 void gemm_small(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                 int64_t ldb, float* c, int64_t ldc, bool accumulate) {
