@@ -10,6 +10,7 @@
 #include "experiments/stages/clip_probes.h"
 #include "experiments/stage.h"
 #include "experiments/table.h"
+#include "cli/generate_world.h"
 #include "data/sqa.h"
 #include "data/render.h"
 #include "data/scene.h"
@@ -155,6 +156,16 @@ int main(int argc, char** argv) {
   sqa->add_option("--n", n_sqa, "how many questions")->capture_default_str();
   sqa->add_option("--out", sqa_out, "output folder")->capture_default_str();
   sqa->add_option("--seed", gen_seed, "seed")->capture_default_str();
+  auto* world = generate->add_subcommand("world", "the knowledge base's creatures, profile documents, recall probes and English text");
+  qs::cli::WorldSamples world_request;
+  world->add_option("--creatures", world_request.creatures, "creatures shown with their facts")->capture_default_str();
+  world->add_option("--entities", world_request.entity_count, "size of the knowledge base")->capture_default_str();
+  world->add_option("--documents", world_request.documents, "profile documents")->capture_default_str();
+  world->add_option("--probes", world_request.probes, "recall probes")->capture_default_str();
+  world->add_option("--english", world_request.english, "English documents")->capture_default_str();
+  world->add_option("--wordnet", world_request.wordnet, "WordNet data folder")->capture_default_str();
+  world->add_option("--gcide", world_request.gcide, "GCIDE dictd file")->capture_default_str();
+  world->add_option("--seed", world_request.seed, "seed")->capture_default_str();
   auto* table = app.add_subcommand("table", "print (and write) the table of a sweep run");
   std::string table_path;
   table->add_option("run", table_path, "runs/<experiment> (its newest sweep) or a run folder")->required();
@@ -178,6 +189,7 @@ int main(int argc, char** argv) {
     if (*info) return cmd_info();
     if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed);
     if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed);
+    if (*world) return qs::cli::generate_world(world_request);
     if (*table) return cmd_table(table_path);
     if (*probe) {
       probe_request.weights = probe_weights;

@@ -8,6 +8,7 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
 find_package(doctest REQUIRED)
+find_package(ZLIB REQUIRED)  # the gzip/dictzip English sources (data/english.cpp)
 
 # Debian's libstb ships the stb implementations compiled (libstb.so).
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)

@@ -178,6 +178,16 @@ Corpus make_corpus(const CorpusConfig& c) {
   std::vector<std::string> docs;
   docs.reserve(static_cast<std::size_t>(c.documents));
   for (int64_t i = 0; i < c.documents; ++i) docs.push_back(corpus_document(c.seed, i));
+  QS_CHECK(c.entity_documents >= 0, "corpus: entity_documents must be >= 0, got {}", c.entity_documents);
+  QS_CHECK(c.entity_documents == 0 || c.entities.count > 0,
+           "corpus: {} entity documents asked for, but the knowledge base is empty (entities.count is 0)",
+           c.entity_documents);
+  if (c.entity_documents > 0) {
+    EntityConfig ec = c.entities;
+    ec.seed = c.seed;
+    const KnowledgeBase kb(ec);
+    for (int64_t i = 0; i < c.entity_documents; ++i) docs.push_back(entity_document(kb, c.seed, i));
+  }
   for (const std::string& file : c.text_files) {
     std::ifstream in(file);
     QS_CHECK(in.good(), "corpus: cannot open text file {}", file);
@@ -199,6 +209,14 @@ Corpus make_corpus(const CorpusConfig& c) {
   Corpus out;
   Rng r(c.seed ^ 0x5eed5eedull);
   for (std::string& d : docs) (r.chance(c.val_fraction) ? out.val : out.train).push_back(std::move(d));
+  if (!c.english.wordnet.empty() || !c.english.gcide.empty()) {
+    EnglishConfig ec = c.english;
+    ec.seed = c.seed;
+    EnglishText english = load_english(ec);
+    out.train.insert(out.train.end(), std::make_move_iterator(english.train.begin()),
+                     std::make_move_iterator(english.train.end()));
+    out.val_english = std::move(english.val);
+  }
   return out;
 }
 

@@ -1,10 +1,15 @@
 #pragma once
 // The text corpus of BENCHMARK.md: knowledge sentences in varied templates,
 // scene descriptions without images and short word problems, generated from
-// a seed, plus any plain-text files a config names.
+// a seed; profiles of the knowledge base's creatures (data/entities.h);
+// general English from Debian's dictionaries (data/english.h); plus any
+// plain-text files a config names.
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "data/english.h"
+#include "data/entities.h"
 
 namespace qs::data {
 
@@ -13,11 +18,15 @@ struct CorpusConfig {
   int64_t documents = 20000;  // generated documents (each a few sentences)
   double val_fraction = 0.05;
   std::vector<std::string> text_files;  // split into paragraphs at blank lines
+  EntityConfig entities;                // entities.seed is the corpus seed
+  int64_t entity_documents = 0;         // creature profiles (entity_document)
+  EnglishConfig english;                // nothing read unless a source is named
 };
 
 struct Corpus {
   std::vector<std::string> train;
-  std::vector<std::string> val;
+  std::vector<std::string> val;          // held-out world text (generated, profiles, text files)
+  std::vector<std::string> val_english;  // held-out English (empty without an English source)
 };
 
 Corpus make_corpus(const CorpusConfig& config);

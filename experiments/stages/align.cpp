@@ -6,6 +6,7 @@
 
 #include "data/caption_dataset.h"
 #include "experiments/stages/multimodal.h"
+#include "quant/scale_learning.h"
 
 namespace qs::experiments {
 
@@ -22,17 +23,6 @@ AlignConfig read_config(ConfigSection& s) {
   QS_CHECK(c.pairs > 0, "config {}: '{}' must be positive", s.file(), s.path_of("pairs"));
   c.train = read_stage_train(s.section("train"), {300, 32, 10, 1e-3, -1, 0.03, 0.0, 0.0, 1.0});
   return c;
-}
-
-// Mean |alpha - 1| over all groups: how far scale learning moved.
-double alpha_shift(nn::Module& model) {
-  double sum = 0.0;
-  int64_t n = 0;
-  for (auto& [path, a] : alpha_state(model)) {
-    for (float v : engine::to_vector<float>(a)) sum += std::abs(v - 1.0);
-    n += a.numel();
-  }
-  return n ? sum / static_cast<double>(n) : 0.0;
 }
 
 nlohmann::json run(StageContext& ctx) {
@@ -61,7 +51,7 @@ nlohmann::json run(StageContext& ctx) {
     return make_batch(samples);
   };
   TrainStats stats = train_llava(*model, std::move(groups), c.train, next, log, "align");
-  const double shift = alpha_shift(model->llm());
+  const double shift = quant::mean_alpha_shift(model->llm());
   log.line(fmt::format("[align] loss {:.4f} in {:.1f} s ({:.0f} tokens/s); mean |alpha - 1| = {:.5f}", stats.final_loss,
                        stats.seconds, stats.tokens_per_second, shift));
   save_adapted(ctx.artifacts, *model);

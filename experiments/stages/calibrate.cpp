@@ -13,12 +13,14 @@
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stage.h"
+#include "experiments/stages/lm_probes.h"
 #include "experiments/stages/lm_training.h"
 #include "experiments/stages/pretrain_config.h"
 #include "quant/footprint.h"
 #include "quant/lwc.h"
 #include "quant/nf4_linear.h"
 #include "quant/quant_linear.h"
+#include "quant/scale_learning.h"
 #include "quant/surgery.h"
 
 namespace qs::experiments {
@@ -37,7 +39,34 @@ struct CalibrateConfig {
   int64_t eval_batches = 16;
   int64_t nf4_block = 64;
   bool nf4_double_quant = true;
+  // QSLAW's factors alone: alpha learned on text (no LoRA, nothing else
+  // trainable) over the LWC grid of (bits, group_size); steps 0 = off.
+  struct ScaleLearning {
+    int64_t bits = 3, group_size = 128, start_layer = -1;
+    LmTrainConfig train;
+  } scale_learning;
 };
+
+CalibrateConfig::ScaleLearning read_scale_learning(ConfigSection s) {
+  CalibrateConfig::ScaleLearning c;
+  c.bits = s.get<int64_t>("bits", c.bits);
+  c.group_size = s.get<int64_t>("group_size", c.group_size);
+  c.start_layer = s.get<int64_t>("start_layer", c.start_layer);
+  c.train.steps = s.get<int64_t>("steps", 0);
+  c.train.batch_size = s.get<int64_t>("batch_size", 8);
+  c.train.lr = s.get<double>("lr", 2e-3);
+  s.finish();
+  QS_CHECK(c.train.steps >= 0 && c.train.batch_size > 0 && c.train.lr > 0, "config {}: '{}' needs steps >= 0, "
+           "batch_size > 0 and lr > 0", s.file(), s.path_of("steps"));
+  // METHOD.md: AdamW without weight decay (decay would pull alpha to 0), cosine with 3% warmup.
+  c.train.weight_decay = 0.0;
+  c.train.warmup_ratio = 0.03;
+  c.train.min_lr_ratio = 0.0;
+  c.train.log_every = std::max<int64_t>(1, c.train.steps / 20);
+  c.train.eval_every = std::max<int64_t>(1, c.train.steps);
+  c.train.checkpoint_every = std::max<int64_t>(1, c.train.steps / 4);
+  return c;
+}
 
 CalibrateConfig read_config(ConfigSection& s) {
   CalibrateConfig c;
@@ -79,6 +108,16 @@ CalibrateConfig read_config(ConfigSection& s) {
   c.eval_batches = s.get<int64_t>("eval_batches", c.eval_batches);
   c.nf4_block = s.get<int64_t>("nf4_block", c.nf4_block);
   c.nf4_double_quant = s.get<bool>("nf4_double_quant", c.nf4_double_quant);
+  c.scale_learning = read_scale_learning(s.section("scale_learning"));
+  if (c.scale_learning.train.steps > 0) {
+    const bool calibrated = std::find(c.methods.begin(), c.methods.end(), "lwc") != c.methods.end() &&
+                            std::find(c.bits.begin(), c.bits.end(), c.scale_learning.bits) != c.bits.end() &&
+                            std::find(c.group_sizes.begin(), c.group_sizes.end(), c.scale_learning.group_size) !=
+                                c.group_sizes.end();
+    QS_CHECK(calibrated, "config {}: '{}' learns alpha on the LWC grid of {} bits, group {}: 'methods' must list lwc "
+             "and 'bits'/'group_sizes' must hold them", s.file(), s.path_of("scale_learning"),
+             c.scale_learning.bits, c.scale_learning.group_size);
+  }
   QS_CHECK(c.samples > 0 && c.heldout_samples > 0 && c.seq_len > 0 && c.lwc.epochs >= 0 && c.lwc.batch_size > 0,
            "config {}: '{}' needs positive samples, heldout_samples, seq_len, batch_size", s.file(),
            s.path_of(""));
@@ -100,9 +139,13 @@ nlohmann::json run(StageContext& ctx) {
            pre.model.max_seq_len);
 
   data::Corpus corpus = data::make_corpus(pre.corpus);
-  engine::Tensor val = data::pack_sequences(corpus.val, tok, pre.train.seq_len);
+  ProbeConfig probe_config = pre.probes;
+  probe_config.eval_batches = c.eval_batches;
+  probe_config.batch_size = pre.train.batch_size;
+  const TextProbes probes = make_text_probes(corpus, pre.corpus, tok, pre.train.seq_len, probe_config, ctx.seed);
   // Calibration and held-out sequences: random rows of the packed training text.
   engine::Tensor train = data::pack_sequences(corpus.train, tok, c.seq_len);
+  const engine::Tensor& train_rows = train;
   data::Rng rng(ctx.seed + 17);
   std::vector<int64_t> rows;
   for (int64_t i = 0; i < c.samples + c.heldout_samples; ++i) rows.push_back(rng.below(train.size(0)));
@@ -120,19 +163,19 @@ nlohmann::json run(StageContext& ctx) {
   nlohmann::json table = nlohmann::json::array();
   auto report = [&](const std::string& method, int64_t bits, int64_t group, nn::Llama& model, double seconds,
                     double mse_ratio) {
-    const double loss = evaluate_lm(model, val, pre.train.batch_size, c.eval_batches);
+    const TextScores scores = score_text(model, tok, probes);
     const quant::WeightFootprint f = quant::weight_footprint(model);
     nlohmann::json row{{"method", method},
                        {"bits", bits},
                        {"group_size", group},
-                       {"val_ppl", std::exp(loss)},
+                       {"val_ppl", scores.world_ppl},
                        {"bits_per_param", f.quantized_params ? f.quantized_bits_per_param() : 32.0},
                        {"weight_mb", static_cast<double>(f.total_bytes) / (1 << 20)},
                        {"seconds", seconds}};
+    row.update(scores.json());
     if (mse_ratio > 0) row["lwc_mse_ratio"] = mse_ratio;
-    log.line(fmt::format("[calibrate] {:<7} {:>2} bits  g{:<4} ppl {:8.3f}  {:5.2f} bits/param  {:6.2f} MB", method,
-                         bits, group, std::exp(loss), row["bits_per_param"].get<double>(),
-                         row["weight_mb"].get<double>()));
+    log.line(fmt::format("[calibrate] {:<7} {:>2} bits  g{:<4} {}  {:5.2f} bits/param  {:6.2f} MB", method, bits, group,
+                         scores.summary(), row["bits_per_param"].get<double>(), row["weight_mb"].get<double>()));
     table.push_back(row);
   };
   auto timed = [](auto&& f) {
@@ -177,13 +220,52 @@ nlohmann::json run(StageContext& ctx) {
       }
     }
   }
-  // The table, as Markdown, for the log and the closing note.
-  log.line("| method | bits | group | val ppl | bits/param | weight MB |");
-  log.line("| --- | --- | --- | --- | --- | --- |");
+  if (c.scale_learning.train.steps > 0) {
+    const auto& sl = c.scale_learning;
+    const std::string grid_file = fmt::format("lwc_{}b_g{}.h5", sl.bits, sl.group_size);
+    const auto grid = engine::load_tensor_file(ctx.artifacts / grid_file).tensors;
+    auto m = fresh_model();
+    const quant::QuantSpec spec{static_cast<int>(sl.bits), sl.group_size, false};
+    quant::quantize_linears(*m, spec, select);
+    quant::for_each_quant(*m, [&](const std::string& path, quant::QuantLinear& q) {
+      q.set_grid({grid.at(path + ".scale"), grid.at(path + ".zero")});
+    });
+    const int64_t layers = quant::enable_scale_learning(*m, sl.start_layer);
+    m->set_requires_grad(false);
+    quant::set_alpha_trainable(*m);
+    LmTrainConfig train = sl.train;
+    train.seq_len = c.seq_len;
+    log.line(fmt::format("[calibrate] scale learning alone: alpha on {} layers over the LWC grid {}, {} steps of {} x {} "
+                         "text tokens, lr {}", layers, grid_file, train.steps, train.batch_size, train.seq_len, train.lr));
+    const auto checkpoint = ctx.artifacts / "scale_learning_checkpoint.h5";
+    double secs = timed([&] {
+      train_lm(*m, train_rows, probes.world, train, ctx.seed + 29, checkpoint, log, "calibrate", -1,
+               to_yaml(ctx.config.node()));
+    });
+    m->eval();
+    const double shift = quant::mean_alpha_shift(*m);
+    quant::fold_alpha(*m);
+    report("lwc+alpha", sl.bits, sl.group_size, *m, secs, 0.0);
+    table.back()["alpha_shift"] = shift;
+    log.line(fmt::format("[calibrate] alpha folded into the codes; mean |alpha - 1| = {:.4f}", shift));
+    std::filesystem::remove(checkpoint);
+  }
+  // The table, as Markdown, for the log and the closing note; "-" where a
+  // probe does not apply (no English source, no knowledge base).
+  auto cell = [](const nlohmann::json& v, const char* f, double scale) {
+    return v.is_number() ? fmt::format(fmt::runtime(f), scale * v.get<double>()) : std::string("-");
+  };
+  log.line("| method | bits | group | world ppl | English ppl | recall % | bits/param | weight MB |");
+  log.line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (auto& r : table) {
-    log.line(fmt::format("| {} | {} | {} | {:.3f} | {:.2f} | {:.2f} |", r["method"].get<std::string>(),
+    log.line(fmt::format("| {} | {} | {} | {:.3f} | {} | {} | {:.2f} | {:.2f} |", r["method"].get<std::string>(),
                          r["bits"].get<int64_t>(), r["group_size"].get<int64_t>(), r["val_ppl"].get<double>(),
+                         cell(r["english_ppl"], "{:.2f}", 1.0), cell(r["recall"], "{:.1f}", 100.0),
                          r["bits_per_param"].get<double>(), r["weight_mb"].get<double>()));
+  }
+  if (!probes.recall.empty()) {
+    log.line(fmt::format("recall: {} held-out paraphrase probes, chance {:.1f}%", probes.recall.size(),
+                         100 * table[0]["recall_chance"].get<double>()));
   }
   return nlohmann::json{{"table", table}};
 }

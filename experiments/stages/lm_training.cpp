@@ -84,6 +84,29 @@ data::CorpusConfig read_corpus_config(ConfigSection s, uint64_t seed) {
   c.documents = s.get<int64_t>("documents", c.documents);
   c.val_fraction = s.get<double>("val_fraction", c.val_fraction);
   c.text_files = s.get<std::vector<std::string>>("text_files", {});
+  ConfigSection ent = s.section("entities");
+  c.entities.count = ent.get<int64_t>("count", c.entities.count);
+  c.entities.visible = ent.get<int64_t>("visible", c.entities.count > 0 ? c.entities.visible : 0);
+  c.entities.zipf = ent.get<double>("zipf", c.entities.zipf);
+  c.entity_documents = ent.get<int64_t>("documents", c.entity_documents);
+  ent.finish();
+  QS_CHECK(c.entities.count >= 0 && c.entity_documents >= 0 && (c.entity_documents == 0 || c.entities.count > 0),
+           "config {}: '{}' and '{}' must be >= 0, and documents need a positive count", s.file(),
+           ent.path_of("count"), ent.path_of("documents"));
+  QS_CHECK(c.entities.visible >= 0 && c.entities.visible <= std::min<int64_t>(c.entities.count, 120),
+           "config {}: '{}' must be in [0, min(count, 120)] (5 shapes x 6 colors x 4 patterns), got {}", s.file(),
+           ent.path_of("visible"), c.entities.visible);
+  QS_CHECK(c.entities.zipf >= 0 && c.entities.zipf <= 4, "config {}: '{}' must be in [0, 4], got {}", s.file(),
+           ent.path_of("zipf"), c.entities.zipf);
+  ConfigSection eng = s.section("english");
+  c.english.wordnet = eng.get<std::string>("wordnet", c.english.wordnet);
+  c.english.gcide = eng.get<std::string>("gcide", c.english.gcide);
+  c.english.max_documents = eng.get<int64_t>("max_documents", c.english.max_documents);
+  c.english.val_fraction = eng.get<double>("val_fraction", c.english.val_fraction);
+  eng.finish();
+  QS_CHECK(c.english.max_documents >= 0 && c.english.val_fraction > 0 && c.english.val_fraction < 1,
+           "config {}: '{}' must be >= 0 and '{}' in (0, 1)", s.file(), eng.path_of("max_documents"),
+           eng.path_of("val_fraction"));
   s.finish();
   QS_CHECK(c.val_fraction > 0 && c.val_fraction < 1, "config {}: '{}' must be in (0, 1), got {}", s.file(),
            s.path_of("val_fraction"), c.val_fraction);

@@ -12,6 +12,7 @@
 #include "experiments/stages/pretrain_clip.h"
 #include "nn/optim/schedule.h"
 #include "quant/quant_linear.h"
+#include "quant/scale_learning.h"
 #include "quant/surgery.h"
 #include "vision/preprocess.h"
 
@@ -145,21 +146,6 @@ std::map<std::string, e::Tensor> load_weights(const std::filesystem::path& path)
   return e::load_tensor_file(path).tensors;
 }
 
-// Block index of a path "layers.<i>.<...>", or -1.
-int64_t block_index(const std::string& path) {
-  if (path.rfind("layers.", 0) != 0) return -1;
-  return std::stoll(path.substr(7, path.find('.', 7) - 7));
-}
-
-void for_each_quant(nn::Module& m, const std::string& prefix,
-                    const std::function<void(const std::string&, quant::QuantLinear&)>& f) {
-  for (auto& [name, child] : m.children()) {
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
-    if (auto* q = dynamic_cast<quant::QuantLinear*>(child.get())) f(path, *q);
-    else for_each_quant(*child, path, f);
-  }
-}
-
 }  // namespace
 
 MultimodalSetup load_setup(StageContext& ctx) {
@@ -215,7 +201,7 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
     quant::quantize_linears(*llm, spec, select);
     std::map<std::string, e::Tensor> grid;
     if (m.weights == "lwc") grid = load_weights(s.lwc_weights);
-    for_each_quant(*llm, "", [&](const std::string& path, quant::QuantLinear& q) {
+    quant::for_each_quant(*llm, [&](const std::string& path, quant::QuantLinear& q) {
       if (m.weights == "lwc") {
         QS_CHECK(grid.count(path + ".scale") && grid.count(path + ".zero"),
                  "{}: no calibrated grid for layer '{}' (calibrate.layers must cover method.layers)",
@@ -224,8 +210,8 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
       } else {
         q.freeze_grid();
       }
-      if (m.scale_learning && block_index(path) > m.start_layer) q.enable_scale_learning();
     });
+    if (m.scale_learning) quant::enable_scale_learning(*llm, m.start_layer);
   } else if (m.weights == "nf4") {
     quant::nf4_linears(*llm, m.nf4_block, m.nf4_double_quant, select);
   }
@@ -233,20 +219,12 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
     auto projector = load_weights(adapted / "projector.h5");
     model->projector().load_state_dict(projector);
     if (std::filesystem::exists(adapted / "alpha.h5")) {
-      const auto alpha = load_weights(adapted / "alpha.h5");
-      for_each_quant(*llm, "", [&](const std::string& path, quant::QuantLinear& q) {
-        auto it = alpha.find(path);
-        if (!q.alpha().defined()) return;
-        QS_CHECK(it != alpha.end(), "{}: no alpha for layer '{}'", (adapted / "alpha.h5").string(), path);
-        QS_CHECK(it->second.shape() == q.alpha().shape(), "{}: alpha of '{}' is {}, the layer needs {}",
-                 (adapted / "alpha.h5").string(), path, e::describe(it->second), e::describe(q.alpha().data()));
-        e::copy_(q.alpha().data(), it->second);
-      });
+      quant::load_alpha(*llm, load_weights(adapted / "alpha.h5"), (adapted / "alpha.h5").string());
     }
   }
   if (phase == Phase::tune) {
     // Fold alpha into the integer codes: the tuned model has no extra parameters.
-    for_each_quant(*llm, "", [](const std::string&, quant::QuantLinear& q) { q.to_real(); });
+    quant::fold_alpha(*llm);
     if (m.tuning == "lora") quant::add_lora(*llm, m.lora, quant::path_pattern("layers.0-.*_proj"));
   }
   model->to(e::parse_device(s.llava.device));
@@ -254,19 +232,11 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
   return model;
 }
 
-std::map<std::string, e::Tensor> alpha_state(nn::Module& model) {
-  std::map<std::string, e::Tensor> out;
-  for_each_quant(model, "", [&](const std::string& path, quant::QuantLinear& q) {
-    if (q.alpha().defined()) out[path] = q.alpha().data();
-  });
-  return out;
-}
-
 void save_adapted(const std::filesystem::path& dir, nn::Llava& model) {
   e::TensorFile projector;
   projector.tensors = model.projector().state_dict();
   e::save_tensor_file(dir / "projector.h5", projector);
-  auto alpha = alpha_state(model.llm());
+  auto alpha = quant::alpha_state(model.llm());
   if (!alpha.empty()) {
     e::TensorFile f;
     f.tensors = alpha;
@@ -335,9 +305,7 @@ nn::ParamGroup trainable_group(const std::string& name, nn::Module& module, cons
 
 std::vector<nn::ParamGroup> adapt_groups(nn::Llava& model, const StageTrain& train) {
   model.projector().set_requires_grad(true);
-  for_each_quant(model.llm(), "", [](const std::string&, quant::QuantLinear& q) {
-    if (q.alpha().defined()) q.alpha().set_requires_grad(true);
-  });
+  quant::set_alpha_trainable(model.llm());
   return {trainable_group("projector", model.projector(), "projector.", train.projector_lr, 0.0),
           trainable_group("alpha", model.llm(), "llm.", train.lr, 0.0)};
 }

@@ -99,8 +99,6 @@ enum class Phase {
 // a folder with projector.h5 and, with scale learning, alpha.h5.
 std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& setup, Phase phase, const std::filesystem::path& adapted);
 
-// The group scale factors of every quantized layer that learns them, by path.
-std::map<std::string, engine::Tensor> alpha_state(nn::Module& model);
 void save_adapted(const std::filesystem::path& dir, nn::Llava& model);
 
 // A conversation sample with its image (u8 (H, W, 3)) when it has one.

@@ -20,6 +20,7 @@ PretrainConfig read_pretrain_config(ConfigSection& s, uint64_t seed) {
   QS_CHECK(c.train.seq_len <= c.model.max_seq_len, "config {}: '{}' ({}) exceeds '{}' ({})", s.file(),
            s.path_of("train.seq_len"), c.train.seq_len, s.path_of("model.max_seq_len"), c.model.max_seq_len);
   c.sample_prompt = s.get<std::string>("sample_prompt", "A triangle has");
+  c.probes = read_probe_config(s.section("probes"));
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 #include "data/corpus.h"
 #include "experiments/config.h"
+#include "experiments/stages/lm_probes.h"
 #include "experiments/stages/lm_training.h"
 #include "nn/models/llama.h"
 
@@ -17,6 +18,7 @@ struct PretrainConfig {
   nn::LlamaConfig model;
   LmTrainConfig train;
   std::string sample_prompt;
+  ProbeConfig probes;  // what the trained LLM knows (lm_probes.h)
 };
 
 PretrainConfig read_pretrain_config(ConfigSection& section, uint64_t seed);

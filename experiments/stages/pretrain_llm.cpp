@@ -29,15 +29,22 @@ nlohmann::json run(StageContext& ctx) {
   PretrainConfig c = read_pretrain_config(ctx.config, ctx.seed);
   RunLog& log = *ctx.log;
   data::Corpus corpus = data::make_corpus(c.corpus);
-  log.line(fmt::format("[{}] corpus: {} train / {} val documents", ctx.stage, corpus.train.size(), corpus.val.size()));
+  log.line(fmt::format("[{}] corpus: {} train / {} val world / {} val English documents", ctx.stage,
+                       corpus.train.size(), corpus.val.size(), corpus.val_english.size()));
 
   const auto tok_path = ctx.artifacts / "tokenizer.json";
   data::Tokenizer tok;
   if (std::filesystem::exists(tok_path)) {
     tok = data::Tokenizer::load(tok_path);
   } else {
+    // Documents at an even stride: the corpus lists its sources one after
+    // another (world text, creature profiles, English), and the merges must
+    // serve them all.
     const auto n = std::min<std::size_t>(corpus.train.size(), static_cast<std::size_t>(c.tokenizer_documents));
-    tok = data::Tokenizer::train(std::vector<std::string>(corpus.train.begin(), corpus.train.begin() + n), c.vocab_size);
+    std::vector<std::string> sample;
+    sample.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) sample.push_back(corpus.train[i * corpus.train.size() / n]);
+    tok = data::Tokenizer::train(sample, c.vocab_size);
     tok.save(tok_path);
   }
   c.model.vocab_size = tok.vocab_size();
@@ -56,12 +63,14 @@ nlohmann::json run(StageContext& ctx) {
   model.eval();
   const int64_t all_val = (val.size(0) + c.train.batch_size - 1) / c.train.batch_size;
   const double val_loss = evaluate_lm(model, val, c.train.batch_size, all_val);
+  const TextScores scores = score_text(model, tok, make_text_probes(corpus, c.corpus, tok, c.train.seq_len, c.probes, ctx.seed));
   nn::GenerateOptions gen;
   gen.max_new_tokens = 24;
   gen.eos_id = data::Tokenizer::kEos;
   std::vector<int64_t> prompt{data::Tokenizer::kBos};
   for (int64_t id : tok.encode(c.sample_prompt)) prompt.push_back(id);
-  const std::string sample = c.sample_prompt + tok.decode(model.generate(prompt, gen), true);
+  // An undertrained model can stop mid-character: the sample goes to JSON as valid UTF-8.
+  const std::string sample = data::clean_text(c.sample_prompt + tok.decode(model.generate(prompt, gen), true));
 
   engine::TensorFile weights;
   weights.tensors = model.state_dict();
@@ -82,9 +91,11 @@ nlohmann::json run(StageContext& ctx) {
                          {"resumed", r.resumed},
                          {"peak_tensor_memory_mb", static_cast<double>(mem.peak_live_bytes) / (1 << 20)},
                          {"peak_rss_mb", peak_rss_mb()},
-                         {"sample", sample}};
+                         {"sample", sample},
+                         {"probes", scores.json()}};
   log.line(fmt::format("[{}] val loss {:.4f}, perplexity {:.2f}; {:.0f} tokens/s; {:.1f} s; peak RSS {:.0f} MB",
                        ctx.stage, val_loss, std::exp(val_loss), r.tokens_per_second, r.seconds, peak_rss_mb()));
+  log.line(fmt::format("[{}] held out: {}", ctx.stage, scores.summary()));
   log.line(fmt::format("[{}] sample: {}", ctx.stage, sample));
   return results;
 }

@@ -10,6 +10,7 @@
 
 #include "data/mixture.h"
 #include "experiments/stages/multimodal.h"
+#include "quant/scale_learning.h"
 
 namespace qs::experiments {
 
@@ -60,7 +61,7 @@ nlohmann::json run(StageContext& ctx) {
   }
   auto model = build_llava(setup, Phase::adapt, align);
   if (c.reset_alpha) {
-    for (auto& [path, a] : alpha_state(model->llm())) engine::fill_(a, 1.0);
+    quant::reset_alpha(model->llm());
   }
   std::vector<nn::ParamGroup> groups = adapt_groups(*model, c.train);
 

@@ -94,6 +94,38 @@ TargetRows target_rows(const Tensor& targets, int64_t ignore_index) {
   return {e::from_vector(rows), e::from_vector(kept).to(targets.device())};
 }
 
+Tensor summed_log_probs(const Tensor& logits, const TargetRows& rows, int64_t batch, int64_t t, const char* who) {
+  Tensor out = e::zeros({batch}, DType::f64);
+  if (rows.rows.numel() == 0) return out;
+  const Tensor logp = e::log_softmax(logits).to(e::Device::cpu()).to(DType::f64).contiguous();
+  const int64_t v = logp.size(-1);
+  const int64_t* rp = rows.rows.data<int64_t>();
+  const Tensor labels = rows.targets.to(e::Device::cpu()).contiguous();
+  const int64_t* yp = labels.data<int64_t>();
+  const double* lp = logp.data<double>();
+  double* op = out.data<double>();
+  for (int64_t i = 0; i < rows.rows.numel(); ++i) {
+    const int64_t label = yp[i];
+    QS_CHECK(label >= 0 && label < v, "{}: target {} at ({}, {}) is outside the vocabulary of {}", who, label,
+             rp[i] / t, rp[i] % t, v);
+    op[rp[i] / t] += lp[i * v + label];
+  }
+  return out;
+}
+
+Tensor Llama::sequence_log_likelihood(const Tensor& ids, const Tensor& targets, int64_t ignore_index) {
+  QS_CHECK(targets.dtype() == DType::i64 && targets.shape() == ids.shape(),
+           "Llama::sequence_log_likelihood: targets must be i64 of the ids' shape {}, got {}", e::describe(ids),
+           e::describe(targets));
+  autograd::NoGrad no_grad;
+  const TargetRows rows = target_rows(targets, ignore_index);
+  if (rows.rows.numel() == 0) return e::zeros({ids.size(0)}, DType::f64);
+  LlmForward f;
+  f.logit_rows = rows.rows;
+  return summed_log_probs(forward(ids, f).logits.data(), rows, ids.size(0), ids.size(1),
+                          "Llama::sequence_log_likelihood");
+}
+
 namespace {
 
 // Picks the next token from one row of logits: argmax, or a temperature /

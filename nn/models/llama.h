@@ -54,6 +54,10 @@ struct TargetRows {
   Tensor rows, targets;
 };
 TargetRows target_rows(const Tensor& targets, int64_t ignore_index);
+// Summed log-probability of each sequence's scored targets: f64 (B) on the
+// CPU. `logits` are the (R, vocab) logits of rows.rows of a (B, T) batch.
+Tensor summed_log_probs(const Tensor& logits, const TargetRows& rows, int64_t batch, int64_t t,
+                        const char* who);
 
 class Llama : public Module {
  public:
@@ -69,6 +73,9 @@ class Llama : public Module {
   // Continues a prompt given as embeddings (1, T, D), e.g. with an image
   // spliced in; the prompt is run once and cached, then one token per step.
   std::vector<int64_t> generate_from_embeds(const Var& prompt, const GenerateOptions& options);
+  // Summed log-probability of each row's targets (B, T) that are not
+  // ignore_index: f64 (B) on the CPU; scores completions by likelihood.
+  Tensor sequence_log_likelihood(const Tensor& ids, const Tensor& targets, int64_t ignore_index = -100);
   void set_checkpointing(bool on);
 
   const LlamaConfig& config() const { return config_; }

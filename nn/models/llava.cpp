@@ -121,24 +121,11 @@ Tensor Llava::sequence_log_likelihood(const Tensor& ids, const Tensor& images, c
   // Log-probabilities only where a target is scored: the LM head and the
   // softmax over the vocabulary on a few answer tokens, not every position.
   const TargetRows rows = target_rows(targets, ignore_index);
-  Tensor out = e::zeros({ids.size(0)}, DType::f64);
-  if (rows.rows.numel() == 0) return out;
+  if (rows.rows.numel() == 0) return e::zeros({ids.size(0)}, DType::f64);
   LlmForward f;
   f.logit_rows = rows.rows;
-  const Tensor logp = e::log_softmax(forward(ids, images, f).logits.data()).to(e::Device::cpu()).to(DType::f64).contiguous();
-  const int64_t v = logp.size(-1), t = ids.size(1);
-  const int64_t* rp = rows.rows.data<int64_t>();
-  const Tensor labels = rows.targets.to(e::Device::cpu()).contiguous();
-  const int64_t* yp = labels.data<int64_t>();
-  const double* lp = logp.data<double>();
-  double* op = out.data<double>();
-  for (int64_t i = 0; i < rows.rows.numel(); ++i) {
-    const int64_t label = yp[i];
-    QS_CHECK(label >= 0 && label < v, "Llava::sequence_log_likelihood: target {} at ({}, {}) is outside the vocabulary of {}",
-             label, rp[i] / t, rp[i] % t, v);
-    op[rp[i] / t] += lp[i * v + label];
-  }
-  return out;
+  return summed_log_probs(forward(ids, images, f).logits.data(), rows, ids.size(0), ids.size(1),
+                          "Llava::sequence_log_likelihood");
 }
 
 }  // namespace qs::nn

@@ -51,6 +51,32 @@ TEST_CASE("the tiny pretrain_llm experiment runs, writes its run directory and i
   fs::remove_all(root);
 }
 
+TEST_CASE("pretraining on creatures and English reports world and English perplexity and fact recall") {
+  fs::path root = temp_root("pretrain_english");
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  const std::string fixtures = std::string(QSLAW_SOURCE_DIR) + "/tests/fixtures/english";
+  o.overrides = {"pretrain_llm.corpus.english.wordnet=" + fixtures + "/wordnet",
+                 "pretrain_llm.corpus.english.gcide=" + fixtures + "/gcide.dict",
+                 "pretrain_llm.corpus.english.val_fraction=0.5"};
+  RunSummary run = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_llm.yaml", o);
+  const auto& p = run.results["pretrain_llm"]["probes"];
+  INFO(p.dump());
+  CHECK(p["world_ppl"].get<double>() > 1.0);
+  CHECK(p["english_ppl"].get<double>() > 1.0);
+  CHECK(p["recall_chance"].get<double>() == doctest::Approx(0.25));
+  const double recall = p["recall"].get<double>();
+  CHECK(recall >= 0.0);
+  CHECK(recall <= 1.0);
+  CHECK(p["recall_by_attribute"].size() >= 5);
+  std::ifstream log(run.run_dir / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("recall") != std::string::npos);
+  CHECK(text.find("val English documents") != std::string::npos);
+  fs::remove_all(root);
+}
+
 TEST_CASE("a run killed mid-training resumes from its checkpoint to the same loss") {
   fs::path root = temp_root("resume");
   fs::create_directories(root);
