@@ -37,12 +37,14 @@ int cmd_info() {
 }
 
 // Writes n rendered scenes as PNGs with their captions, for a person to look at.
-int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed) {
+int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed, double patterned) {
   std::filesystem::create_directories(out);
+  qs::data::SceneConfig scene_config;
+  scene_config.patterned = patterned;
   std::ofstream captions(std::filesystem::path(out) / "captions.txt");
   qs::data::Rng rng(seed);
   for (int64_t i = 0; i < n; ++i) {
-    qs::data::Scene scene = qs::data::sample_scene(rng);
+    qs::data::Scene scene = qs::data::sample_scene(rng, scene_config);
     const std::string caption = qs::data::describe_scene(scene, rng);
     const std::string file = fmt::format("scene_{:03d}.png", i);
     qs::vision::save_png(std::filesystem::path(out) / file, qs::data::render_scene(scene, seed * 1000003 + i));
@@ -150,6 +152,10 @@ int main(int argc, char** argv) {
   scenes->add_option("--n", n_scenes, "how many scenes")->capture_default_str();
   scenes->add_option("--out", gen_out, "output folder")->capture_default_str();
   scenes->add_option("--seed", gen_seed, "seed")->capture_default_str();
+  double gen_patterned = 0.0;
+  scenes->add_option("--patterned", gen_patterned, "share of striped, spotted or hollow objects (the creatures' glyphs)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   auto* sqa = generate->add_subcommand("sqa", "SynthSQA questions (text, and PNG for image questions)");
   int64_t n_sqa = 8;
   std::string sqa_out = "runs/samples/sqa";
@@ -187,7 +193,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*info) return cmd_info();
-    if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed);
+    if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed, gen_patterned);
     if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed);
     if (*world) return qs::cli::generate_world(world_request);
     if (*table) return cmd_table(table_path);

@@ -168,21 +168,6 @@ const std::vector<std::string>& attribute_values(Attribute a) {
   return values[static_cast<std::size_t>(a)];
 }
 
-const std::vector<Pattern>& all_patterns() {
-  static const std::vector<Pattern> v{Pattern::plain, Pattern::striped, Pattern::spotted, Pattern::hollow};
-  return v;
-}
-
-std::string name(Pattern p) {
-  switch (p) {
-    case Pattern::plain: return "plain";
-    case Pattern::striped: return "striped";
-    case Pattern::spotted: return "spotted";
-    case Pattern::hollow: return "hollow";
-  }
-  return "?";
-}
-
 std::string Glyph::describe() const { return name(color) + " " + name(pattern) + " " + name(shape); }
 
 KnowledgeBase::KnowledgeBase(const EntityConfig& c) {

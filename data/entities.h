@@ -26,10 +26,6 @@ std::string name(Attribute a);  // "home", "food", ...
 // "berries", ...). `look` values are glyph descriptions ("red striped star").
 const std::vector<std::string>& attribute_values(Attribute a);
 
-enum class Pattern { plain, striped, spotted, hollow };
-const std::vector<Pattern>& all_patterns();
-std::string name(Pattern p);
-
 struct Glyph {
   Shape shape;
   Color color;

@@ -34,6 +34,21 @@ std::string name(Color c) {
   return "?";
 }
 
+const std::vector<Pattern>& all_patterns() {
+  static const std::vector<Pattern> v{Pattern::plain, Pattern::striped, Pattern::spotted, Pattern::hollow};
+  return v;
+}
+
+std::string name(Pattern p) {
+  switch (p) {
+    case Pattern::plain: return "plain";
+    case Pattern::striped: return "striped";
+    case Pattern::spotted: return "spotted";
+    case Pattern::hollow: return "hollow";
+  }
+  return "?";
+}
+
 std::string plural(Shape s) { return name(s) + "s"; }
 
 int sides(Shape s) {

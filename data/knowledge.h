@@ -10,11 +10,16 @@ namespace qs::data {
 
 enum class Shape { circle, square, triangle, star, hexagon };
 enum class Color { red, green, blue, yellow, purple, orange };
+// How a shape is filled: the creatures' glyphs (data/entities.h) tell
+// themselves apart by it; the first edition's scenes are all plain.
+enum class Pattern { plain, striped, spotted, hollow };
 
 const std::vector<Shape>& all_shapes();
 const std::vector<Color>& all_colors();
 std::string name(Shape s);
 std::string name(Color c);
+const std::vector<Pattern>& all_patterns();
+std::string name(Pattern p);
 std::string plural(Shape s);
 int sides(Shape s);  // circle 0, triangle 3, square 4, star 5 (points), hexagon 6
 std::optional<Color> mix(Color a, Color b);  // red+yellow orange, blue+yellow green, red+blue purple

@@ -1,6 +1,7 @@
 #include "data/render.h"
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 namespace qs::data {
@@ -65,6 +66,61 @@ bool inside(const Object& o, double x, double y) {
   }
 }
 
+namespace {
+
+// What a patterned object paints at a point inside its outline: its color,
+// white (stripes and spots) or nothing (the hollow interior).
+std::optional<std::array<uint8_t, 3>> pattern_color(const Object& o, double x, double y) {
+  static const std::array<uint8_t, 3> kWhite{250, 250, 250};
+  const double u = (x - o.x) / o.radius, v = (y - o.y) / o.radius;  // in [-1, 1]
+  switch (o.pattern) {
+    case Pattern::striped:  // four diagonal bands across any size
+      return std::fmod(std::floor((u + v + 4.0) * 2.2), 2.0) < 1.0 ? rgb(o.color) : kWhite;
+    case Pattern::spotted: {  // white dots on a 3 x 3 lattice
+      const double cu = std::round(u * 1.6) / 1.6, cv = std::round(v * 1.6) / 1.6;
+      return std::hypot(u - cu, v - cv) < 0.2 ? kWhite : rgb(o.color);
+    }
+    case Pattern::hollow: {  // a thick outline
+      Object inner = o;
+      inner.radius = o.radius * 0.55;
+      if (inside(inner, x, y)) return std::nullopt;
+      return rgb(o.color);
+    }
+    case Pattern::plain: break;
+  }
+  return rgb(o.color);
+}
+
+// The anti-aliased fill of a patterned object: 4 x 4 samples per pixel, each
+// painting its own color (or nothing), blended by coverage.
+void paint_patterned(const Object& o, uint8_t* p, int n) {
+  constexpr int kSub = 4;
+  const int x0 = std::max(0, static_cast<int>(o.x - o.radius) - 1), x1 = std::min(n - 1, static_cast<int>(o.x + o.radius) + 1);
+  const int y0 = std::max(0, static_cast<int>(o.y - o.radius) - 1), y1 = std::min(n - 1, static_cast<int>(o.y + o.radius) + 1);
+  for (int y = y0; y <= y1; ++y) {
+    for (int x = x0; x <= x1; ++x) {
+      int hits = 0;
+      std::array<double, 3> sum{0, 0, 0};
+      for (int sy = 0; sy < kSub; ++sy) {
+        for (int sx = 0; sx < kSub; ++sx) {
+          const double px = x + (sx + 0.5) / kSub, py = y + (sy + 0.5) / kSub;
+          if (!inside(o, px, py)) continue;
+          const auto c = pattern_color(o, px, py);
+          if (!c) continue;
+          ++hits;
+          for (int k = 0; k < 3; ++k) sum[k] += (*c)[k];
+        }
+      }
+      if (hits == 0) continue;
+      uint8_t* px = p + (y * n + x) * 3;
+      const double a = static_cast<double>(hits) / (kSub * kSub);
+      for (int k = 0; k < 3; ++k) px[k] = static_cast<uint8_t>(std::lround(sum[k] / (kSub * kSub) + (1 - a) * px[k]));
+    }
+  }
+}
+
+}  // namespace
+
 engine::Tensor render_scene(const Scene& scene, uint64_t noise_seed) {
   const int n = scene.canvas;
   engine::Tensor img({n, n, 3}, engine::DType::u8);
@@ -77,6 +133,10 @@ engine::Tensor render_scene(const Scene& scene, uint64_t noise_seed) {
   constexpr int kSub = 4;
   for (const Object& o : scene.objects) {
     const auto color = rgb(o.color);
+    if (o.pattern != Pattern::plain) {
+      paint_patterned(o, p, n);
+      continue;
+    }
     const int x0 = std::max(0, static_cast<int>(o.x - o.radius) - 1), x1 = std::min(n - 1, static_cast<int>(o.x + o.radius) + 1);
     const int y0 = std::max(0, static_cast<int>(o.y - o.radius) - 1), y1 = std::min(n - 1, static_cast<int>(o.y + o.radius) + 1);
     for (int y = y0; y <= y1; ++y) {

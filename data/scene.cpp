@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <tuple>
 
 namespace qs::data {
 
@@ -11,6 +12,7 @@ Scene sample_scene(Rng& rng, const SceneConfig& c) {
   QS_CHECK(c.min_objects >= 1 && c.max_objects >= c.min_objects && c.max_objects <= 6,
            "scene: object counts must satisfy 1 <= min <= max <= 6, got {}..{}", c.min_objects,
            c.max_objects);
+  QS_CHECK(c.patterned >= 0 && c.patterned <= 1, "scene: patterned must be in [0, 1], got {}", c.patterned);
   Scene scene;
   scene.canvas = c.canvas;
   const int64_t target = rng.between(c.min_objects, c.max_objects);
@@ -23,6 +25,10 @@ Scene sample_scene(Rng& rng, const SceneConfig& c) {
     o.radius = o.size == Size::small ? small_r : large_r;
     o.x = o.radius + 1 + rng.uniform() * (c.canvas - 2 * o.radius - 2);
     o.y = o.radius + 1 + rng.uniform() * (c.canvas - 2 * o.radius - 2);
+    // Only drawn when asked for, so a plain world keeps its random stream.
+    if (c.patterned > 0 && rng.chance(c.patterned)) {
+      o.pattern = all_patterns()[static_cast<std::size_t>(1 + rng.below(static_cast<int64_t>(all_patterns().size()) - 1))];
+    }
     bool free = true;
     for (const Object& p : scene.objects) {
       free = free && std::hypot(o.x - p.x, o.y - p.y) > o.radius + p.radius + 1;
@@ -51,9 +57,16 @@ std::string relation(const Object& a, const Object& b) {
 
 namespace {
 
-std::string count_phrase(int n, Color c, Shape s) {
-  if (n == 1) return std::string(c == Color::orange ? "an " : "a ") + name(c) + " " + name(s);
-  return number_word(n) + " " + name(c) + " " + plural(s);
+// "a red star", "two orange striped circles": plain is not said, so plain
+// scenes read as they always did.
+std::string count_phrase(int n, Color c, Pattern p, Shape s) {
+  const std::string look = name(c) + (p == Pattern::plain ? "" : " " + name(p));
+  if (n == 1) return std::string(c == Color::orange ? "an " : "a ") + look + " " + name(s);
+  return number_word(n) + " " + look + " " + plural(s);
+}
+
+std::string label(const Object& o) {
+  return name(o.color) + (o.pattern == Pattern::plain ? "" : " " + name(o.pattern)) + " " + name(o.shape);
 }
 
 std::string join_list(const std::vector<std::string>& parts) {
@@ -68,10 +81,12 @@ std::string join_list(const std::vector<std::string>& parts) {
 }  // namespace
 
 std::string describe_scene(const Scene& scene, Rng& rng) {
-  std::map<std::pair<Color, Shape>, std::vector<const Object*>> groups;
-  for (const Object& o : scene.objects) groups[{o.color, o.shape}].push_back(&o);
+  std::map<std::tuple<Color, Shape, Pattern>, std::vector<const Object*>> groups;
+  for (const Object& o : scene.objects) groups[{o.color, o.shape, o.pattern}].push_back(&o);
   std::vector<std::string> parts;
-  for (auto& [key, objs] : groups) parts.push_back(count_phrase(static_cast<int>(objs.size()), key.first, key.second));
+  for (auto& [key, objs] : groups) {
+    parts.push_back(count_phrase(static_cast<int>(objs.size()), std::get<0>(key), std::get<2>(key), std::get<1>(key)));
+  }
   static const std::vector<std::string> openers{"There is ", "The picture shows ", "I see ", "We can see "};
   std::string text = rng.pick(openers) + join_list(parts) + ".";
   const int n = static_cast<int>(scene.objects.size());
@@ -85,8 +100,7 @@ std::string describe_scene(const Scene& scene, Rng& rng) {
     const Object* a = singles[static_cast<std::size_t>(rng.below(static_cast<int64_t>(singles.size())))];
     const Object* b = a;
     while (b == a) b = singles[static_cast<std::size_t>(rng.below(static_cast<int64_t>(singles.size())))];
-    text += " The " + name(a->color) + " " + name(a->shape) + " is " + relation(*a, *b) + " the " +
-            name(b->color) + " " + name(b->shape) + ".";
+    text += " The " + label(*a) + " is " + relation(*a, *b) + " the " + label(*b) + ".";
   }
   return text;
 }

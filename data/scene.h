@@ -19,6 +19,7 @@ struct Object {
   Size size;
   double x, y;    // centre, in pixels
   double radius;  // of the bounding circle, in pixels
+  Pattern pattern = Pattern::plain;
 };
 
 struct Scene {
@@ -30,6 +31,10 @@ struct SceneConfig {
   int canvas = 64;
   int min_objects = 1;
   int max_objects = 6;
+  // Share of objects drawn with a pattern other than plain (striped,
+  // spotted, hollow; the creatures' glyphs). 0 draws exactly the first
+  // edition's scenes, random stream included.
+  double patterned = 0.0;
 };
 
 Scene sample_scene(Rng& rng, const SceneConfig& config = {});
@@ -43,8 +48,9 @@ Scene with_shape_swapped(const Scene& scene, Rng& rng);
 // larger of the horizontal and vertical offsets.
 std::string relation(const Object& a, const Object& b);
 
-// A true description of the scene: counts per (color, shape) group and, with
-// two or more groups, one spatial relation between them.
+// A true description of the scene: counts per (color, pattern, shape) group
+// (plain is not said) and, with two or more groups, one spatial relation
+// between them.
 std::string describe_scene(const Scene& scene, Rng& rng);
 
 }  // namespace qs::data

@@ -14,6 +14,8 @@ using namespace qs::data;
 namespace e = qs::engine;
 
 namespace {
+constexpr uint64_t kFirstEditionDigest = 6757823874320964487ull;
+
 int number_from_word(const std::string& w) {
   if (w == "a" || w == "an") return 1;
   for (int n = 0; n <= 20; ++n) {
@@ -129,5 +131,69 @@ TEST_CASE("a shape-swapped scene differs from its source in exactly one object's
     CHECK(a != b);  // so its description is false of the source scene
     Rng r1(3), r2(3);
     CHECK(describe_scene(s, r1) != describe_scene(t, r2));
+  }
+}
+
+// The first edition's world must render and read exactly as before patterns
+// existed: every cached caption set, SynthSQA file and reported number of it
+// stays valid. The digest was taken before the change.
+TEST_CASE("plain scenes render and are described exactly as in the first edition") {
+  Rng rng(11);
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const uint8_t* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  for (int i = 0; i < 24; ++i) {
+    Scene s = sample_scene(rng);
+    const std::string text = describe_scene(s, rng);
+    mix(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    e::Tensor img = render_scene(s, 1000 + static_cast<uint64_t>(i));
+    mix(img.data<uint8_t>(), static_cast<std::size_t>(img.numel()));
+  }
+  MESSAGE("digest " << h);
+  CHECK(h == kFirstEditionDigest);
+}
+
+TEST_CASE("patterned objects: described with their pattern, and drawn so the pattern shows") {
+  SceneConfig c;
+  c.patterned = 1.0;
+  Rng rng(5);
+  std::regex group_re("(a|an|two|three|four|five|six) (red|green|blue|yellow|purple|orange) (striped|spotted|hollow) "
+                      "(circle|square|triangle|star|hexagon)s?");
+  for (int i = 0; i < 300; ++i) {
+    Scene s = sample_scene(rng, c);
+    const std::string text = describe_scene(s, rng);
+    std::map<std::string, int> truth, said;
+    for (const Object& o : s.objects) {
+      CHECK(o.pattern != Pattern::plain);
+      ++truth[name(o.color) + " " + name(o.pattern) + " " + name(o.shape)];
+    }
+    for (std::sregex_iterator it(text.begin(), text.end(), group_re), end; it != end; ++it) {
+      said[(*it)[2].str() + " " + (*it)[3].str() + " " + (*it)[4].str()] += number_from_word((*it)[1]);
+    }
+    CAPTURE(text);
+    CHECK(said == truth);
+  }
+  // One large object of each pattern at the centre: the pixels inside its
+  // outline show the color, white, or (hollow) the background in the middle.
+  for (Pattern p : all_patterns()) {
+    Scene s;
+    s.objects.push_back(Object{Shape::square, Color::blue, Size::large, 32, 32, 16, p});
+    e::Tensor img = render_scene(s, 3);
+    const uint8_t* px = img.data<uint8_t>();
+    int blue = 0, white = 0;
+    for (int y = 22; y < 42; ++y) {
+      for (int x = 22; x < 42; ++x) {
+        const uint8_t* q = px + (y * 64 + x) * 3;
+        blue += q[0] == 40 && q[1] == 80 && q[2] == 220;
+        white += q[0] >= 248 && q[1] >= 248 && q[2] >= 248;
+      }
+    }
+    const uint8_t* centre = px + (32 * 64 + 32) * 3;
+    CAPTURE(name(p));
+    CHECK(blue > 60);
+    CHECK((white > 20) == (p == Pattern::striped || p == Pattern::spotted));
+    const bool background = centre[2] < 250 && centre[0] > 200;  // light gray noise, not blue
+    CHECK(background == (p == Pattern::hollow));
   }
 }
