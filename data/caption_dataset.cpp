@@ -1,5 +1,7 @@
 #include "data/caption_dataset.h"
 
+#include <cmath>
+
 #include <sstream>
 
 #include "data/render.h"
@@ -8,10 +10,17 @@
 
 namespace qs::data {
 
+namespace {
+// Per object: shape, color, size, x, y, radius, pattern.
+constexpr int64_t kGraphColumns = 7;
+}  // namespace
+
 namespace e = qs::engine;
 
 std::string CaptionDatasetConfig::key() const {
-  return fmt::format("s{}_n{}_c{}_o{}-{}_v1", seed, size, scene.canvas, scene.min_objects, scene.max_objects);
+  // Plain worlds keep the first edition's key (and cached files).
+  const std::string patterns = scene.patterned > 0 ? fmt::format("_p{:.3f}", scene.patterned) : "";
+  return fmt::format("s{}_n{}_c{}_o{}-{}{}_v1", seed, size, scene.canvas, scene.min_objects, scene.max_objects, patterns);
 }
 
 CaptionDataset make_caption_dataset(const CaptionDatasetConfig& c) {
@@ -33,18 +42,19 @@ void save_caption_dataset(const std::filesystem::path& path, const CaptionDatase
   e::TensorFile f;
   f.tensors["images"] = d.images;
   const int64_t n = static_cast<int64_t>(d.scenes.size());
-  e::Tensor graph = e::full({n, 6, 6}, -1.0);
+  e::Tensor graph = e::full({n, 6, kGraphColumns}, -1.0);
   float* g = graph.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     for (std::size_t j = 0; j < d.scenes[i].objects.size(); ++j) {
       const Object& o = d.scenes[i].objects[j];
-      float* row = g + (i * 6 + static_cast<int64_t>(j)) * 6;
+      float* row = g + (i * 6 + static_cast<int64_t>(j)) * kGraphColumns;
       row[0] = static_cast<float>(o.shape);
       row[1] = static_cast<float>(o.color);
       row[2] = static_cast<float>(o.size);
       row[3] = static_cast<float>(o.x);
       row[4] = static_cast<float>(o.y);
       row[5] = static_cast<float>(o.radius);
+      row[6] = static_cast<float>(o.pattern);
     }
   }
   f.tensors["scenes"] = graph;
@@ -72,15 +82,27 @@ CaptionDataset load_caption_dataset(const std::filesystem::path& path) {
   QS_CHECK(static_cast<int64_t>(d.captions.size()) == n && graph.size(0) == n,
            "caption dataset {}: {} images, {} captions and {} scenes disagree", path.string(), n, d.captions.size(),
            graph.size(0));
+  // Files of the first edition have 6 columns (no pattern: all plain).
+  const int64_t cols = graph.dim() == 3 ? graph.size(2) : 0;
+  QS_CHECK(graph.dtype() == e::DType::f32 && graph.dim() == 3 && graph.size(1) == 6 && (cols == 6 || cols == kGraphColumns),
+           "caption dataset {}: scenes must be f32 (N, 6, 6 or {}), got {}", path.string(), kGraphColumns,
+           e::describe(graph));
   const float* g = graph.data<float>();
+  auto in_range = [&](float v, int n, const char* what, int64_t i) {
+    QS_CHECK(v >= 0 && v < n && v == std::floor(v), "caption dataset {}: scene {} has {} {} (expected 0..{})",
+             path.string(), i, what, v, n - 1);
+    return static_cast<int>(v);
+  };
   for (int64_t i = 0; i < n; ++i) {
     Scene s;
     s.canvas = static_cast<int>(d.images.size(1));
     for (int64_t j = 0; j < 6; ++j) {
-      const float* row = g + (i * 6 + j) * 6;
+      const float* row = g + (i * 6 + j) * cols;
       if (row[0] < 0) break;
-      s.objects.push_back({static_cast<Shape>(row[0]), static_cast<Color>(row[1]), static_cast<Size>(row[2]), row[3],
-                           row[4], row[5]});
+      Object o{static_cast<Shape>(in_range(row[0], 5, "shape", i)), static_cast<Color>(in_range(row[1], 6, "color", i)),
+               static_cast<Size>(in_range(row[2], 2, "size", i)), row[3], row[4], row[5]};
+      if (cols == kGraphColumns) o.pattern = static_cast<Pattern>(in_range(row[6], 4, "pattern", i));
+      s.objects.push_back(o);
     }
     d.scenes.push_back(std::move(s));
   }

@@ -1,7 +1,7 @@
 #pragma once
 // Image-caption pairs of the shape world, stored in HDF5: images u8
 // (N, H, W, 3), captions (newline-separated UTF-8 bytes, u8) and the
-// scene graphs (N, 6, 6) f32 rows [shape, color, size, x, y, radius], -1
+// scene graphs (N, 6, 7) f32 rows [shape, color, size, x, y, radius, pattern], -1
 // padded, so questions can be generated from them later. A dataset is
 // reused from its file when the generator config is unchanged.
 #include <filesystem>

@@ -7,6 +7,7 @@
 #include "data/caption_dataset.h"
 #include "data/render.h"
 #include "data/scene.h"
+#include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "support.h"
 
@@ -107,6 +108,35 @@ TEST_CASE("caption datasets save to HDF5 and load back identical, scene graphs i
       CHECK(again.scenes[i].objects[j].x == doctest::Approx(d.scenes[i].objects[j].x).epsilon(1e-6));
     }
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("patterned caption datasets keep their patterns, and a corrupt scene graph is refused by name") {
+  CaptionDatasetConfig c;
+  c.seed = 6;
+  c.size = 20;
+  c.scene.canvas = 32;
+  c.scene.patterned = 0.7;
+  CaptionDatasetConfig plain = c;
+  plain.scene.patterned = 0.0;
+  CHECK(c.key() != plain.key());
+  CHECK(plain.key() == "s6_n20_c32_o1-6_v1");  // the first edition's file names
+  auto dir = qs::test::temp_root("captions_patterned");
+  const CaptionDataset d = cached_caption_dataset(c, dir);
+  const CaptionDataset again = cached_caption_dataset(c, dir);
+  int patterned = 0;
+  for (std::size_t i = 0; i < d.scenes.size(); ++i) {
+    for (std::size_t j = 0; j < d.scenes[i].objects.size(); ++j) {
+      CHECK(again.scenes[i].objects[j].pattern == d.scenes[i].objects[j].pattern);
+      patterned += d.scenes[i].objects[j].pattern != Pattern::plain;
+    }
+  }
+  CHECK(patterned > 10);
+  const auto file = dir / ("captions_" + c.key() + ".h5");
+  e::TensorFile f = e::load_tensor_file(file);
+  f.tensors.at("scenes").data<float>()[6] = 9.0f;  // scene 0, object 0: pattern 9
+  e::save_tensor_file(file, f);
+  CHECK(qs::test::has(qs::test::error_of([&] { load_caption_dataset(file); }), "scene 0 has pattern 9"));
   std::filesystem::remove_all(dir);
 }
 
