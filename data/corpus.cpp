@@ -209,6 +209,7 @@ Corpus make_corpus(const CorpusConfig& c) {
   Corpus out;
   Rng r(c.seed ^ 0x5eed5eedull);
   for (std::string& d : docs) (r.chance(c.val_fraction) ? out.val : out.train).push_back(std::move(d));
+  out.english_first = out.train.size();
   if (!c.english.wordnet.empty() || !c.english.gcide.empty()) {
     EnglishConfig ec = c.english;
     ec.seed = c.seed;

@@ -24,7 +24,8 @@ struct CorpusConfig {
 };
 
 struct Corpus {
-  std::vector<std::string> train;
+  std::vector<std::string> train;        // every source; the English documents come last
+  std::size_t english_first = 0;         // train[english_first, end) is English (none: train.size())
   std::vector<std::string> val;          // held-out world text (generated, profiles, text files)
   std::vector<std::string> val_english;  // held-out English (empty without an English source)
 };

@@ -1,7 +1,9 @@
 // Stage warmup: QSLAW's modality-aware warmup (METHOD.md). The scale factors
 // alpha (restarted at 1 unless reset_alpha is off) and the projector are
 // learned on batches that mix multimodal instruction samples (SynthSQA train
-// questions with an image) and text-only corpus chunks (loss on every token),
+// questions with an image) and text-only chunks (loss on every token) - the
+// corpus's English (our WikiText, as the official code mixes WikiText) or the
+// whole pretraining corpus -
 // the text share following the configured schedule. Methods without warmup
 // pass align's outputs through unchanged.
 // Outputs: projector.h5, alpha.h5 (scale learning only), results.
@@ -21,6 +23,7 @@ struct WarmupConfig {
   bool reset_alpha = true;
   std::string multimodal = "sqa_image";  // or sqa (every train question)
   int64_t text_len = 128;
+  std::string text = "corpus";  // or english: the corpus's English documents only
   StageTrain train;
 };
 
@@ -41,6 +44,9 @@ WarmupConfig read_config(ConfigSection& s) {
   QS_CHECK(c.multimodal == "sqa_image" || c.multimodal == "sqa", "config {}: '{}' is '{}' (expected sqa_image or sqa)",
            s.file(), s.path_of("multimodal"), c.multimodal);
   c.text_len = s.get<int64_t>("text_len", c.text_len);
+  c.text = s.get<std::string>("text", c.text);
+  QS_CHECK(c.text == "corpus" || c.text == "english", "config {}: '{}' is '{}' (expected corpus or english)", s.file(),
+           s.path_of("text"), c.text);
   c.train = read_stage_train(s.section("train"), {300, 32, 10, 2e-3, -1, 0.03, 0.0, 0.0, 1.0});
   return c;
 }
@@ -72,20 +78,24 @@ nlohmann::json run(StageContext& ctx) {
   }
   QS_CHECK(!pool.empty(), "[warmup] SynthSQA train has no question with an image (sqa.contexts.IMG is 0?)");
   const data::Corpus corpus = data::make_corpus(setup.pre.corpus);
+  const std::size_t text_first = c.text == "english" ? corpus.english_first : 0;
+  const int64_t text_docs = static_cast<int64_t>(corpus.train.size() - text_first);
+  QS_CHECK(text_docs > 0, "[warmup] warmup.text is {}, but the pretraining corpus has no {} documents", c.text,
+           c.text == "english" ? "English (pretrain_llm.corpus.english names no source)" : "training");
   EpochSampler mm_order(static_cast<int64_t>(pool.size()), setup.method.seed + 202);
-  EpochSampler text_order(static_cast<int64_t>(corpus.train.size()), setup.method.seed + 303);
+  EpochSampler text_order(text_docs, setup.method.seed + 303);
   data::MixtureSampler mixture(c.mixture, std::max<int64_t>(c.train.steps, 1), c.train.batch_size, setup.method.seed + 404);
   int64_t mm_drawn = 0, text_drawn = 0;
-  log.line(fmt::format("[warmup] {}: schedule {} (text share {:.3f}, start {:.3f}), {} multimodal samples, {} text chunks, "
+  log.line(fmt::format("[warmup] {}: schedule {} (text share {:.3f}, start {:.3f}), {} multimodal samples, {} text chunks ({}), "
                        "alpha {}", setup.method.label(), data::name(c.mixture.schedule), c.mixture.text_share,
-                       c.mixture.start_share, pool.size(), corpus.train.size(), c.reset_alpha ? "restarted at 1" : "kept from align"));
+                       c.mixture.start_share, pool.size(), text_docs, c.text, c.reset_alpha ? "restarted at 1" : "kept from align"));
   auto next = [&](int64_t step) {
     const std::vector<bool> slots = mixture.next(step);
     std::vector<Sample> samples;
     int64_t n_text = 0;
     for (bool text : slots) {
       if (text) {
-        const std::string& doc = corpus.train[static_cast<std::size_t>(text_order.at(text_drawn++))];
+        const std::string& doc = corpus.train[text_first + static_cast<std::size_t>(text_order.at(text_drawn++))];
         samples.push_back({data::encode_text(doc, setup.tok, c.text_len), engine::Tensor()});
         ++n_text;
       } else {
