@@ -173,8 +173,9 @@ std::string Glyph::describe() const { return name(color) + " " + name(pattern) +
 KnowledgeBase::KnowledgeBase(const EntityConfig& c) {
   const int64_t max_visible = static_cast<int64_t>(attribute_values(Attribute::look).size());
   QS_CHECK(c.count >= 0, "entities: count must be >= 0, got {}", c.count);
-  QS_CHECK(c.visible >= 0 && c.visible <= std::min(c.count, max_visible),
-           "entities: visible must be in [0, min(count, {})], got {} of {}", max_visible, c.visible, c.count);
+  QS_CHECK(c.visible >= 0 && c.visible <= max_visible, "entities: visible must be in [0, {}], got {}", max_visible,
+           c.visible);
+  const int64_t visible = std::min(c.visible, c.count);  // a small knowledge base shows all it has
   QS_CHECK(c.zipf >= 0 && c.zipf <= 4, "entities: zipf must be in [0, 4], got {}", c.zipf);
   Rng rng = Rng(c.seed).fork(0xE7717);
   std::set<std::string> names;
@@ -195,7 +196,7 @@ KnowledgeBase::KnowledgeBase(const EntityConfig& c) {
   for (std::size_t i = 0; i < glyphs.size(); ++i) glyphs[i] = static_cast<int>(i);
   for (std::size_t i = glyphs.size(); i > 1; --i) std::swap(glyphs[i - 1], glyphs[static_cast<std::size_t>(rng.below(static_cast<int64_t>(i)))]);
   const std::size_t n_shapes = all_shapes().size(), n_patterns = all_patterns().size();
-  for (int64_t i = 0; i < c.visible; ++i) {
+  for (int64_t i = 0; i < visible; ++i) {
     Entity& e = entities_[static_cast<std::size_t>(i)];
     const int g = glyphs[static_cast<std::size_t>(i)];  // looks() order: color, pattern, shape
     const Glyph glyph{all_shapes()[static_cast<std::size_t>(g) % n_shapes],

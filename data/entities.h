@@ -45,7 +45,7 @@ struct Entity {
 struct EntityConfig {
   uint64_t seed = 0;
   int64_t count = 0;     // 0: no knowledge base
-  int64_t visible = 120;  // creatures with a glyph; at most 5 shapes x 6 colors x 4 patterns
+  int64_t visible = 120;  // creatures with a glyph (at most count); at most 5 shapes x 6 colors x 4 patterns
   // Corpus frequency of the creature of rank r is proportional to
   // (r + 1)^-zipf: a long tail of rarely stated facts, as in real text.
   double zipf = 0.5;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "data/render.h"
+#include "data/sqa_creatures.h"
 
 namespace qs::data {
 
@@ -16,7 +17,11 @@ std::string name(Grade g) { return g == Grade::g1_6 ? "G1-6" : "G7-12"; }
 std::string SqaConfig::key() const {
   return fmt::format("s{}_{}-{}-{}_sub{:.3f}-{:.3f}-{:.3f}_ctx{:.3f}-{:.3f}-{:.3f}_h{:.3f}_c{}_v{}_o{}-{}_v1", seed,
                      train, val, test, nat, soc, lan, img, txt, no, hard, max_choices, scene.canvas,
-                     scene.min_objects, scene.max_objects);
+                     scene.min_objects, scene.max_objects) +
+         // Worlds without creatures keep the first edition's key (and cached files).
+         (entities.count > 0 ? fmt::format("_e{}-{}-{}-{:.3f}_k{:.3f}", entities.seed, entities.count, entities.visible,
+                                           entities.zipf, creatures)
+                             : "");
 }
 
 namespace {
@@ -431,9 +436,25 @@ Cell draw_cell(Rng& rng, const SqaConfig& c) {
 
 }  // namespace
 
-SqaQuestion make_sqa_question(Rng& rng, Subject subject, ContextType context, Grade grade, const SqaConfig& config) {
+SqaQuestion make_sqa_question(Rng& rng, Subject subject, ContextType context, Grade grade, const SqaConfig& config,
+                              const KnowledgeBase* kb) {
   QS_CHECK(config.max_choices >= 2 && config.max_choices <= 5, "sqa: max_choices must be in 2..5, got {}",
            config.max_choices);
+  // A creature question takes this cell's turn with probability `creatures`
+  // (drawn only where the cell has such kinds, so a world without creatures
+  // keeps its random stream).
+  const auto& creature = creature_kinds(subject, context, grade);
+  if (kb && kb->size() > 0 && !creature.empty() && rng.chance(config.creatures)) {
+    const std::string& kind = rng.pick(creature);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      SqaQuestion q;
+      q.subject = subject;
+      q.context_type = context;
+      q.grade = grade;
+      if (creature_question(rng, kind, *kb, q, config)) return q;
+    }
+    fail("sqa: could not draw a '{}' question in 100 tries", kind);
+  }
   const std::string& kind = rng.pick(kinds(subject, context, grade));
   for (int attempt = 0; attempt < 100; ++attempt) {
     SqaQuestion q;
@@ -461,6 +482,7 @@ std::string question_key(const SqaQuestion& q) {
     for (const Object& o : q.scene.objects) {
       key += fmt::format("|{}{}{}{:.2f},{:.2f}", static_cast<int>(o.shape), static_cast<int>(o.color),
                          static_cast<int>(o.size), o.x, o.y);
+      if (o.pattern != Pattern::plain) key += fmt::format("p{}", static_cast<int>(o.pattern));
     }
   }
   return key;
@@ -472,8 +494,17 @@ SqaDataset make_sqa(const SqaConfig& c) {
   QS_CHECK(c.nat >= 0 && c.soc >= 0 && c.lan >= 0 && c.nat + c.soc + c.lan > 0 && c.img >= 0 && c.txt >= 0 &&
                c.no >= 0 && c.txt + c.no > 0 && c.hard >= 0 && c.hard <= 1,
            "sqa: subject and context shares must be non-negative with positive sums, hard in [0, 1]");
+  QS_CHECK(c.creatures >= 0 && c.creatures <= 1, "sqa: creatures must be in [0, 1], got {}", c.creatures);
+  const KnowledgeBase kb(c.entities);
   SqaDataset d;
   std::set<std::string> seen;
+  std::set<std::string> train_facts;  // creature facts train questions ask
+  auto asks_train_fact = [&](const SqaQuestion& q) {
+    for (const std::string& f : creature_facts(q)) {
+      if (train_facts.count(f)) return true;
+    }
+    return false;
+  };
   auto fill = [&](SqaSplit& split, int64_t n, uint64_t stream, bool reject_seen) {
     Rng rng = Rng(c.seed).fork(stream);
     std::vector<Scene> image_scenes;
@@ -486,10 +517,13 @@ SqaDataset make_sqa(const SqaConfig& c) {
       do {
         QS_CHECK(attempts++ < 10000, "sqa: cannot find a new {} {} {} question that is not in train", name(cell.subject),
                  name(cell.context), name(cell.grade));
-        q = make_sqa_question(rng, cell.subject, cell.context, cell.grade, c);
+        q = make_sqa_question(rng, cell.subject, cell.context, cell.grade, c, &kb);
         key = question_key(q);
-      } while (reject_seen && seen.count(key));
-      if (!reject_seen) seen.insert(key);
+      } while (reject_seen && (seen.count(key) || asks_train_fact(q)));
+      if (!reject_seen) {
+        seen.insert(key);
+        for (const std::string& f : creature_facts(q)) train_facts.insert(f);
+      }
       split.image_index.push_back(q.has_image ? static_cast<int64_t>(image_scenes.size()) : -1);
       if (q.has_image) image_scenes.push_back(q.scene);
       split.questions.push_back(std::move(q));

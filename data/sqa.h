@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/entities.h"
 #include "data/scene.h"
 #include "engine/tensor.h"
 
@@ -48,6 +49,11 @@ struct SqaConfig {
   double hard = 0.35;  // share of G7-12 (two or more reasoning steps)
   int64_t max_choices = 5;
   SceneConfig scene;
+  // The pretraining corpus's knowledge base (its seed is the corpus seed;
+  // count 0: none). In each cell that has creature questions, a share
+  // `creatures` of the questions asks about them (data/sqa_creatures.h).
+  EntityConfig entities;
+  double creatures = 0.5;
   std::string key() const;  // identifies the generated content
 };
 
@@ -61,9 +67,10 @@ struct SqaDataset {
   SqaSplit train, val, test;
 };
 
-// One question of the given cell, drawn from rng.
+// One question of the given cell, drawn from rng; creature questions need
+// the knowledge base (built from config.entities).
 SqaQuestion make_sqa_question(Rng& rng, Subject subject, ContextType context, Grade grade,
-                              const SqaConfig& config);
+                              const SqaConfig& config, const KnowledgeBase* kb = nullptr);
 // Deterministic from the seed; no val or test question repeats a train one
 // (same prompt and, for IMG, same scene).
 SqaDataset make_sqa(const SqaConfig& config);

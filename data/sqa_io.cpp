@@ -17,7 +17,8 @@ namespace {
 json to_json(const SqaQuestion& q) {
   json objects = json::array();
   for (const Object& o : q.scene.objects) {
-    objects.push_back({static_cast<int>(o.shape), static_cast<int>(o.color), static_cast<int>(o.size), o.x, o.y, o.radius});
+    objects.push_back({static_cast<int>(o.shape), static_cast<int>(o.color), static_cast<int>(o.size), o.x, o.y, o.radius,
+                       static_cast<int>(o.pattern)});
   }
   return {{"subject", static_cast<int>(q.subject)}, {"context_type", static_cast<int>(q.context_type)},
           {"grade", static_cast<int>(q.grade)},    {"kind", q.kind},
@@ -29,14 +30,21 @@ json to_json(const SqaQuestion& q) {
           {"objects", objects}};
 }
 
+// An enum value read from a file: checked before the cast.
+int enum_value(const json& v, int n, const char* what, const std::string& question) {
+  const int x = v.get<int>();
+  QS_CHECK(x >= 0 && x < n, "sqa: question '{}' has {} {} (expected 0..{})", question, what, x, n - 1);
+  return x;
+}
+
 SqaQuestion from_json(const json& j) {
   SqaQuestion q;
-  q.subject = static_cast<Subject>(j.at("subject").get<int>());
-  q.context_type = static_cast<ContextType>(j.at("context_type").get<int>());
-  q.grade = static_cast<Grade>(j.at("grade").get<int>());
+  q.question = j.at("question").get<std::string>();
+  q.subject = static_cast<Subject>(enum_value(j.at("subject"), 3, "subject", q.question));
+  q.context_type = static_cast<ContextType>(enum_value(j.at("context_type"), 3, "context type", q.question));
+  q.grade = static_cast<Grade>(enum_value(j.at("grade"), 2, "grade", q.question));
   q.kind = j.at("kind").get<std::string>();
   q.params = j.at("params").get<std::map<std::string, std::string>>();
-  q.question = j.at("question").get<std::string>();
   q.context = j.at("context").get<std::string>();
   q.choices = j.at("choices").get<std::vector<std::string>>();
   q.answer = j.at("answer").get<int64_t>();
@@ -45,10 +53,15 @@ SqaQuestion from_json(const json& j) {
   q.has_image = j.at("has_image").get<bool>();
   q.has_scene = j.at("has_scene").get<bool>();
   q.scene.canvas = j.at("canvas").get<int>();
+  // [shape, color, size, x, y, radius] and, since patterns, the pattern.
+  auto in_range = [&](const json& v, int n, const char* what) { return enum_value(v, n, what, q.question); };
   for (const json& o : j.at("objects")) {
-    q.scene.objects.push_back({static_cast<Shape>(o[0].get<int>()), static_cast<Color>(o[1].get<int>()),
-                               static_cast<Size>(o[2].get<int>()), o[3].get<double>(), o[4].get<double>(),
-                               o[5].get<double>()});
+    QS_CHECK(o.is_array() && (o.size() == 6 || o.size() == 7), "sqa: question '{}' has an object of {} fields (expected 6 or 7)",
+             q.question, o.size());
+    Object obj{static_cast<Shape>(in_range(o[0], 5, "shape")), static_cast<Color>(in_range(o[1], 6, "color")),
+               static_cast<Size>(in_range(o[2], 2, "size")), o[3].get<double>(), o[4].get<double>(), o[5].get<double>()};
+    if (o.size() == 7) obj.pattern = static_cast<Pattern>(in_range(o[6], 4, "pattern"));
+    q.scene.objects.push_back(obj);
   }
   QS_CHECK(q.answer >= 0 && q.answer < static_cast<int64_t>(q.choices.size()),
            "sqa: question '{}' has answer {} outside its {} choices", q.question, q.answer, q.choices.size());

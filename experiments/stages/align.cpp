@@ -6,6 +6,7 @@
 
 #include "data/caption_dataset.h"
 #include "experiments/stages/multimodal.h"
+#include "experiments/stages/pretrain_clip.h"
 #include "quant/scale_learning.h"
 
 namespace qs::experiments {
@@ -29,8 +30,7 @@ nlohmann::json run(StageContext& ctx) {
   AlignConfig c = read_config(ctx.config);
   MultimodalSetup setup = load_setup(ctx);
   RunLog& log = *ctx.log;
-  data::SceneConfig scene;
-  scene.canvas = static_cast<int>(setup.vit.image_size);
+  const data::SceneConfig scene = read_clip_scene_config(ctx.experiment, ctx.file);
   // The caption set of pretrain_clip when the sizes agree (the same cached file).
   data::CaptionDataset pairs = data::cached_caption_dataset({ctx.seed, c.pairs, scene}, setup.dataset_dir);
   auto model = build_llava(setup, Phase::adapt, {});

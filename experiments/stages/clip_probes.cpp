@@ -89,9 +89,9 @@ Readouts readouts(vision::VisionTransformer& vit, const data::CaptionDataset& da
 
 }  // namespace
 
-std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data::CaptionDataset& singles,
-                                     const data::CaptionDataset& scenes, const vision::PreprocessConfig& pre,
-                                     int64_t steps) {
+std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const ProbeSets& sets,
+                                     const vision::PreprocessConfig& pre, int64_t steps) {
+  const data::CaptionDataset &singles = sets.singles, &scenes = sets.scenes;
   const bool was_training = vit.is_training();
   vit.eval();
   std::vector<int64_t> shape, color, size;
@@ -132,6 +132,16 @@ std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data:
   out.push_back({"shape", "object", linear_probe(one.object, shape, 5, steps), majority_rate(shape)});
   out.push_back({"color", "object", linear_probe(one.object, color, 6, steps), majority_rate(color)});
   out.push_back({"size", "object", linear_probe(one.object, size, 2, steps), majority_rate(size)});
+  std::vector<int64_t> pattern;
+  for (const data::Scene& sc : sets.patterned.scenes) {
+    QS_CHECK(sc.objects.size() == 1, "clip_probes: the patterned probe set has a scene of {} objects", sc.objects.size());
+    pattern.push_back(static_cast<int64_t>(sc.objects[0].pattern));
+  }
+  const Readouts glyph = readouts(vit, sets.patterned, pre, true);
+  const int64_t n_patterns = static_cast<int64_t>(data::all_patterns().size());
+  out.push_back({"pattern", "patches", linear_probe(glyph.patches, pattern, n_patterns, steps), majority_rate(pattern)});
+  out.push_back({"pattern", "class", linear_probe(glyph.cls, pattern, n_patterns, steps), majority_rate(pattern)});
+  out.push_back({"pattern", "object", linear_probe(glyph.object, pattern, n_patterns, steps), majority_rate(pattern)});
   if (was_training) vit.train();
   return out;
 }
@@ -141,8 +151,11 @@ ProbeSets probe_sets(uint64_t seed, int64_t n, int64_t canvas, const std::filesy
   scene.canvas = static_cast<int>(canvas);
   data::SceneConfig one = scene;
   one.min_objects = one.max_objects = 1;
+  data::SceneConfig glyphs = one;
+  glyphs.patterned = 0.75;  // plain and the three patterns, a quarter each
   return {data::cached_caption_dataset({seed + 2000003, n, one}, dataset_dir),
-          data::cached_caption_dataset({seed + 3000003, n, scene}, dataset_dir)};
+          data::cached_caption_dataset({seed + 3000003, n, scene}, dataset_dir),
+          data::cached_caption_dataset({seed + 4000003, n, glyphs}, dataset_dir)};
 }
 
 std::vector<ProbeResult> probe_saved_vit(const SavedVitProbe& r) {
@@ -166,7 +179,7 @@ std::vector<ProbeResult> probe_saved_vit(const SavedVitProbe& r) {
   const ProbeSets sets = probe_sets(r.seed, r.scenes, vit_config.image_size, r.dataset_dir);
   vision::PreprocessConfig pre;
   pre.size = vit_config.image_size;
-  return clip_probes(vit, sets.singles, sets.scenes, pre, r.steps);
+  return clip_probes(vit, sets, pre, r.steps);
 }
 
 }  // namespace qs::experiments

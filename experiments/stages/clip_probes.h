@@ -32,17 +32,18 @@ int64_t object_patch(const data::Scene& scene, const vision::VitConfig& c);
 
 // singles: one-object scenes; scenes: 1-6 objects. Every probe on the patch
 // mean and the class token; shape, color and size also on the object's token.
-std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const data::CaptionDataset& singles,
-                                     const data::CaptionDataset& scenes, const vision::PreprocessConfig& pre,
-                                     int64_t steps);
 
 // The held-out probe scenes of pretrain_clip: n one-object scenes and n of
 // 1-6 objects, from seeds its training and retrieval sets do not use (seed is
 // the experiment's), cached in dataset_dir like every generated dataset.
+// `patterned`: one-object scenes whose object is plain, striped, spotted or
+// hollow (a quarter each) - can the features tell the creatures' glyphs apart?
 struct ProbeSets {
-  data::CaptionDataset singles, scenes;
+  data::CaptionDataset singles, scenes, patterned;
 };
 ProbeSets probe_sets(uint64_t seed, int64_t n, int64_t canvas, const std::filesystem::path& dataset_dir);
+std::vector<ProbeResult> clip_probes(vision::VisionTransformer& vit, const ProbeSets& sets,
+                                     const vision::PreprocessConfig& pre, int64_t steps);
 
 // `qslaw probe`: the probes of pretrain_clip on a saved ViT (its vision.h5,
 // which records the vision config; the canvas follows from the position

@@ -101,8 +101,19 @@ TextProbes make_text_probes(const data::Corpus& corpus, const data::CorpusConfig
                             int64_t seq_len, const ProbeConfig& config, uint64_t seed) {
   TextProbes p;
   p.config = config;
-  p.world = data::pack_sequences(corpus.val, tok, seq_len);
-  if (!corpus.val_english.empty()) p.english = data::pack_sequences(corpus.val_english, tok, seq_len);
+  // Rows at an even stride, as many as the perplexity reads: the held-out
+  // text lists its sources one after another (shape world, then creature
+  // profiles), and the first rows alone would measure only the first.
+  const int64_t rows = config.eval_batches * config.batch_size;
+  auto spread = [&](const e::Tensor& packed) {
+    const int64_t n = packed.size(0);
+    if (n <= rows) return packed;
+    std::vector<int64_t> pick;
+    for (int64_t i = 0; i < rows; ++i) pick.push_back(i * n / rows);
+    return e::index_select(packed, 0, e::from_vector(pick));
+  };
+  p.world = spread(data::pack_sequences(corpus.val, tok, seq_len));
+  if (!corpus.val_english.empty()) p.english = spread(data::pack_sequences(corpus.val_english, tok, seq_len));
   if (cc.entities.count > 0 && config.recall_probes > 0) {
     data::EntityConfig ec = cc.entities;
     ec.seed = cc.seed;

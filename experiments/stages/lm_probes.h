@@ -40,7 +40,9 @@ ProbeConfig read_probe_config(ConfigSection section);
 
 // Held-out text and probes, built once per stage from the pretraining corpus.
 struct TextProbes {
-  engine::Tensor world, english;  // packed (N, T + 1); english empty without an English source
+  // Packed (N, T + 1) rows spread evenly over the held-out text, eval_batches
+  // x batch_size of them at most; english undefined without an English source.
+  engine::Tensor world, english;
   std::vector<data::RecallProbe> recall;  // empty without a knowledge base
   ProbeConfig config;
 };

@@ -112,6 +112,9 @@ data::SqaConfig read_sqa_config(ConfigSection& s) {
   ctx.finish();
   c.hard = s.get<double>("hard_share", c.hard);
   c.max_choices = s.get<int64_t>("max_choices", c.max_choices);
+  c.creatures = s.get<double>("creatures", c.creatures);
+  QS_CHECK(c.creatures >= 0 && c.creatures <= 1, "config {}: '{}' must be in [0, 1], got {}", s.file(),
+           s.path_of("creatures"), c.creatures);
   QS_CHECK(c.train > 0 && c.val >= 0 && c.test > 0, "config {}: '{}' needs train > 0, val >= 0, test > 0", s.file(),
            s.path_of(""));
   QS_CHECK(c.max_choices >= 2 && c.max_choices <= 5, "config {}: '{}' must be in 2..5", s.file(), s.path_of("max_choices"));
@@ -171,6 +174,9 @@ MultimodalSetup load_setup(StageContext& ctx) {
   s.sqa = read_sqa_config(sqa);
   s.sqa.seed = ctx.seed;
   s.sqa.scene.canvas = static_cast<int>(s.vit.image_size);
+  // Questions about the creatures the LLM read about in pretraining.
+  s.sqa.entities = s.pre.corpus.entities;
+  s.sqa.entities.seed = s.pre.corpus.seed;
   if (s.method.weights == "lwc") {
     QS_CHECK(ctx.upstream.count("calibrate"), "[{}] method.weights lwc needs the calibrate stage before it", ctx.stage);
     s.lwc_weights = ctx.upstream.at("calibrate") / fmt::format("lwc_{}b_g{}.h5", s.method.bits, s.method.group_size);

@@ -36,6 +36,7 @@ namespace e = qs::engine;
 struct ClipStageConfig {
   int64_t train_size = 20000, heldout_size = 512;
   int canvas = 64;
+  double patterned = 0.0;  // share of striped/spotted/hollow objects: the creatures' glyphs
   vision::VitConfig vit;
   vision::ClipTextConfig text;
   int64_t embed_dim = 128;
@@ -51,7 +52,10 @@ ClipStageConfig read_config(ConfigSection& s, uint64_t seed) {
   c.train_size = data.get<int64_t>("train", c.train_size);
   c.heldout_size = data.get<int64_t>("heldout", c.heldout_size);
   c.canvas = static_cast<int>(data.get<int64_t>("canvas", c.canvas));
+  c.patterned = data.get<double>("patterned", c.patterned);
   data.finish();
+  QS_CHECK(c.patterned >= 0 && c.patterned <= 1, "config {}: '{}' must be in [0, 1], got {}", s.file(),
+           data.path_of("patterned"), c.patterned);
   ConfigSection v = s.section("vision");
   c.vit.image_size = c.canvas;
   c.vit.patch_size = v.get<int64_t>("patch_size", c.vit.patch_size);
@@ -124,6 +128,7 @@ nlohmann::json run(StageContext& ctx) {
   const auto dataset_dir = ctx.artifacts.parent_path().parent_path() / "datasets";
   data::SceneConfig scene;
   scene.canvas = c.canvas;
+  scene.patterned = c.patterned;
   data::CaptionDataset train = data::cached_caption_dataset({ctx.seed, c.train_size, scene}, dataset_dir);
   data::CaptionDataset held = data::cached_caption_dataset({ctx.seed + 1000003, c.heldout_size, scene}, dataset_dir);
   log.line(fmt::format("[{}] {} training and {} held-out scenes (cached in {})", ctx.stage, c.train_size,
@@ -217,7 +222,7 @@ nlohmann::json run(StageContext& ctx) {
   // Linear probes on frozen features of held-out probe scenes: one-object
   // scenes (shape, color, size) and scenes of 1-6 objects (count, shapes present).
   const ProbeSets sets = probe_sets(ctx.seed, c.probe_scenes, c.canvas, dataset_dir);
-  const std::vector<ProbeResult> probes = clip_probes(model.vision(), sets.singles, sets.scenes, pre, c.probe_steps);
+  const std::vector<ProbeResult> probes = clip_probes(model.vision(), sets, pre, c.probe_steps);
   const double n = static_cast<double>(c.retrieval_batch);
   nlohmann::json results{
       {"parameters", model.num_parameters()},
@@ -268,6 +273,16 @@ vision::VitConfig read_clip_vit_config(const YAML::Node& experiment, const std::
   ConfigSection s(experiment["pretrain_clip"] ? experiment["pretrain_clip"] : YAML::Node(YAML::NodeType::Map),
                   "pretrain_clip", file);
   return read_config(s, 0).vit;
+}
+
+data::SceneConfig read_clip_scene_config(const YAML::Node& experiment, const std::string& file) {
+  ConfigSection s(experiment["pretrain_clip"] ? experiment["pretrain_clip"] : YAML::Node(YAML::NodeType::Map),
+                  "pretrain_clip", file);
+  const ClipStageConfig c = read_config(s, 0);
+  data::SceneConfig scene;
+  scene.canvas = c.canvas;
+  scene.patterned = c.patterned;
+  return scene;
 }
 
 StageDef pretrain_clip_stage() {

@@ -65,7 +65,8 @@ TEST_CASE("the knowledge base is deterministic per seed, with unique names and g
   CHECK(glyphs.size() == 60);
   CHECK(a.visible().size() == 60);
   CHECK(total == doctest::Approx(1.0));
-  CHECK(has(error_of([] { kb_of(0, 100, 121); }), "visible must be in [0, min(count, 120)]"));
+  CHECK(has(error_of([] { kb_of(0, 100, 121); }), "visible must be in [0, 120], got 121"));
+  CHECK(kb_of(0, 10, 120).visible().size() == 10);  // a small base shows every creature
 }
 
 TEST_CASE("attributes are arbitrary: values spread over their whole domain") {

@@ -5,6 +5,8 @@
 #include <set>
 
 #include "data/sqa.h"
+#include "data/sqa_creatures.h"
+#include <sstream>
 #include "engine/io/tensor_file.h"
 #include "support.h"
 
@@ -271,4 +273,104 @@ TEST_CASE("SynthSQA round-trips through HDF5 and a corrupt file is named in the 
   CHECK(fs::exists(dir / ("sqa_" + c.key() + ".h5")));
   CHECK(cached_sqa(c, dir).train.questions.size() == cached.train.questions.size());
   fs::remove_all(dir);
+}
+
+namespace {
+SqaConfig creature_config() {
+  SqaConfig c;
+  c.seed = 4;
+  c.train = 600;
+  c.val = 50;
+  c.test = 300;
+  c.scene.canvas = 64;
+  c.entities.seed = 4;
+  c.entities.count = 300;
+  c.entities.visible = 40;
+  c.creatures = 0.6;
+  return c;
+}
+
+int legs_of(const KnowledgeBase& kb, const std::string& name) {
+  const std::string w = kb.value(*kb.find(name), Attribute::legs);
+  for (int n = 0; n <= 20; ++n) {
+    if (number_word(n) == w) return n;
+  }
+  return -1;
+}
+}  // namespace
+
+TEST_CASE("creature questions: the one right choice is the knowledge base's, checked independently") {
+  const SqaConfig c = creature_config();
+  const KnowledgeBase kb(c.entities);
+  const SqaDataset d = make_sqa(c);
+  std::map<std::string, int> kinds;
+  for (const SqaSplit* split : {&d.train, &d.test}) {
+    for (std::size_t i = 0; i < split->questions.size(); ++i) {
+      const SqaQuestion& q = split->questions[i];
+      if (q.kind.find("creature") == std::string::npos) continue;
+      ++kinds[q.kind];
+      CAPTURE(q.question);
+      const std::string answer = q.choices[static_cast<std::size_t>(q.answer)];
+      std::set<std::string> distinct(q.choices.begin(), q.choices.end());
+      CHECK(distinct.size() == q.choices.size());
+      if (q.kind == "creature_fact" || q.kind == "context_creature") {
+        const auto e = kb.find(q.params.at("creature"));
+        REQUIRE(e.has_value());
+        const std::string attr = q.params.at("attribute");
+        for (Attribute a : all_attributes()) {
+          if (name(a) == attr) CHECK(answer == kb.value(*e, a));
+        }
+        CHECK(q.context_type == (q.kind == "context_creature" ? ContextType::txt : ContextType::no));
+        if (q.kind == "context_creature") CHECK(has(q.context, q.explanation));  // the answer is in the text
+      } else if (q.kind == "creature_legs_sum") {
+        CHECK(std::stoi(answer) == legs_of(kb, q.params.at("a")) + legs_of(kb, q.params.at("b")));
+      } else if (q.kind == "creature_first_found") {
+        const int ya = std::stoi(kb.value(*kb.find(q.params.at("a")), Attribute::year));
+        const int yb = std::stoi(kb.value(*kb.find(q.params.at("b")), Attribute::year));
+        CHECK(answer == "the " + (ya < yb ? q.params.at("a") : q.params.at("b")));
+      } else {
+        // Image questions: the picture holds exactly the named creatures' glyphs.
+        REQUIRE(q.has_image);
+        CHECK(split->image_index[i] >= 0);
+        std::multiset<std::string> drawn, named;
+        for (const Object& o : q.scene.objects) drawn.insert(Glyph{o.shape, o.color, o.pattern}.describe());
+        std::stringstream who(q.params.at("creatures"));
+        int total = 0;
+        for (std::string w; std::getline(who, w, ',');) {
+          named.insert(kb.value(*kb.find(w), Attribute::look));
+          total += legs_of(kb, w);
+        }
+        CHECK(drawn == named);
+        if (q.kind == "creature_legs_in_image") CHECK(std::stoi(answer) == total);
+        if (q.kind == "creature_in_image") CHECK(q.params.at("attribute") != "color");  // seen, not recalled
+      }
+    }
+  }
+  for (const char* k : {"creature_fact", "creature_legs_sum", "creature_first_found", "context_creature",
+                        "creature_in_image", "creature_legs_in_image"}) {
+    CAPTURE(k);
+    CHECK(kinds[k] > 0);
+  }
+}
+
+TEST_CASE("creature questions: no test question asks a fact a train question asked, and worlds without creatures are unchanged") {
+  const SqaConfig c = creature_config();
+  const SqaDataset d = make_sqa(c);
+  std::set<std::string> train;
+  for (const SqaQuestion& q : d.train.questions) {
+    for (const std::string& f : creature_facts(q)) train.insert(f);
+  }
+  int creature_tests = 0;
+  for (const SqaQuestion& q : d.test.questions) {
+    for (const std::string& f : creature_facts(q)) {
+      CHECK_FALSE(train.count(f));
+      ++creature_tests;
+    }
+  }
+  CHECK(creature_tests > 50);
+  SqaConfig plain = c;
+  plain.entities.count = 0;
+  plain.entities.visible = 0;
+  CHECK(plain.key().find("_e") == std::string::npos);
+  for (const SqaQuestion& q : make_sqa(plain).test.questions) CHECK(q.kind.find("creature") == std::string::npos);
 }
