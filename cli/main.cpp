@@ -57,10 +57,12 @@ int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed, double
 
 // Writes n SynthSQA questions: the prompt and answer as the model sees them,
 // the image (PNG) for IMG questions, and the lecture and explanation.
-int cmd_generate_sqa(int64_t n, const std::string& out, uint64_t seed) {
+int cmd_generate_sqa(int64_t n, const std::string& out, uint64_t seed, int64_t entities) {
   std::filesystem::create_directories(out);
   qs::data::SqaConfig config;
   config.seed = seed;
+  config.entities.seed = seed;
+  config.entities.count = entities;
   config.train = n;
   config.val = 0;
   config.test = 1;
@@ -162,6 +164,10 @@ int main(int argc, char** argv) {
   sqa->add_option("--n", n_sqa, "how many questions")->capture_default_str();
   sqa->add_option("--out", sqa_out, "output folder")->capture_default_str();
   sqa->add_option("--seed", gen_seed, "seed")->capture_default_str();
+  int64_t sqa_entities = 1500;
+  sqa->add_option("--entities", sqa_entities, "creatures in the knowledge base (0: the first edition's world)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->capture_default_str();
   auto* world = generate->add_subcommand("world", "the knowledge base's creatures, profile documents, recall probes and English text");
   qs::cli::WorldSamples world_request;
   world->add_option("--creatures", world_request.creatures, "creatures shown with their facts")->capture_default_str();
@@ -194,7 +200,7 @@ int main(int argc, char** argv) {
     }
     if (*info) return cmd_info();
     if (*scenes) return cmd_generate_scenes(n_scenes, gen_out, gen_seed, gen_patterned);
-    if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed);
+    if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed, sqa_entities);
     if (*world) return qs::cli::generate_world(world_request);
     if (*table) return cmd_table(table_path);
     if (*probe) {
