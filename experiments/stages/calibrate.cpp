@@ -39,6 +39,10 @@ struct CalibrateConfig {
   int64_t eval_batches = 16;
   int64_t nf4_block = 64;
   bool nf4_double_quant = true;
+  // The LLM to quantize: pretrain_llm's model.h5 (""), or another file of
+  // its weights - a training checkpoint.h5 (its "model." entries), e.g. a
+  // copy taken mid-run to measure sensitivity against training length.
+  std::string weights;
   // QSLAW's factors alone: alpha learned on text (no LoRA, nothing else
   // trainable) over the LWC grid of (bits, group_size); steps 0 = off.
   struct ScaleLearning {
@@ -108,6 +112,7 @@ CalibrateConfig read_config(ConfigSection& s) {
   c.eval_batches = s.get<int64_t>("eval_batches", c.eval_batches);
   c.nf4_block = s.get<int64_t>("nf4_block", c.nf4_block);
   c.nf4_double_quant = s.get<bool>("nf4_double_quant", c.nf4_double_quant);
+  c.weights = s.get<std::string>("weights", c.weights);
   c.scale_learning = read_scale_learning(s.section("scale_learning"));
   if (c.scale_learning.train.steps > 0) {
     const bool calibrated = std::find(c.methods.begin(), c.methods.end(), "lwc") != c.methods.end() &&
@@ -133,7 +138,18 @@ nlohmann::json run(StageContext& ctx) {
   PretrainConfig pre = read_pretrain_config(pre_section, ctx.seed);
   const auto& dir = ctx.upstream.at("pretrain_llm");
   data::Tokenizer tok = data::Tokenizer::load(dir / "tokenizer.json");
-  engine::TensorFile weights = engine::load_tensor_file(dir / "model.h5");
+  engine::TensorFile weights = engine::load_tensor_file(c.weights.empty() ? dir / "model.h5" : std::filesystem::path(c.weights));
+  if (!c.weights.empty()) {
+    // A training checkpoint holds "model.<name>" and "optim.<name>": keep the model's.
+    std::map<std::string, engine::Tensor> model;
+    for (auto& [k, t] : weights.tensors) {
+      if (k.rfind("model.", 0) == 0) model[k.substr(6)] = t;
+    }
+    if (!model.empty()) weights.tensors = std::move(model);
+    const auto step = weights.attributes.find("step");
+    log.line(fmt::format("[calibrate] quantizing {}{}", c.weights,
+                         step == weights.attributes.end() ? "" : " (training step " + step->second + ")"));
+  }
   pre.model.vocab_size = tok.vocab_size();
   QS_CHECK(c.seq_len <= pre.model.max_seq_len, "[calibrate] seq_len {} exceeds the model's max_seq_len {}", c.seq_len,
            pre.model.max_seq_len);
