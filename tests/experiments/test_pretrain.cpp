@@ -123,13 +123,21 @@ TEST_CASE("the tiny calibrate experiment prints a table for every method, bit wi
   o.progress = false;
   RunSummary s = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/calibrate.yaml", o);
   const auto& table = s.results["calibrate"]["table"];
-  REQUIRE(table.size() == 6);  // fp, minmax x {4, 2}, nf4, lwc x {4, 2}
+  REQUIRE(table.size() == 7);  // fp, minmax x {4, 2}, nf4, lwc x {4, 2}, then alpha learned on the 2-bit grid
   double fp_ppl = table[0]["val_ppl"].get<double>();
   for (const auto& row : table) {
     CAPTURE(row.dump());
     CHECK(std::isfinite(row["val_ppl"].get<double>()));
+    CHECK(row["recall"].is_number());  // the tiny world has 40 creatures
+    CHECK(row["recall_chance"].get<double>() == doctest::Approx(0.25));
+    CHECK(row["english_ppl"].is_null());  // and no English
     if (row["method"] != "fp") CHECK(row["weight_mb"].get<double>() < table[0]["weight_mb"].get<double>());
   }
+  // Scale learning alone: alpha moved, was folded into 2-bit codes (the same memory as the LWC row).
+  CHECK(table[6]["method"] == "lwc+alpha");
+  CHECK(table[6]["bits"] == 2);
+  CHECK(table[6]["alpha_shift"].get<double>() > 0.0);
+  CHECK(table[6]["weight_mb"].get<double>() == doctest::Approx(table[5]["weight_mb"].get<double>()));
   CHECK(table[1]["bits_per_param"].get<double>() == doctest::Approx(4.0 + 64.0 / 16));  // f32 scale + zero per group of 16
   CHECK(fp_ppl > 1.0);
   // --force calibrate recomputes calibrate only; pretrain_llm stays cached.
@@ -139,6 +147,21 @@ TEST_CASE("the tiny calibrate experiment prints a table for every method, bit wi
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK(text.find("[pretrain_llm] reusing cached outputs") != std::string::npos);
   CHECK(text.find("[calibrate] reusing cached outputs") == std::string::npos);
+  // calibrate.weights quantizes another file of the LLM's weights: here the
+  // pretraining checkpoint, whose "model." entries are the same weights.
+  std::string checkpoint;
+  for (const auto& entry : fs::directory_iterator(root / "cache" / "pretrain_llm")) {
+    checkpoint = (entry.path() / "checkpoint.h5").string();
+  }
+  REQUIRE(fs::exists(checkpoint));
+  o.force = {};
+  o.overrides = {"calibrate.weights=" + checkpoint, "calibrate.methods=[fp]", "calibrate.scale_learning.steps=0"};
+  RunSummary from_checkpoint = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/calibrate.yaml", o);
+  const auto& fp_row = from_checkpoint.results["calibrate"]["table"][0];
+  CHECK(fp_row["val_ppl"].get<double>() == doctest::Approx(fp_ppl).epsilon(1e-9));
+  std::ifstream log2(from_checkpoint.run_dir / "log.txt");
+  const std::string text2((std::istreambuf_iterator<char>(log2)), std::istreambuf_iterator<char>());
+  CHECK(text2.find("(training step 30)") != std::string::npos);
   fs::remove_all(root);
 }
 
