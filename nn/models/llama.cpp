@@ -1,6 +1,7 @@
 #include "nn/models/llama.h"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 #include "autograd/functions.h"
@@ -94,10 +95,20 @@ TargetRows target_rows(const Tensor& targets, int64_t ignore_index) {
   return {e::from_vector(rows), e::from_vector(kept).to(targets.device())};
 }
 
-Tensor summed_log_probs(const Tensor& logits, const TargetRows& rows, int64_t batch, int64_t t, const char* who) {
-  Tensor out = e::zeros({batch}, DType::f64);
+Tensor score_targets(const std::function<LlmOutput(const LlmForward&)>& forward, const Tensor& ids,
+                     const Tensor& targets, int64_t ignore_index, const char* who) {
+  QS_CHECK(targets.dtype() == DType::i64 && targets.shape() == ids.shape(),
+           "{}: targets must be i64 of the ids' shape {}, got {}", who, e::describe(ids), e::describe(targets));
+  autograd::NoGrad no_grad;
+  // Log-probabilities only where a target is scored: the LM head and the
+  // softmax over the vocabulary on a few answer tokens, not every position.
+  const TargetRows rows = target_rows(targets, ignore_index);
+  const int64_t t = ids.size(1);
+  Tensor out = e::zeros({ids.size(0)}, DType::f64);
   if (rows.rows.numel() == 0) return out;
-  const Tensor logp = e::log_softmax(logits).to(e::Device::cpu()).to(DType::f64).contiguous();
+  LlmForward f;
+  f.logit_rows = rows.rows;
+  const Tensor logp = e::log_softmax(forward(f).logits.data()).to(e::Device::cpu()).to(DType::f64).contiguous();
   const int64_t v = logp.size(-1);
   const int64_t* rp = rows.rows.data<int64_t>();
   const Tensor labels = rows.targets.to(e::Device::cpu()).contiguous();
@@ -114,16 +125,8 @@ Tensor summed_log_probs(const Tensor& logits, const TargetRows& rows, int64_t ba
 }
 
 Tensor Llama::sequence_log_likelihood(const Tensor& ids, const Tensor& targets, int64_t ignore_index) {
-  QS_CHECK(targets.dtype() == DType::i64 && targets.shape() == ids.shape(),
-           "Llama::sequence_log_likelihood: targets must be i64 of the ids' shape {}, got {}", e::describe(ids),
-           e::describe(targets));
-  autograd::NoGrad no_grad;
-  const TargetRows rows = target_rows(targets, ignore_index);
-  if (rows.rows.numel() == 0) return e::zeros({ids.size(0)}, DType::f64);
-  LlmForward f;
-  f.logit_rows = rows.rows;
-  return summed_log_probs(forward(ids, f).logits.data(), rows, ids.size(0), ids.size(1),
-                          "Llama::sequence_log_likelihood");
+  return score_targets([&](const LlmForward& f) { return forward(ids, f); }, ids, targets, ignore_index,
+                       "Llama::sequence_log_likelihood");
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #pragma once
 // The LLaMA-style decoder: token embedding, N pre-norm blocks (RMSNorm, RoPE
 // attention, SwiGLU), final RMSNorm, untied LM head, no biases.
+#include <functional>
 #include <vector>
 
 #include "nn/transformer_block.h"
@@ -54,10 +55,12 @@ struct TargetRows {
   Tensor rows, targets;
 };
 TargetRows target_rows(const Tensor& targets, int64_t ignore_index);
-// Summed log-probability of each sequence's scored targets: f64 (B) on the
-// CPU. `logits` are the (R, vocab) logits of rows.rows of a (B, T) batch.
-Tensor summed_log_probs(const Tensor& logits, const TargetRows& rows, int64_t batch, int64_t t,
-                        const char* who);
+// Summed log-probability of each sequence's targets (B, T) that are not
+// ignore_index: f64 (B) on the CPU. `forward` computes the logits of the
+// rows it is given (LlmForward::logit_rows) - a text-only or a multimodal
+// forward; `who` names the caller in errors.
+Tensor score_targets(const std::function<LlmOutput(const LlmForward&)>& forward, const Tensor& ids,
+                     const Tensor& targets, int64_t ignore_index, const char* who);
 
 class Llama : public Module {
  public:

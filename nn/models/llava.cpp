@@ -114,18 +114,8 @@ std::vector<int64_t> Llava::generate(const std::vector<int64_t>& prompt, const T
 
 Tensor Llava::sequence_log_likelihood(const Tensor& ids, const Tensor& images, const Tensor& targets,
                                       int64_t ignore_index) {
-  QS_CHECK(targets.dtype() == DType::i64 && targets.shape() == ids.shape(),
-           "Llava::sequence_log_likelihood: targets must be i64 of the ids' shape {}, got {}", e::describe(ids),
-           e::describe(targets));
-  autograd::NoGrad no_grad;
-  // Log-probabilities only where a target is scored: the LM head and the
-  // softmax over the vocabulary on a few answer tokens, not every position.
-  const TargetRows rows = target_rows(targets, ignore_index);
-  if (rows.rows.numel() == 0) return e::zeros({ids.size(0)}, DType::f64);
-  LlmForward f;
-  f.logit_rows = rows.rows;
-  return summed_log_probs(forward(ids, images, f).logits.data(), rows, ids.size(0), ids.size(1),
-                          "Llava::sequence_log_likelihood");
+  return score_targets([&](const LlmForward& f) { return forward(ids, images, f); }, ids, targets, ignore_index,
+                       "Llava::sequence_log_likelihood");
 }
 
 }  // namespace qs::nn

@@ -120,3 +120,22 @@ TEST_CASE("logits for the target rows only: the same loss and gradients as the f
   f.logit_rows = e::from_vector<int64_t>({0, 10});
   CHECK_THROWS_AS(model.forward(ids, f), qs::Error);  // row 10 of 10 positions
 }
+
+TEST_CASE("sequence_log_likelihood sums the log-probabilities of the scored targets only") {
+  Llama model(tiny());
+  model.eval();
+  const e::Tensor ids = e::from_vector(std::vector<int64_t>{1, 7, 3, 9, 2, 4, 4, 8, 0, 0}, {2, 5});
+  const e::Tensor targets = e::from_vector(std::vector<int64_t>{-100, -100, 9, 2, 11, -100, 8, -100, -100, -100}, {2, 5});
+  const std::vector<double> got = e::to_vector<double>(model.sequence_log_likelihood(ids, targets));
+  // By hand, from the logits of every position.
+  ag::NoGrad no_grad;
+  const std::vector<double> logp = e::to_vector<double>(e::log_softmax(model.forward(ids).logits.data()).to(e::DType::f64));
+  auto at = [&](int64_t b, int64_t t, int64_t v) { return logp[static_cast<std::size_t>((b * 5 + t) * 40 + v)]; };
+  CHECK(got[0] == doctest::Approx(at(0, 2, 9) + at(0, 3, 2) + at(0, 4, 11)).epsilon(1e-5));
+  CHECK(got[1] == doctest::Approx(at(1, 1, 8)).epsilon(1e-5));
+  const e::Tensor none = e::full({2, 5}, -100.0, e::DType::i64);
+  CHECK(e::to_vector<double>(model.sequence_log_likelihood(ids, none)) == std::vector<double>{0.0, 0.0});
+  const e::Tensor outside = e::from_vector(std::vector<int64_t>{-100, 40, -100, -100, -100, -100, -100, -100, -100, -100}, {2, 5});
+  CHECK(qs::test::has(qs::test::error_of([&] { model.sequence_log_likelihood(ids, outside); }),
+                      "Llama::sequence_log_likelihood: target 40 at (0, 1) is outside the vocabulary of 40"));
+}
