@@ -3,12 +3,15 @@
 // image tokens, on SynthSQA questions with images, through forward hooks on
 // the aligned model. Per layer and token type: the outlier ratio (max over
 // channels of the channel's max |x|, divided by the median channel), the
-// kurtosis of all values, and the share of values beyond 6 standard
-// deviations (how dense the outliers are).
+// kurtosis of all values, the share of values beyond 6 standard deviations
+// and the share of channels whose max |x| exceeds 6x the median channel's
+// (how dense the outliers are); with line charts of the ratio and of the
+// outlier channels per layer, text against image.
 #include <algorithm>
 #include <cmath>
 
 #include "engine/ops.h"
+#include "experiments/plot.h"
 #include "experiments/stages/multimodal.h"
 #include "nn/hooks.h"
 #include "quant/surgery.h"
@@ -37,7 +40,7 @@ struct Rows {
 };
 
 struct Stats {
-  double ratio = 0, kurtosis = 0, beyond6 = 0;
+  double ratio = 0, kurtosis = 0, beyond6 = 0, channels6 = 0;
   int64_t tokens = 0;
 };
 
@@ -69,6 +72,9 @@ Stats stats_of(const Rows& r) {
   std::nth_element(sorted.begin(), sorted.begin() + d / 2, sorted.end());
   const double median = sorted[static_cast<std::size_t>(d / 2)];
   s.ratio = median > 0 ? *std::max_element(channel.begin(), channel.end()) / median : 0.0;
+  int64_t outlier_channels = 0;
+  for (double m : channel) outlier_channels += median > 0 && m > 6 * median;
+  s.channels6 = static_cast<double>(outlier_channels) / static_cast<double>(d);
   s.kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0.0;
   s.beyond6 = static_cast<double>(beyond) / static_cast<double>(n);
   return s;
@@ -115,21 +121,44 @@ nlohmann::json run(StageContext& ctx) {
   nn::unhook_linears(model->llm());
   nlohmann::json table = nlohmann::json::array();
   log.line(fmt::format("[outliers] inputs of {} linear layers on {} SynthSQA image questions", hooked.size(), picked.size()));
-  log.line("| layer | ratio text | ratio image | kurtosis text | kurtosis image | >6σ text (‰) | >6σ image (‰) |");
-  log.line("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-  double dense_text = 0, dense_image = 0;
-  for (const std::string& path : hooked) {
+  log.line("| layer | ratio text | ratio image | kurtosis text | kurtosis image | >6σ text (‰) | >6σ image (‰) | "
+           "channels >6x median text (%) | image (%) |");
+  log.line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  double dense_text = 0, dense_image = 0, channels_text = 0, channels_image = 0;
+  Series ratio_text{"text tokens", {}}, ratio_image{"image tokens", {}}, chan_text{"text tokens", {}},
+      chan_image{"image tokens", {}};
+  for (std::size_t k = 0; k < hooked.size(); ++k) {
+    const std::string& path = hooked[k];
     const Stats t = stats_of(rows[path][0]), m = stats_of(rows[path][1]);
     table.push_back({{"layer", path}, {"text_ratio", t.ratio}, {"image_ratio", m.ratio}, {"text_kurtosis", t.kurtosis},
                      {"image_kurtosis", m.kurtosis}, {"text_beyond6", t.beyond6}, {"image_beyond6", m.beyond6},
+                     {"text_channels6", t.channels6}, {"image_channels6", m.channels6},
                      {"text_tokens", t.tokens}, {"image_tokens", m.tokens}});
-    log.line(fmt::format("| {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.2f} | {:.2f} |", path, t.ratio, m.ratio,
-                         t.kurtosis, m.kurtosis, 1000 * t.beyond6, 1000 * m.beyond6));
-    dense_text += t.beyond6 / static_cast<double>(hooked.size());
-    dense_image += m.beyond6 / static_cast<double>(hooked.size());
+    log.line(fmt::format("| {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.2f} | {:.2f} | {:.1f} | {:.1f} |", path, t.ratio,
+                         m.ratio, t.kurtosis, m.kurtosis, 1000 * t.beyond6, 1000 * m.beyond6, 100 * t.channels6,
+                         100 * m.channels6));
+    const double n = static_cast<double>(hooked.size()), x = static_cast<double>(k);
+    dense_text += t.beyond6 / n;
+    dense_image += m.beyond6 / n;
+    channels_text += t.channels6 / n;
+    channels_image += m.channels6 / n;
+    ratio_text.points.emplace_back(x, t.ratio);
+    ratio_image.points.emplace_back(x, m.ratio);
+    chan_text.points.emplace_back(x, 100 * t.channels6);
+    chan_image.points.emplace_back(x, 100 * m.channels6);
   }
-  log.line(fmt::format("[outliers] mean share beyond 6σ: text {:.3f}‰, image {:.3f}‰", 1000 * dense_text, 1000 * dense_image));
+  log.line(fmt::format("[outliers] mean share beyond 6σ: text {:.3f}‰, image {:.3f}‰; channels beyond 6x the median: "
+                       "text {:.2f}%, image {:.2f}%", 1000 * dense_text, 1000 * dense_image, 100 * channels_text,
+                       100 * channels_image));
+  const std::string layers_axis = "hooked layer (in order: " + hooked.front() + " ... " + hooked.back() + ")";
+  write_line_chart(ctx.artifacts / "outlier_ratio.svg", "max / median channel magnitude per layer", layers_axis,
+                   "max / median", {ratio_text, ratio_image});
+  write_line_chart(ctx.artifacts / "outlier_channels.svg", "channels above 6x the median channel per layer",
+                   layers_axis, "% of channels", {chan_text, chan_image});
+  log.line(fmt::format("[outliers] plots: {}, {}", (ctx.artifacts / "outlier_ratio.svg").string(),
+                       (ctx.artifacts / "outlier_channels.svg").string()));
   return {{"layers", table}, {"mean_beyond6_text", dense_text}, {"mean_beyond6_image", dense_image},
+          {"mean_channels6_text", channels_text}, {"mean_channels6_image", channels_image},
           {"samples", picked.size()}};
 }
 

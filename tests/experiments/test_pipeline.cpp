@@ -195,6 +195,15 @@ TEST_CASE("the tiny outliers experiment reports text and image statistics for ea
     CHECK(layer["image_tokens"].get<int64_t>() == 4 * 16);  // 4 images of 16 patches
     CHECK(layer["text_ratio"].get<double>() >= 1.0);
     CHECK(layer["image_kurtosis"].get<double>() > 0.0);
+    for (const char* k : {"text_channels6", "image_channels6"}) {
+      CHECK(layer[k].get<double>() >= 0.0);
+      CHECK(layer[k].get<double>() < 0.5);  // outliers above 6x the median are at most a few channels
+    }
+  }
+  // The per-layer plots are in the stage's outputs.
+  for (const auto& entry : fs::directory_iterator(root / "cache" / "outliers")) {
+    CHECK(fs::file_size(entry.path() / "outlier_ratio.svg") > 500);
+    CHECK(fs::file_size(entry.path() / "outlier_channels.svg") > 500);
   }
   fs::remove_all(root);
 }
