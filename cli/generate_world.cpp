@@ -32,9 +32,9 @@ int generate_world(const WorldSamples& r) {
   }
   fmt::print("\nprofile documents (pretraining text):\n");
   for (int64_t i = 0; i < r.documents; ++i) fmt::print("  {}\n", data::entity_document(kb, r.seed, i));
-  fmt::print("\nrecall probes (a held-out paraphrase; the true completion marked *):\n");
-  for (const data::RecallProbe& p : data::make_recall_probes(kb, std::max<int64_t>(r.probes, 1), 4, r.seed)) {
-    if (r.probes == 0) break;
+  const auto probes = r.probes > 0 ? data::make_recall_probes(kb, r.probes, 4, r.seed) : std::vector<data::RecallProbe>{};
+  if (!probes.empty()) fmt::print("\nrecall probes (a held-out paraphrase; the true completion marked *):\n");
+  for (const data::RecallProbe& p : probes) {
     fmt::print("  {} |", p.prefix);
     for (std::size_t c = 0; c < p.completions.size(); ++c) {
       fmt::print("{}{}", p.completions[c], static_cast<int64_t>(c) == p.answer ? "*" : "");

@@ -9,7 +9,7 @@ namespace qs::cli {
 
 struct WorldSamples {
   int64_t creatures = 8;      // shown with every fact
-  int64_t entity_count = 4000;  // size of the knowledge base they come from
+  int64_t entity_count = 1500;  // size of the knowledge base they come from (the full profile's)
   int64_t documents = 6;
   int64_t probes = 4;
   int64_t english = 6;
