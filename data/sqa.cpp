@@ -515,8 +515,10 @@ SqaDataset make_sqa(const SqaConfig& c) {
       std::string key;
       int attempts = 0;
       do {
-        QS_CHECK(attempts++ < 10000, "sqa: cannot find a new {} {} {} question that is not in train", name(cell.subject),
-                 name(cell.context), name(cell.grade));
+        QS_CHECK(attempts++ < 10000,
+                 "sqa: cannot find a new {} {} {} question that is not in train (nor asks a creature fact train "
+                 "asks: with {} creatures, lower sqa.creatures or the split sizes)",
+                 name(cell.subject), name(cell.context), name(cell.grade), kb.size());
         q = make_sqa_question(rng, cell.subject, cell.context, cell.grade, c, &kb);
         key = question_key(q);
       } while (reject_seen && (seen.count(key) || asks_train_fact(q)));

@@ -131,6 +131,31 @@ TEST_CASE("the sweep table averages seeds as mean and standard deviation") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("the tiny pipeline on the second-edition world: English in the warmup, creature questions in SynthSQA") {
+  fs::path root = temp_root("pipeline_english");
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  const std::string fixtures = std::string(QSLAW_SOURCE_DIR) + "/tests/fixtures/english";
+  o.overrides = {"pretrain_llm.corpus.english.wordnet=" + fixtures + "/wordnet",
+                 "pretrain_llm.corpus.english.gcide=" + fixtures + "/gcide.dict", "warmup.text=english"};
+  RunSummary s = run_experiment(kTinyPipeline, o);
+  const std::string log = read(s.run_dir / "qslaw-s0" / "log.txt");
+  CHECK(has(log, "text chunks (english)"));
+  CHECK(s.results["qslaw-s0"]["evaluate"]["questions"].get<int64_t>() == 12);
+  // Half the questions of the cells that have creature questions ask them.
+  int creature = 0;
+  for (const auto& entry : fs::directory_iterator(root / "cache" / "evaluate")) {
+    std::ifstream in(entry.path() / "predictions.jsonl");
+    for (std::string line; std::getline(in, line);) creature += has(line, "creature") ? 1 : 0;
+  }
+  CHECK(creature > 0);
+  // Without English in the corpus, an English warmup says what is missing.
+  o.overrides = {"warmup.text=english"};
+  CHECK(has(error_of([&] { run_experiment(kTinyPipeline, o); }), "pretrain_llm.corpus.english names no source"));
+  fs::remove_all(root);
+}
+
 TEST_CASE("sweep and method config errors name the variant and the key") {
   fs::path dir = temp_root("sweep_errors");
   fs::create_directories(dir);
