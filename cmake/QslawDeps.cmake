@@ -9,6 +9,7 @@ find_package(CLI11 REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
 find_package(doctest REQUIRED)
 find_package(ZLIB REQUIRED)  # the gzip/dictzip English sources (data/english.cpp)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of cached artifacts (engine/io/checksum.h)
 
 # Debian's libstb ships the stb implementations compiled (libstb.so).
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)

@@ -2,9 +2,11 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/io/atomic_file.h"
 
 namespace qs::engine {
 
@@ -23,14 +25,11 @@ struct Handle {
 };
 
 // HDF5 prints its own error stack by default; we report our own messages.
+// Printing stays off for the rest of the process: after a read refused a
+// corrupt object header, HDF5's own shutdown fails to evict it and, with
+// printing on, loops over its error stack at exit.
 struct QuietHdf5 {
-  H5E_auto2_t func;
-  void* data;
-  QuietHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &func, &data);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, func, data); }
+  QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 };
 
 hid_t native_type(DType d) {
@@ -70,45 +69,80 @@ std::string read_string_attribute(hid_t attr) {
 
 }  // namespace
 
+namespace {
+
+// Chunks of at most ~4 MiB along the first dimension: the Fletcher32 filter
+// needs a chunked layout, and one checksum per chunk localises a bad byte.
+std::vector<hsize_t> chunk_dims(const std::vector<hsize_t>& dims, std::size_t element_bytes) {
+  std::vector<hsize_t> chunk = dims;
+  hsize_t row_bytes = element_bytes;
+  for (std::size_t i = 1; i < dims.size(); ++i) row_bytes *= dims[i];
+  QS_CHECK(row_bytes <= (hsize_t{1} << 31), "a tensor row of {} bytes is too large for one HDF5 chunk", row_bytes);
+  chunk[0] = std::clamp<hsize_t>((hsize_t{4} << 20) / std::max<hsize_t>(row_bytes, 1), 1, dims[0]);
+  return chunk;
+}
+
+void write_tensors(hid_t file, const std::filesystem::path& path, const std::filesystem::path& tmp, const TensorFile& data) {
+  for (auto& [name, value] : data.attributes) {
+    try {
+      write_string_attribute(file, name, value);
+    } catch (const Error& e) {
+      fail("checkpoint {}: {}", path.string(), e.what());
+    }
+  }
+  for (auto& [name, t] : data.tensors) {
+    QS_CHECK(!name.empty() && name.find('/') == std::string::npos,
+             "checkpoint {}: tensor name '{}' must be non-empty and contain no '/'", path.string(), name);
+    Tensor c = t.to(Device::cpu()).contiguous();
+    std::vector<hsize_t> dims(c.shape().begin(), c.shape().end());
+    Handle space(c.dim() == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                 H5Sclose);
+    // Every non-empty tensor carries a Fletcher32 checksum per chunk: a flipped
+    // bit is refused at load time, inside the cache or outside it.
+    Handle props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    if (c.dim() > 0 && c.numel() > 0) {
+      const std::vector<hsize_t> chunk = chunk_dims(dims, dtype_size(c.dtype()));
+      QS_CHECK(H5Pset_chunk(props.id, static_cast<int>(chunk.size()), chunk.data()) >= 0 && H5Pset_fletcher32(props.id) >= 0,
+               "checkpoint {}: cannot set up checksums for dataset '{}'", path.string(), name);
+    }
+    Handle ds(H5Dcreate2(file, name.c_str(), native_type(c.dtype()), space.id, H5P_DEFAULT, props.id, H5P_DEFAULT),
+              H5Dclose);
+    QS_CHECK(ds.id >= 0, "checkpoint {}: cannot create dataset '{}'", tmp.string(), name);
+    if (c.numel() > 0) {
+      QS_CHECK(H5Dwrite(ds.id, native_type(c.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.raw_data()) >= 0,
+               "checkpoint {}: cannot write dataset '{}' (disk full?)", tmp.string(), name);
+    }
+    write_string_attribute(ds.id, "dtype", std::string(dtype_name(c.dtype())));
+  }
+  QS_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "checkpoint {}: flush failed (disk full?)", tmp.string());
+}
+
+}  // namespace
+
 void save_tensor_file(const std::filesystem::path& path, const TensorFile& file) {
   QuietHdf5 quiet;
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  {
-    Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    QS_CHECK(f.id >= 0, "checkpoint {}: cannot create file", tmp.string());
-    for (auto& [name, value] : file.attributes) {
-      try {
-        write_string_attribute(f.id, name, value);
-      } catch (const Error& e) {
-        fail("checkpoint {}: {}", tmp.string(), e.what());
-      }
-    }
-    for (auto& [name, t] : file.tensors) {
-      QS_CHECK(!name.empty() && name.find('/') == std::string::npos,
-               "checkpoint {}: tensor name '{}' must be non-empty and contain no '/'",
-               path.string(), name);
-      Tensor c = t.to(Device::cpu()).contiguous();
-      std::vector<hsize_t> dims(c.shape().begin(), c.shape().end());
-      Handle space(c.dim() == 0 ? H5Screate(H5S_SCALAR)
-                                : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                   H5Sclose);
-      Handle ds(H5Dcreate2(f.id, name.c_str(), native_type(c.dtype()), space.id, H5P_DEFAULT,
-                           H5P_DEFAULT, H5P_DEFAULT),
-                H5Dclose);
-      QS_CHECK(ds.id >= 0, "checkpoint {}: cannot create dataset '{}'", tmp.string(), name);
-      if (c.numel() > 0) {
-        QS_CHECK(H5Dwrite(ds.id, native_type(c.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.raw_data()) >= 0,
-                 "checkpoint {}: cannot write dataset '{}' (disk full?)", tmp.string(), name);
-      }
-      write_string_attribute(ds.id, "dtype", std::string(dtype_name(c.dtype())));
-    }
-    QS_CHECK(H5Fflush(f.id, H5F_SCOPE_GLOBAL) >= 0, "checkpoint {}: flush failed", tmp.string());
+  create_parent_folders(path);
+  const std::filesystem::path tmp = unique_temp_path(path);
+  try {
+    // The 1.8+ file format checksums its own metadata (superblock, object headers).
+    Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id), H5Fclose);
+    QS_CHECK(f.id >= 0, "checkpoint {}: cannot create file {}", path.string(), tmp.string());
+    write_tensors(f.id, path, tmp, file);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
   }
+  sync_path(tmp);
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  QS_CHECK(!ec, "checkpoint: cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    fail("checkpoint: cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+  }
 }
 
 TensorFile load_tensor_file(const std::filesystem::path& path) {
@@ -116,8 +150,12 @@ TensorFile load_tensor_file(const std::filesystem::path& path) {
   QS_CHECK(std::filesystem::exists(path), "checkpoint {}: no such file", path.string());
   QS_CHECK(H5Fis_hdf5(path.c_str()) > 0, "checkpoint {}: not an HDF5 file (corrupt or truncated?)",
            path.string());
-  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  // STRONG: closing the file closes whatever a failed read left open in it.
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fclose_degree(access.id, H5F_CLOSE_STRONG);
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.id), H5Fclose);
   QS_CHECK(f.id >= 0, "checkpoint {}: cannot open (corrupt or truncated?)", path.string());
+  const uint64_t file_bytes = std::filesystem::file_size(path);
   TensorFile out;
   H5O_info_t info;  // HDF5 1.10 API (Debian 12)
   QS_CHECK(H5Oget_info2(f.id, &info, H5O_INFO_NUM_ATTRS) >= 0, "checkpoint {}: unreadable root", path.string());
@@ -152,6 +190,14 @@ TensorFile load_tensor_file(const std::filesystem::path& path) {
     QS_CHECK(rank >= 0, "checkpoint {}: dataset '{}' has an unreadable shape", path.string(), name);
     std::vector<hsize_t> dims(rank);
     H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+    // The header is untrusted: a shape whose bytes cannot fit in the file is
+    // refused before anything is allocated (the data are stored uncompressed).
+    uint64_t bytes = dtype_size(dtype);
+    for (hsize_t d : dims) {
+      QS_CHECK(d == 0 || bytes <= file_bytes / d, "checkpoint {}: dataset '{}' claims a shape larger than the file (corrupt?)",
+               path.string(), name);
+      bytes *= d;
+    }
     Tensor t(Shape(dims.begin(), dims.end()), dtype);
     if (t.numel() > 0) {
       QS_CHECK(H5Dread(ds.id, native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw_data()) >= 0,

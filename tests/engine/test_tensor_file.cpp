@@ -28,7 +28,7 @@ TEST_CASE("tensor files round-trip every dtype, scalars and attributes") {
   f.attributes["empty"] = "";
   auto path = temp_path("roundtrip.h5");
   save_tensor_file(path, f);
-  CHECK(!std::filesystem::exists(path.string() + ".tmp"));
+  for (const auto& e : std::filesystem::directory_iterator(path.parent_path())) CHECK(e.path().string().find("roundtrip.h5.tmp") == std::string::npos);
   TensorFile back = load_tensor_file(path);
   CHECK(back.attributes == f.attributes);
   REQUIRE(back.tensors.size() == f.tensors.size());
@@ -64,5 +64,41 @@ TEST_CASE("a failed save leaves the previous file intact") {
   CHECK_THROWS_AS(save_tensor_file(path, bad), qs::Error);
   CHECK(equal(load_tensor_file(path).tensors.at("w"), ones({2})));
   std::filesystem::remove(path);
-  std::filesystem::remove(path.string() + ".tmp");
+
+}
+
+TEST_CASE("a flipped bit in a tensor's data or in the file's metadata is refused, not loaded") {
+  auto path = temp_path("flip.h5");
+  TensorFile f;
+  f.tensors["w"] = full({64, 64}, 1.25f);
+  f.attributes["config"] = "lr: 0.1";
+  save_tensor_file(path, f);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  float value = 1.25f;
+  const std::string pattern(reinterpret_cast<const char*>(&value), sizeof(value));
+  const std::size_t data_at = bytes.find(pattern);
+  REQUIRE(data_at != std::string::npos);
+  const std::size_t meta_at = bytes.find("lr: 0.1");
+  REQUIRE(meta_at != std::string::npos);
+  for (std::size_t at : {data_at + 2048, meta_at + 3}) {
+    CAPTURE(at);
+    std::string flipped = bytes;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+    { std::ofstream(path, std::ios::binary | std::ios::trunc) << flipped; }
+    CHECK_THROWS_WITH_AS(load_tensor_file(path), doctest::Contains(path.string().c_str()), qs::Error);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("a failed save leaves no temporary file behind") {
+  auto path = temp_path("notmp.h5");
+  TensorFile bad;
+  bad.tensors["a/b"] = ones({2});
+  CHECK_THROWS_AS(save_tensor_file(path, bad), qs::Error);
+  for (const auto& e : std::filesystem::directory_iterator(path.parent_path()))
+    CHECK(e.path().filename().string().find("notmp.h5") == std::string::npos);
 }
