@@ -19,8 +19,11 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "bench/bench_util.h"
 
 namespace e = qs::engine;
+
+using qs::bench::median;
 
 namespace {
 
@@ -29,11 +32,6 @@ struct Shape {
   int64_t batch, heads, t, d;
   bool causal;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Keys seen by 64-query tiles (the CPU kernel's tile): all of them unless causal.
 double visible_pairs(const Shape& s) {
@@ -65,9 +63,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
+      threads = qs::bench::int_arg(argv[++i], "--threads", 1, 1024);
     } else if (a == "--reps" && i + 1 < argc) {
-      reps = std::atoi(argv[++i]);
+      reps = qs::bench::int_arg(argv[++i], "--reps", 1, 100000);
     } else {
       std::fprintf(stderr, "usage: bench_attention [--threads N] [--reps N]\n");
       return 2;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "autograd/functions.h"
+#include "bench/bench_util.h"
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "nn/optim/optimizer.h"
@@ -35,12 +36,9 @@ namespace e = qs::engine;
 namespace ag = qs::autograd;
 using ag::Var;
 
-namespace {
+using qs::bench::median;
 
-double median(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+namespace {
 
 // Seconds per call of f: `warm` untimed calls, then `rounds` rounds of `iters` calls.
 double time_per_call(const std::function<void()>& f, int warm, int rounds, int iters,

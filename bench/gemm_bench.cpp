@@ -23,17 +23,15 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "bench/bench_util.h"
 
 namespace e = qs::engine;
+
+using qs::bench::median;
 
 namespace {
 
 constexpr int64_t kM = 2048;
-
-double median(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 // Child: times one library on one cell and prints the seconds of each run.
 int run_cell(const std::string& lib, const std::string& layout, int threads, int64_t k, int64_t n,
@@ -98,8 +96,8 @@ int main(int argc, char** argv) {
                     std::atoll(argv[6]), std::atoi(argv[7]));
   }
   // Usage: bench_gemm [reps] [threads] [layout]: the last two narrow the table.
-  const int reps = argc > 1 ? std::atoi(argv[1]) : 8;
-  const int only_threads = argc > 2 ? std::atoi(argv[2]) : 0;
+  const int reps = argc > 1 ? qs::bench::int_arg(argv[1], "reps", 1, 100000) : 8;
+  const int only_threads = argc > 2 ? qs::bench::int_arg(argv[2], "threads", 0, 1024) : 0;
   const std::string only_layout = argc > 3 ? argv[3] : "";
   const std::string self = "/proc/self/exe";
   char exe[4096];

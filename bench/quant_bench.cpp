@@ -11,12 +11,15 @@
 #include <vector>
 
 #include "autograd/var.h"
+#include "bench/bench_util.h"
 #include "engine/ops.h"
 #include "nn/linear.h"
 #include "quant/quant_linear.h"
 
 namespace e = qs::engine;
 namespace ag = qs::autograd;
+
+using qs::bench::median;
 
 namespace {
 template <class F>
@@ -25,14 +28,10 @@ double seconds(F&& f) {
   f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int reps = argc > 1 ? std::atoi(argv[1]) : 15;
+  const int reps = argc > 1 ? qs::bench::int_arg(argv[1], "reps", 1, 100000) : 15;
   const int64_t n = 4096;
   e::Generator gen(1);
   qs::nn::Linear lin(n, n, false, gen, 0.02);

@@ -9,6 +9,7 @@
 #include "experiments/runner.h"
 #include "experiments/stages/clip_probes.h"
 #include "experiments/stage.h"
+#include "experiments/stage_cache.h"
 #include "experiments/table.h"
 #include "cli/generate_world.h"
 #include "data/sqa.h"
@@ -36,12 +37,27 @@ int cmd_info() {
   return 0;
 }
 
+// An output folder for `generate`, created if needed; errors name it.
+std::filesystem::path output_folder(const std::string& out) {
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  QS_CHECK(!ec && std::filesystem::is_directory(out), "--out {}: cannot create this folder ({})", out,
+           ec ? ec.message() : std::string("not a folder"));
+  return out;
+}
+
+// A text file that must be fully written (a read-only folder, a full disk).
+void check_written(std::ofstream& file, const std::filesystem::path& path) {
+  file.close();
+  QS_CHECK(!file.fail(), "cannot write {}", path.string());
+}
+
 // Writes n rendered scenes as PNGs with their captions, for a person to look at.
 int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed, double patterned) {
-  std::filesystem::create_directories(out);
+  const std::filesystem::path dir = output_folder(out);
   qs::data::SceneConfig scene_config;
   scene_config.patterned = patterned;
-  std::ofstream captions(std::filesystem::path(out) / "captions.txt");
+  std::ofstream captions(dir / "captions.txt");
   qs::data::Rng rng(seed);
   for (int64_t i = 0; i < n; ++i) {
     qs::data::Scene scene = qs::data::sample_scene(rng, scene_config);
@@ -51,6 +67,7 @@ int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed, double
     captions << file << "\t" << caption << "\n";
     fmt::print("{}  {}\n", file, caption);
   }
+  check_written(captions, dir / "captions.txt");
   fmt::print("wrote {} scenes to {}\n", n, out);
   return 0;
 }
@@ -58,7 +75,7 @@ int cmd_generate_scenes(int64_t n, const std::string& out, uint64_t seed, double
 // Writes n SynthSQA questions: the prompt and answer as the model sees them,
 // the image (PNG) for IMG questions, and the lecture and explanation.
 int cmd_generate_sqa(int64_t n, const std::string& out, uint64_t seed, int64_t entities) {
-  std::filesystem::create_directories(out);
+  const std::filesystem::path dir = output_folder(out);
   qs::data::SqaConfig config;
   config.seed = seed;
   config.entities.seed = seed;
@@ -67,7 +84,7 @@ int cmd_generate_sqa(int64_t n, const std::string& out, uint64_t seed, int64_t e
   config.val = 0;
   config.test = 1;
   const qs::data::SqaDataset d = qs::data::make_sqa(config);
-  std::ofstream text(std::filesystem::path(out) / "questions.txt");
+  std::ofstream text(dir / "questions.txt");
   for (int64_t i = 0; i < n; ++i) {
     const qs::data::SqaQuestion& q = d.train.questions[static_cast<std::size_t>(i)];
     std::string block = fmt::format("#{} [{} {} {}] kind {}\n", i, qs::data::name(q.subject), qs::data::name(q.context_type),
@@ -82,6 +99,7 @@ int cmd_generate_sqa(int64_t n, const std::string& out, uint64_t seed, int64_t e
     text << block;
     fmt::print("{}", block);
   }
+  check_written(text, dir / "questions.txt");
   fmt::print("wrote {} questions to {}\n", n, out);
   return 0;
 }
@@ -115,6 +133,16 @@ int cmd_probe(const qs::experiments::SavedVitProbe& request) {
     fmt::print("| {} | {} | {} | {} | {:.1f} |\n", name, cell("patches"), cell("class"), cell("object"), 100 * chance);
   }
   return 0;
+}
+
+// Checks every cached stage output and dataset against its checksums.
+int cmd_cache_verify(const std::filesystem::path& runs_root) {
+  int64_t checked = 0;
+  const std::vector<std::string> problems = qs::experiments::verify_cache(runs_root / "cache", &checked);
+  for (const std::string& p : problems) fmt::print("corrupt: {}\n", p);
+  fmt::print("{} cache entries checked in {}: {} ok, {} failed\n", checked, (runs_root / "cache").string(),
+             checked - static_cast<int64_t>(problems.size()), problems.size());
+  return problems.empty() ? 0 : 1;
 }
 
 }  // namespace
@@ -151,7 +179,7 @@ int main(int argc, char** argv) {
   int64_t n_scenes = 16;
   uint64_t gen_seed = 0;
   std::string gen_out = "runs/samples/scenes";
-  scenes->add_option("--n", n_scenes, "how many scenes")->capture_default_str();
+  scenes->add_option("--n", n_scenes, "how many scenes")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
   scenes->add_option("--out", gen_out, "output folder")->capture_default_str();
   scenes->add_option("--seed", gen_seed, "seed")->capture_default_str();
   double gen_patterned = 0.0;
@@ -161,7 +189,7 @@ int main(int argc, char** argv) {
   auto* sqa = generate->add_subcommand("sqa", "SynthSQA questions (text, and PNG for image questions)");
   int64_t n_sqa = 8;
   std::string sqa_out = "runs/samples/sqa";
-  sqa->add_option("--n", n_sqa, "how many questions")->capture_default_str();
+  sqa->add_option("--n", n_sqa, "how many questions")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
   sqa->add_option("--out", sqa_out, "output folder")->capture_default_str();
   sqa->add_option("--seed", gen_seed, "seed")->capture_default_str();
   int64_t sqa_entities = 1500;
@@ -189,6 +217,10 @@ int main(int argc, char** argv) {
   probe->add_option("--scenes", probe_request.scenes, "scenes per probe set")->capture_default_str();
   probe->add_option("--steps", probe_request.steps, "training steps of each probe")->capture_default_str();
   probe->add_option("--seed", probe_request.seed, "the experiment seed the probe scenes derive from")->capture_default_str();
+  auto* cache = app.add_subcommand("cache", "inspect the stage cache");
+  cache->require_subcommand(1);
+  auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
+  verify->add_option("--runs", runs_root, "where runs and the stage cache live")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) {
@@ -203,12 +235,23 @@ int main(int argc, char** argv) {
     if (*sqa) return cmd_generate_sqa(n_sqa, sqa_out, gen_seed, sqa_entities);
     if (*world) return qs::cli::generate_world(world_request);
     if (*table) return cmd_table(table_path);
+    if (*verify) return cmd_cache_verify(runs_root);
     if (*probe) {
       probe_request.weights = probe_weights;
       probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";
       return cmd_probe(probe_request);
     }
   } catch (const qs::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    fmt::print(stderr, "error: {} ({})\n", e.code().message(), e.path1().string());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    // A failure no check anticipated: still a message and exit 1, never an abort.
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }

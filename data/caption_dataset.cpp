@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "data/file_cache.h"
 #include "data/render.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
@@ -110,11 +111,9 @@ CaptionDataset load_caption_dataset(const std::filesystem::path& path) {
 }
 
 CaptionDataset cached_caption_dataset(const CaptionDatasetConfig& c, const std::filesystem::path& dir) {
-  const auto path = dir / ("captions_" + c.key() + ".h5");
-  if (std::filesystem::exists(path)) return load_caption_dataset(path);
-  CaptionDataset d = make_caption_dataset(c);
-  save_caption_dataset(path, d);
-  return d;
+  return cached_file(
+      dir / ("captions_" + c.key() + ".h5"), [&c] { return make_caption_dataset(c); }, save_caption_dataset,
+      load_caption_dataset);
 }
 
 }  // namespace qs::data

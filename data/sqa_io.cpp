@@ -3,6 +3,7 @@
 // the question -> image row index.
 #include <nlohmann/json.hpp>
 
+#include "data/file_cache.h"
 #include "data/sqa.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
@@ -124,12 +125,7 @@ SqaDataset load_sqa(const std::filesystem::path& path) {
 }
 
 SqaDataset cached_sqa(const SqaConfig& config, const std::filesystem::path& dir) {
-  const std::filesystem::path path = dir / ("sqa_" + config.key() + ".h5");
-  if (std::filesystem::exists(path)) return load_sqa(path);
-  SqaDataset d = make_sqa(config);
-  std::filesystem::create_directories(dir);
-  save_sqa(path, d);
-  return d;
+  return cached_file(dir / ("sqa_" + config.key() + ".h5"), [&config] { return make_sqa(config); }, save_sqa, load_sqa);
 }
 
 }  // namespace qs::data

@@ -107,8 +107,8 @@ Device parse_device(std::string_view text) {
   int index = 0;
   if (text.rfind("cuda:", 0) == 0) {
     const std::string digits(text.substr(5));
-    QS_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
-             "device '{}': expected cpu, cuda or cuda:N", text);
+    QS_CHECK(!digits.empty() && digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string::npos,
+             "device '{}': expected cpu, cuda or cuda:N (N < 10000)", text);
     index = std::stoi(digits);
   } else if (text != "cuda") {
     fail("device '{}': expected cpu, cuda or cuda:N", text);

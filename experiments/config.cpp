@@ -68,6 +68,10 @@ void apply_override(YAML::Node& root, const std::string& text, const std::string
   QS_CHECK(eq != std::string::npos && eq > 0,
            "override '{}' for config {}: expected key.path=value", text, file);
   const std::string path = text.substr(0, eq), value = text.substr(eq + 1);
+  // An empty value would parse as null, which reads as "use the code's
+  // default": a silent change of meaning, never what was typed.
+  QS_CHECK(value.find_first_not_of(" \t") != std::string::npos,
+           "override '{}' for config {}: empty value for '{}'", text, file, path);
   std::vector<std::string> keys;
   std::stringstream ss(path);
   for (std::string k; std::getline(ss, k, '.');) {

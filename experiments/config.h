@@ -36,6 +36,14 @@ class ConfigSection {
     known_.insert(key);
     return has(key) ? convert<T>(key) : fallback;
   }
+  // A number that must lie in [lo, hi] (sizes, counts: a zero patch size or
+  // a billion-sample batch is refused before any work starts).
+  template <class T>
+  T get_in(const std::string& key, const T& fallback, const T& lo, const T& hi) {
+    const T v = get<T>(key, fallback);
+    QS_CHECK(v >= lo && v <= hi, "config {}: '{}' must be in [{}, {}], got {}", file_, path_of(key), lo, hi, v);
+    return v;
+  }
   template <class T>
   T require(const std::string& key) {
     known_.insert(key);

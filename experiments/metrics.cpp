@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "experiments/json_text.h"
+
 namespace qs::experiments {
 
 RunLog::RunLog(const std::filesystem::path& dir, bool progress)
@@ -18,7 +20,7 @@ RunLog::RunLog(const std::filesystem::path& dir, bool progress)
 
 void RunLog::metrics(const nlohmann::json& record) {
   if (metrics_.is_open()) {
-    metrics_ << record.dump() << '\n';
+    metrics_ << json_line(record) << '\n';
     metrics_.flush();
   }
 }

@@ -10,6 +10,8 @@
 #include "engine/io/atomic_file.h"
 #include "experiments/config.h"
 #include "experiments/stage.h"
+#include "experiments/json_text.h"
+#include "experiments/stage_cache.h"
 #include "experiments/table.h"
 
 namespace qs::experiments {
@@ -111,10 +113,39 @@ std::vector<Variant> read_sweep(const YAML::Node& root, const std::string& file)
   return out;
 }
 
+// The key path of an override ("a.b=1" -> "a.b").
+std::string override_key(const std::string& text) { return text.substr(0, text.find('=')); }
+
+// A sweep variant's `set` (and its seed) are applied after the command
+// line's overrides and would silently replace one of the same key: refuse it.
+void check_overrides_against_sweep(const std::vector<std::string>& overrides, const std::vector<Variant>& variants) {
+  for (const std::string& o : overrides) {
+    const std::string key = override_key(o);
+    for (const Variant& v : variants) {
+      for (const std::string& set : v.overrides) {
+        const std::string other = override_key(set);
+        const bool overlap = key == other || other.rfind(key + ".", 0) == 0 || key.rfind(other + ".", 0) == 0;
+        QS_CHECK(!overlap, "override '{}': sweep variant '{}' sets '{}' itself{}; change the sweep instead", o, v.name, other,
+                 other == "method.seed" ? " (from sweep.seeds)" : "");
+      }
+    }
+  }
+}
+
+// A run's name becomes a folder under runs/: one plain path component.
+void check_run_name(const std::string& name, const std::string& file) {
+  const bool plain = !name.empty() && name.size() <= 100 && name[0] != '.' &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+';
+                     });
+  QS_CHECK(plain, "config {}: 'name' must be 1-100 letters, digits, '_', '-', '+' or '.' (not first), got '{}'", file,
+           name.size() > 120 ? name.substr(0, 120) + "..." : name);
+}
+
 // Checks every key of the experiment before any work starts; returns the stages.
 std::vector<std::string> validate(const YAML::Node& root, const std::string& file) {
   ConfigSection top(root, "", file);
-  top.require<std::string>("name");
+  check_run_name(top.require<std::string>("name"), file);
   top.get<uint64_t>("seed", 0);
   top.get<std::string>("description", "");
   top.get<std::string>("profile", "");
@@ -195,21 +226,30 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
     for (const std::string& r : def->reads) shared += r + "=" + (root[r] ? to_yaml(root[r]) : std::string("~")) + ";";
     const std::string key_text = fmt::format("{}|{}|{}|{}|{}|{}", kCacheVersion, s, seed, to_yaml(section), upstream_keys, shared);
     const std::string key = fmt::format("{:016x}", fnv1a(key_text));
-    const std::filesystem::path artifacts = options.runs_root / "cache" / s / key;
-    const std::filesystem::path done = artifacts / "done.json";
+    const CacheEntry entry = cache_entry(options.runs_root / "cache", s, key);
+    const auto say = [&log](const std::string& line) { log.line(line); };
+    // Held while this stage is looked up or computed: a second process on the
+    // same cache waits here, then reuses what the first one published.
+    engine::FileLock lock(entry.lock, [&](const std::string& why) { log.line(fmt::format("[{}] {}", s, why)); });
     nlohmann::json results;
-    if (std::filesystem::exists(done) && !force) {
-      std::ifstream in(done);
-      results = nlohmann::json::parse(in);
-      log.line(fmt::format("[{}] reusing cached outputs in {} (--force {} recomputes)", s, artifacts.string(), s));
+    if (is_published(entry) && !force) {
+      results = read_verified(entry, say);
+      log.line(fmt::format("[{}] reusing cached outputs in {} (--force {} recomputes)", s, entry.dir.string(), s));
     } else {
-      if (force && std::filesystem::exists(artifacts)) std::filesystem::remove_all(artifacts);
-      std::filesystem::create_directories(artifacts);
-      log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, artifacts.string()));
-      StageContext ctx{s, ConfigSection(section, s, file), seed, artifacts, upstream, &log, root, file};
+      std::error_code ec;
+      if (force) std::filesystem::remove_all(entry.partial, ec);
+      // A run killed before caches were published by rename left its
+      // checkpoints in the entry's own folder: resume from them.
+      if (!std::filesystem::exists(entry.partial) && std::filesystem::exists(entry.dir) && !is_published(entry)) {
+        std::filesystem::rename(entry.dir, entry.partial, ec);
+      }
+      std::filesystem::create_directories(entry.partial);
+      log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, entry.dir.string()));
+      StageContext ctx{s, ConfigSection(section, s, file), seed, entry.partial, upstream, &log, root, file, all};
       results = def->run(ctx);
-      engine::write_file_atomically(done, results.dump(2) + "\n");
+      publish(entry, results);
     }
+    const std::filesystem::path artifacts = entry.dir;
     all[s] = results;
     upstream[s] = artifacts;
     done_keys.emplace_back(s, key);
@@ -231,6 +271,7 @@ int64_t check_experiment(const std::filesystem::path& config_path, const std::ve
   const std::string file = config_path.string();
   ExperimentFile exp = load_experiment(config_path, overrides);
   const std::vector<Variant> variants = read_sweep(exp.root, file);
+  check_overrides_against_sweep(overrides, variants);
   for (const Variant& v : variants) {
     std::vector<std::string> all = overrides;
     all.insert(all.end(), v.overrides.begin(), v.overrides.end());
@@ -248,6 +289,7 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
   const std::string file = config_path.string();
   ExperimentFile exp = load_experiment(config_path, options.overrides);
   const std::vector<Variant> variants = read_sweep(exp.root, file);
+  check_overrides_against_sweep(options.overrides, variants);
   // Resolve and validate every variant before any work starts.
   std::vector<YAML::Node> roots;
   std::vector<std::vector<std::string>> stage_lists;
@@ -287,15 +329,15 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
       } catch (const Error& e) {
         fail("sweep variant '{}' (seed {}): {}", v.name, v.seed, e.what());
       }
-      engine::write_file_atomically(dir / "results.json", results.dump(2) + "\n");
+      engine::write_file_atomically(dir / "results.json", json_text(results));
       summary.results[v.dir] = results;
       index.push_back({{"name", v.name}, {"seed", v.seed}, {"dir", v.dir}});
     }
-    engine::write_file_atomically(summary.run_dir / "sweep.json", index.dump(2) + "\n");
+    engine::write_file_atomically(summary.run_dir / "sweep.json", json_text(index));
     summary.table = write_sweep_report(summary.run_dir);
     log.line(summary.table);
   }
-  engine::write_file_atomically(summary.run_dir / "results.json", summary.results.dump(2) + "\n");
+  engine::write_file_atomically(summary.run_dir / "results.json", json_text(summary.results));
   log.line(fmt::format("results: {}", (summary.run_dir / "results.json").string()));
   return summary;
 }

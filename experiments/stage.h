@@ -23,6 +23,7 @@ struct StageContext {
   RunLog* log = nullptr;
   YAML::Node experiment;  // the whole resolved config: upstream stages' settings
   std::string file;       // the experiment file, for messages
+  nlohmann::json upstream_results = nlohmann::json::object();  // earlier stages' results, by stage
 };
 
 struct StageDef {

@@ -100,6 +100,7 @@ void write_tensors(hid_t file, const std::filesystem::path& path, const std::fil
     // Every non-empty tensor carries a Fletcher32 checksum per chunk: a flipped
     // bit is refused at load time, inside the cache or outside it.
     Handle props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    H5Pset_obj_track_times(props.id, false);
     if (c.dim() > 0 && c.numel() > 0) {
       const std::vector<hsize_t> chunk = chunk_dims(dims, dtype_size(c.dtype()));
       QS_CHECK(H5Pset_chunk(props.id, static_cast<int>(chunk.size()), chunk.data()) >= 0 && H5Pset_fletcher32(props.id) >= 0,
@@ -127,7 +128,11 @@ void save_tensor_file(const std::filesystem::path& path, const TensorFile& file)
     // The 1.8+ file format checksums its own metadata (superblock, object headers).
     Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-    Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.id), H5Fclose);
+    // No modification times in object headers: equal tensors give equal bytes,
+    // so a file's checksum says whether two runs agree.
+    Handle create(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    H5Pset_obj_track_times(create.id, false);
+    Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, create.id, access.id), H5Fclose);
     QS_CHECK(f.id >= 0, "checkpoint {}: cannot create file {}", path.string(), tmp.string());
     write_tensors(f.id, path, tmp, file);
   } catch (...) {

@@ -16,6 +16,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
+#include "experiments/json_text.h"
 #include "experiments/stages/lm_training.h"
 #include "experiments/stages/multimodal.h"
 #include "experiments/table.h"
@@ -128,10 +129,9 @@ nlohmann::json run(StageContext& ctx) {
       tally[col].first += correct;
       tally[col].second += 1;
     }
-    predictions += nlohmann::json{{"index", i}, {"kind", q.kind}, {"answer", q.answer}, {"generation", text},
+    predictions += json_line(nlohmann::json{{"index", i}, {"kind", q.kind}, {"answer", q.answer}, {"generation", text},
                                   {"parsed", picked ? nlohmann::json(*picked) : nlohmann::json()}, {"correct", correct},
-                                  {"scores", scores}}
-                       .dump() + "\n";
+                                  {"scores", scores}}) + "\n";
     log.progress("evaluate", i + 1, n, 0.0, 0.0,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
@@ -148,8 +148,7 @@ nlohmann::json run(StageContext& ctx) {
   const engine::Tensor val = data::pack_sequences(corpus.val, setup.tok, setup.pre.train.seq_len);
   const double text_loss = evaluate_lm(model->llm(), val, setup.pre.train.batch_size, c.text_batches);
 
-  std::ifstream in(ctx.upstream.at("instruct") / "done.json");
-  const nlohmann::json tuned = nlohmann::json::parse(in);
+  const nlohmann::json& tuned = ctx.upstream_results.at("instruct");
   nlohmann::json results{{"accuracy", accuracy},
                          {"counts", counts},
                          {"questions", n},

@@ -18,8 +18,8 @@ namespace e = qs::engine;
 LmTrainConfig read_train_config(ConfigSection s) {
   LmTrainConfig c;
   c.steps = s.get<int64_t>("steps", c.steps);
-  c.batch_size = s.get<int64_t>("batch_size", c.batch_size);
-  c.seq_len = s.get<int64_t>("seq_len", c.seq_len);
+  c.batch_size = s.get_in<int64_t>("batch_size", c.batch_size, 1, 65536);
+  c.seq_len = s.get_in<int64_t>("seq_len", c.seq_len, 1, 1 << 17);
   c.grad_accum = s.get<int64_t>("grad_accum", c.grad_accum);
   c.lr = s.get<double>("lr", c.lr);
   c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
@@ -60,11 +60,11 @@ LmTrainConfig read_train_config(ConfigSection s) {
 
 nn::LlamaConfig read_model_config(ConfigSection s, uint64_t seed) {
   nn::LlamaConfig c;
-  c.dim = s.get<int64_t>("dim", c.dim);
-  c.n_layers = s.get<int64_t>("n_layers", c.n_layers);
-  c.n_heads = s.get<int64_t>("n_heads", c.n_heads);
-  c.ffn_hidden = s.get<int64_t>("ffn_hidden", c.ffn_hidden);
-  c.max_seq_len = s.get<int64_t>("max_seq_len", c.max_seq_len);
+  c.dim = s.get_in<int64_t>("dim", c.dim, 2, 1 << 16);
+  c.n_layers = s.get_in<int64_t>("n_layers", c.n_layers, 1, 1024);
+  c.n_heads = s.get_in<int64_t>("n_heads", c.n_heads, 1, 1024);
+  c.ffn_hidden = s.get_in<int64_t>("ffn_hidden", c.ffn_hidden, 1, 1 << 17);
+  c.max_seq_len = s.get_in<int64_t>("max_seq_len", c.max_seq_len, 1, 1 << 17);
   c.norm_eps = s.get<double>("norm_eps", c.norm_eps);
   c.rope_theta = s.get<double>("rope_theta", c.rope_theta);
   c.init_std = s.get<double>("init_std", c.init_std);

@@ -122,9 +122,9 @@ data::SqaConfig read_sqa_config(ConfigSection& s) {
 }
 
 StageTrain read_stage_train(ConfigSection s, StageTrain c) {
-  c.steps = s.get<int64_t>("steps", c.steps);
-  c.batch_size = s.get<int64_t>("batch_size", c.batch_size);
-  c.log_every = s.get<int64_t>("log_every", c.log_every);
+  c.steps = s.get_in<int64_t>("steps", c.steps, 0, 100000000);
+  c.batch_size = s.get_in<int64_t>("batch_size", c.batch_size, 1, 4096);
+  c.log_every = s.get_in<int64_t>("log_every", c.log_every, 1, 100000000);
   c.lr = s.get<double>("lr", c.lr);
   c.projector_lr = s.get<double>("projector_lr", c.projector_lr);
   c.warmup_ratio = s.get<double>("warmup_ratio", c.warmup_ratio);
