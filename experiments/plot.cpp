@@ -87,7 +87,9 @@ void write_line_chart(const std::filesystem::path& path, const std::string& titl
 void write_bar_chart(const std::filesystem::path& path, const std::string& title, const std::string& y_label,
                      const std::vector<Bar>& bars) {
   double hi = 0.0;
-  for (const Bar& b : bars) hi = std::max(hi, b.value + b.error);
+  for (const Bar& b : bars) {
+    if (std::isfinite(b.value + b.error)) hi = std::max(hi, b.value + b.error);
+  }
   hi = hi > 0 ? hi * 1.1 : 1.0;
   const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   std::string svg = header(title) + axes(0.0, hi, y_label, "");
@@ -95,6 +97,11 @@ void write_bar_chart(const std::filesystem::path& path, const std::string& title
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const Bar& b = bars[i];
     const double x = kLeft + slot * i + slot * 0.15, w = slot * 0.7;
+    if (!std::isfinite(b.value)) {  // a diverged run: named, with no bar
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{} (nan)</text>\n", x + w / 2,
+                         kHeight - kBottom + 16, escape(b.name));
+      continue;
+    }
     const double top = kHeight - kBottom - plot_h * b.value / hi;
     svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>\n", x, top, w,
                        kHeight - kBottom - top, kPalette[i % std::size(kPalette)]);

@@ -75,13 +75,20 @@ const std::vector<Measure>& measures() {
   return m;
 }
 
+// Results store non-finite numbers as null (JSON has no NaN): read them back
+// as NaN, so a diverged run shows "nan" in its row instead of breaking the table.
+double number(const json& v) {
+  QS_CHECK(v.is_null() || v.is_number(), "table: expected a number, got {}", v.dump());
+  return v.is_null() ? std::nan("") : v.get<double>();
+}
+
 std::vector<std::pair<double, double>> loss_curve(const std::filesystem::path& metrics, const std::string& stage) {
   std::vector<std::pair<double, double>> out;
   std::ifstream in(metrics);
   for (std::string line; std::getline(in, line);) {
     json r = json::parse(line, nullptr, false);
     if (r.is_discarded() || r.value("stage", "") != stage || !r.contains("loss") || !r.contains("step")) continue;
-    out.emplace_back(r["step"].get<double>(), r["loss"].get<double>());
+    out.emplace_back(number(r["step"]), number(r["loss"]));
   }
   return out;
 }
@@ -109,16 +116,16 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     it->seeds.push_back(v.at("seed").get<int64_t>());
     all_seeds.insert(it->seeds.back());
     for (const std::string& c : accuracy_columns()) {
-      if (ev.at("accuracy").contains(c) && !ev["accuracy"][c].is_null()) it->stats[c].xs.push_back(ev["accuracy"][c].get<double>());
+      if (ev.at("accuracy").contains(c) && !ev["accuracy"][c].is_null()) it->stats[c].xs.push_back(number(ev["accuracy"][c]));
     }
     for (const Measure& m : measures()) {
-      if (ev.contains(m.key)) it->stats[m.key].xs.push_back(ev[m.key].get<double>());
+      if (ev.contains(m.key)) it->stats[m.key].xs.push_back(number(ev[m.key]));
     }
     questions = ev.value("questions", int64_t{0});
     chance = ev.value("chance", -1.0);
     // The curve is kept with the instruct stage's results, so cached runs have it too.
     if (it->loss.empty() && results.contains("instruct") && results["instruct"].contains("loss_curve")) {
-      for (const json& p : results["instruct"]["loss_curve"]) it->loss.emplace_back(p[0].get<double>(), p[1].get<double>());
+      for (const json& p : results["instruct"]["loss_curve"]) it->loss.emplace_back(number(p.at(0)), number(p.at(1)));
     }
     if (it->loss.empty()) it->loss = loss_curve(dir / "metrics.jsonl", "instruct");
   }

@@ -1,12 +1,15 @@
 #include "experiments/stages/lm_training.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 
 #include "autograd/functions.h"
 #include "data/lm_dataset.h"
 #include "engine/backend.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
+#include "nn/finite.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
 
@@ -132,17 +135,40 @@ ag::Var lm_loss(nn::Llama& model, const e::Tensor& inputs, const e::Tensor& targ
   return ag::cross_entropy(ag::reshape(logits, {-1, v}), targets.reshape({-1}));
 }
 
-void save_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt, int64_t step,
-                     const std::string& config_yaml) {
+// What a resumed run needs besides weights and moments to report the same
+// figures as an uninterrupted one (a kill after the last checkpoint resumes
+// with no step left to measure).
+struct CheckpointStats {
+  int64_t step = 0;
+  double train_loss = 0.0;
+  double seconds = 0.0;  // training time of the steps before `step`
+};
+
+void save_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt, const CheckpointStats& stats,
+                     const std::string& config_yaml, const std::string& stage) {
   e::TensorFile f;
   for (auto& [k, t] : model.state_dict()) f.tensors["model." + k] = t;
   for (auto& [k, t] : opt.state_dict()) f.tensors["optim." + k] = t;
-  f.attributes["step"] = std::to_string(step);
+  nn::check_finite(f.tensors, fmt::format("[{}] step {}", stage, stats.step));
+  f.attributes["step"] = std::to_string(stats.step);
+  f.attributes["train_loss"] = fmt::format("{:.17g}", stats.train_loss);
+  f.attributes["train_seconds"] = fmt::format("{:.17g}", stats.seconds);
   f.attributes["config"] = config_yaml;
   e::save_tensor_file(path, f);
 }
 
-int64_t load_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt) {
+// A number stored as text in a checkpoint attribute (absent: fallback).
+double attribute_number(const e::TensorFile& f, const std::string& key, double fallback, const std::filesystem::path& path) {
+  auto it = f.attributes.find(key);
+  if (it == f.attributes.end()) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  QS_CHECK(end != it->second.c_str() && *end == '\0' && std::isfinite(v), "checkpoint {}: attribute '{}' is not a number: '{}'",
+           path.string(), key, it->second);
+  return v;
+}
+
+CheckpointStats load_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn::Optimizer& opt) {
   e::TensorFile f = e::load_tensor_file(path);
   std::map<std::string, e::Tensor> model_state, opt_state;
   for (auto& [k, t] : f.tensors) {
@@ -157,7 +183,9 @@ int64_t load_checkpoint(const std::filesystem::path& path, nn::Llama& model, nn:
     fail("checkpoint {} does not match this model: {}", path.string(), err.what());
   }
   QS_CHECK(f.attributes.count("step"), "checkpoint {}: no 'step' attribute", path.string());
-  return std::stoll(f.attributes.at("step"));
+  const double step = attribute_number(f, "step", 0, path);
+  QS_CHECK(step >= 0 && step == std::floor(step), "checkpoint {}: 'step' must be a whole number >= 0", path.string());
+  return {static_cast<int64_t>(step), attribute_number(f, "train_loss", 0.0, path), attribute_number(f, "train_seconds", 0.0, path)};
 }
 
 }  // namespace
@@ -186,8 +214,12 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
   data::LmBatches batches(train, c.batch_size, seed);
   LmTrainResult result;
   int64_t step = 0;
+  double seconds_before = 0.0;  // training time of the steps a resumed run did not redo
   if (std::filesystem::exists(checkpoint)) {
-    step = load_checkpoint(checkpoint, model, opt);
+    const CheckpointStats saved = load_checkpoint(checkpoint, model, opt);
+    step = saved.step;
+    result.train_loss = saved.train_loss;
+    seconds_before = saved.seconds;
     result.resumed = true;
     log.line(fmt::format("[{}] resumed from {} at step {}", stage, checkpoint.string(), step));
   }
@@ -240,11 +272,14 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
       log.metrics({{"stage", stage}, {"step", done}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}});
       log.line(fmt::format("[{}] step {} val loss {:.4f} ppl {:.2f}", stage, done, vl, std::exp(vl)));
     }
-    if (done % c.checkpoint_every == 0 || done == c.steps) save_checkpoint(checkpoint, model, opt, done, config_yaml);
+    if (done % c.checkpoint_every == 0 || done == c.steps) {
+      save_checkpoint(checkpoint, model, opt, {done, result.train_loss, seconds_before + elapsed()}, config_yaml, stage);
+    }
   }
+  nn::check_finite(model.state_dict(), fmt::format("[{}] after step {}", stage, step));
   result.steps_done = step;
-  result.seconds = elapsed();
-  result.tokens_per_second = tokens_per_step * static_cast<double>(step - first_step) / std::max(result.seconds, 1e-9);
+  result.seconds = seconds_before + elapsed();
+  result.tokens_per_second = tokens_per_step * static_cast<double>(step) / std::max(result.seconds, 1e-9);
   model.set_checkpointing(false);
   return result;
 }

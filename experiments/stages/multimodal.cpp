@@ -10,6 +10,7 @@
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stages/pretrain_clip.h"
+#include "nn/finite.h"
 #include "nn/optim/schedule.h"
 #include "quant/quant_linear.h"
 #include "quant/scale_learning.h"
@@ -321,9 +322,11 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
                        const std::function<void(int64_t)>& on_step) {
   TrainStats stats;
   std::vector<ag::Var> params;
+  std::map<std::string, ag::Var> named;
   for (auto& g : groups) {
     for (auto& [path, p] : g.params) {
       params.push_back(p);
+      named.emplace(path, p);
       stats.trainable_params += p.numel();
     }
   }
@@ -370,6 +373,11 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
     }
     if (on_step) on_step(step);
   }
+  // The loss is checked every step; weights and moments once at the end,
+  // before the stage's outputs are saved and cached.
+  std::map<std::string, e::Tensor> state = opt.state_dict();
+  for (const auto& [path, p] : named) state["param." + path] = p.data();
+  nn::check_finite(state, fmt::format("[{}] after step {}", stage, c.steps));
   model.eval();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stats.tokens_per_second = static_cast<double>(stats.tokens) / std::max(stats.seconds, 1e-9);

@@ -21,6 +21,7 @@
 #include "experiments/stage.h"
 #include "experiments/stages/clip_probes.h"
 #include "experiments/stages/pretrain_clip.h"
+#include "nn/finite.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
 #include "vision/clip.h"
@@ -184,6 +185,9 @@ nlohmann::json run(StageContext& ctx) {
     }
   }
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::map<std::string, e::Tensor> state = opt.state_dict();
+  for (const auto& [k, t] : model.state_dict()) state["model." + k] = t;
+  nn::check_finite(state, fmt::format("[{}] after step {}", ctx.stage, c.steps));
 
   // Zero-shot retrieval: each held-out image against the captions of the batch.
   model.eval();

@@ -103,3 +103,35 @@ TEST_CASE("closest suggests only near misses") {
   CHECK(closest("lerning_rate", {"learning_rate", "steps"}) == "learning_rate");
   CHECK(closest("zzz", {"learning_rate", "steps"}).empty());
 }
+
+TEST_CASE("hostile values are refused before any work: empty overrides, path-like names, zero or huge sizes, bad devices") {
+  TempDir d;
+  auto path = d.write("cfg.yaml", kTiny);
+  // An empty value would silently mean "the code's default".
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"pretrain_llm.train.steps="})); }), "empty value for 'pretrain_llm.train.steps'"));
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"name=../../x"})); }), "'name' must be"));
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"name=/tmp/x"})); }), "'name' must be"));
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"name=" + std::string(300, 'a')})); }), "'name' must be"));
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"pretrain_llm.train.device=cuda:99999999999"})); }), "cuda:N"));
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"pretrain_llm.model.n_heads=0"})); }), "n_heads"));
+  CHECK(has(error_of([&] { run_experiment(path, quiet(d.path, {"pretrain_llm.train.batch_size=1000000000"})); }),
+            "'pretrain_llm.train.batch_size' must be in [1, 65536]"));
+  const fs::path clip = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pretrain_clip.yaml";
+  CHECK(has(error_of([&] { check_experiment(clip, {"pretrain_clip.vision.patch_size=0"}); }), "'pretrain_clip.vision.patch_size' must be in"));
+  CHECK(has(error_of([&] { check_experiment(clip, {"pretrain_clip.vision.heads=0"}); }), "'pretrain_clip.vision.heads' must be in"));
+  CHECK(has(error_of([&] { check_experiment(clip, {"pretrain_clip.text.heads=0"}); }), "'pretrain_clip.text.heads' must be in"));
+  const fs::path pipeline = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pipeline.yaml";
+  CHECK(has(error_of([&] { check_experiment(pipeline, {"instruct.train.batch_size=1000000000"}); }), "'instruct.train.batch_size' must be in [1, 4096]"));
+  // Nothing was created for the refused runs.
+  CHECK(!fs::exists(d.path / "t"));
+  CHECK(!fs::exists(d.path.parent_path() / "x"));
+}
+
+TEST_CASE("an override of a key that a sweep variant sets is refused, naming the variant") {
+  const fs::path pipeline = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/pipeline.yaml";
+  const std::string e = error_of([&] { check_experiment(pipeline, {"method.preset=foo"}); });
+  CHECK(has(e, "sweep variant 'QLoRA' sets 'method.preset'"));
+  CHECK(has(error_of([&] { check_experiment(pipeline, {"method=ab"}); }), "sets 'method.preset'"));
+  CHECK(has(error_of([&] { check_experiment(pipeline, {"method.seed=3"}); }), "sweep.seeds"));
+  CHECK(check_experiment(pipeline, {"method.bits=4"}) == 2);  // a key no variant sets is fine
+}

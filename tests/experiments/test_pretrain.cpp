@@ -113,6 +113,15 @@ TEST_CASE("a run killed mid-training resumes from its checkpoint to the same los
     CAPTURE(name);
     CHECK(e::equal(p.data(), resumed.parameter(name).data()));
   }
+  // Killed after the last checkpoint, before the stage recorded its results:
+  // the rerun has no step left, and still reports the run's loss and speed.
+  qs::nn::Llama finished(mc);
+  LmTrainResult c = train_lm(finished, train, train, tc, 3, root / "b.h5", log, "t");
+  CHECK(c.resumed);
+  CHECK(c.steps_done == tc.steps);
+  CHECK(c.train_loss == a.train_loss);
+  CHECK(c.seconds > 0.5 * b.seconds);  // the checkpoint carries the time trained so far
+  CHECK(c.tokens_per_second > 0);
   fs::remove_all(root);
 }
 
