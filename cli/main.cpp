@@ -2,6 +2,7 @@
 // eval, inspect, bench, generate, probe).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 
 #include "engine/backend.h"
@@ -221,6 +222,14 @@ int main(int argc, char** argv) {
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
   verify->add_option("--runs", runs_root, "where runs and the stage cache live")->capture_default_str();
+  if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "a subcommand is required"
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      fmt::print(stderr, "error: unknown command '{}' (commands: {})\n", argv[1], fmt::join(names, ", "));
+      return 2;
+    }
+  }
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) {

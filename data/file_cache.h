@@ -36,7 +36,8 @@ auto cached_file(const std::filesystem::path& path, Make make, Save save, Load l
     p += suffix;
     return p;
   };
-  engine::FileLock lock(beside(".lock"), [](const std::string& why) { fmt::print(stderr, "qslaw: {}\n", why); });
+  engine::FileLock lock(path.parent_path() / ".locks" / path.filename(),
+                        [](const std::string& why) { fmt::print(stderr, "qslaw: {}\n", why); });
   const std::filesystem::path sum = beside(".sha256");
   if (std::filesystem::exists(path)) {
     std::string problem = checksum_problem(path);

@@ -244,6 +244,10 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
         std::filesystem::rename(entry.dir, entry.partial, ec);
       }
       std::filesystem::create_directories(entry.partial);
+      // A killed run's half-written temporaries; its finished files stay (resume).
+      for (const auto& f : std::filesystem::directory_iterator(entry.partial)) {
+        if (f.path().filename().string().find(".tmp.") != std::string::npos) std::filesystem::remove(f.path(), ec);
+      }
       log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, entry.dir.string()));
       StageContext ctx{s, ConfigSection(section, s, file), seed, entry.partial, upstream, &log, root, file, all};
       results = def->run(ctx);
@@ -258,10 +262,13 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
   return all;
 }
 
+// A fresh folder per run; create_directory claims a name atomically, so two
+// runs started in the same second get two folders.
 std::filesystem::path new_run_dir(const std::filesystem::path& root, const std::string& name) {
-  std::filesystem::path dir = root / name / run_id();
-  for (int i = 1; std::filesystem::exists(dir); ++i) dir = root / name / (run_id() + "-" + std::to_string(i));
-  std::filesystem::create_directories(dir);
+  const std::string id = run_id();
+  std::filesystem::create_directories(root / name);
+  std::filesystem::path dir = root / name / id;
+  for (int i = 1; !std::filesystem::create_directory(dir); ++i) dir = root / name / (id + "-" + std::to_string(i));
   return dir;
 }
 

@@ -258,6 +258,7 @@ nlohmann::json run(StageContext& ctx) {
       train_lm(*m, train_rows, probes.world, train, ctx.seed + 29, checkpoint, log, "calibrate", -1,
                to_yaml(ctx.config.node()));
     });
+    std::filesystem::remove(checkpoint);  // resume state only, as in pretrain_llm
     m->eval();
     const double shift = quant::mean_alpha_shift(*m);
     quant::fold_alpha(*m);

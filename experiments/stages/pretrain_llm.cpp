@@ -1,6 +1,6 @@
 // Stage pretrain_llm: full-precision LM pretraining on the text corpus.
 // Outputs: tokenizer.json, model.h5 (weights; the model config as an
-// attribute), checkpoint.h5 (resume state) and the results.
+// attribute) and the results; checkpoint.h5 (resume state) while it runs.
 #include <sys/resource.h>
 
 #include <cmath>
@@ -78,6 +78,9 @@ nlohmann::json run(StageContext& ctx) {
   weights.attributes["model_config"] = to_yaml(ctx.config.node()["model"] ? ctx.config.node()["model"] : YAML::Node());
   weights.attributes["vocab_size"] = std::to_string(tok.vocab_size());
   engine::save_tensor_file(ctx.artifacts / "model.h5", weights);
+  // The resume state has served its purpose; it records run times, so the
+  // cached files stay identical across runs without it.
+  std::filesystem::remove(ctx.artifacts / "checkpoint.h5");
 
   const auto mem = engine::cpu::host_cache_stats();
   nlohmann::json results{{"parameters", model.num_parameters()},

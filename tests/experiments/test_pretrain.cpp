@@ -10,6 +10,7 @@
 #include "experiments/runner.h"
 #include "experiments/stages/clip_probes.h"
 #include "experiments/stages/lm_training.h"
+#include "engine/io/tensor_file.h"
 #include "support.h"
 
 using qs::test::temp_root;
@@ -156,13 +157,14 @@ TEST_CASE("the tiny calibrate experiment prints a table for every method, bit wi
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK(text.find("[pretrain_llm] reusing cached outputs") != std::string::npos);
   CHECK(text.find("[calibrate] reusing cached outputs") == std::string::npos);
-  // calibrate.weights quantizes another file of the LLM's weights: here the
-  // pretraining checkpoint, whose "model." entries are the same weights.
-  std::string checkpoint;
+  // calibrate.weights quantizes another file of the LLM's weights: here one
+  // laid out as a training checkpoint, whose "model." entries are the weights.
+  qs::engine::TensorFile saved;
   for (const auto& entry : fs::directory_iterator(root / "cache" / "pretrain_llm")) {
-    checkpoint = (entry.path() / "checkpoint.h5").string();
+    for (auto& [k, t] : qs::engine::load_tensor_file(entry.path() / "model.h5").tensors) saved.tensors["model." + k] = t;
   }
-  REQUIRE(fs::exists(checkpoint));
+  const std::string checkpoint = (root / "checkpoint_layout.h5").string();
+  qs::engine::save_tensor_file(checkpoint, saved);
   o.force = {};
   o.overrides = {"calibrate.weights=" + checkpoint, "calibrate.methods=[fp]", "calibrate.scale_learning.steps=0"};
   RunSummary from_checkpoint = run_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/calibrate.yaml", o);

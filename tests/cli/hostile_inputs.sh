@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The failures a hostile but realistic user found (issue 19), each a clear
+# message and a non-zero exit - never an abort, a signal or a silent default.
+# Usage: hostile_inputs.sh <qslaw> <source dir>
+source "$(dirname "$0")/lib.sh"
+bench=$(dirname "$qslaw")/../bench
+tiny=$src/experiments/tiny
+
+expect() {  # <exit status> <text the output must hold> <command...>
+  local want=$1 text=$2 rc=0
+  shift 2
+  "$@" > "$work/out.log" 2>&1 || rc=$?
+  [[ $rc -eq $want ]] || die "'$*' exited $rc (want $want): $(tail -2 "$work/out.log")"
+  grep -qF -- "$text" "$work/out.log" || die "'$*' does not say '$text': $(tail -2 "$work/out.log")"
+}
+run() { "$qslaw" run "$@" --runs "$work/runs" --no-progress; }
+
+# One training step: the sample text of an untrained model is not valid UTF-8.
+expect 0 "results:" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.steps=1
+expect 1 "empty value for 'pretrain_llm.train.steps'" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.steps=
+expect 1 "'name' must be" run "$tiny/pretrain_llm.yaml" "name=$(printf 'a%.0s' {1..300})"
+expect 1 "'name' must be" run "$tiny/pretrain_llm.yaml" name=../../escaped
+[[ ! -e $work/escaped && ! -e $work/../escaped ]] || die "a run folder was written outside runs/"
+expect 1 "cuda:N" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.device=cuda:99999999999
+expect 1 "'pretrain_clip.vision.patch_size' must be in" run "$tiny/pretrain_clip.yaml" pretrain_clip.vision.patch_size=0
+expect 1 "'pretrain_clip.vision.heads' must be in" run "$tiny/pretrain_clip.yaml" pretrain_clip.vision.heads=0
+expect 1 "'instruct.train.batch_size' must be in" run "$tiny/pipeline.yaml" instruct.train.batch_size=1000000000
+expect 1 "sweep variant 'QLoRA' sets 'method.preset'" run "$tiny/pipeline.yaml" method.preset=foo
+expect 1 "error: --out /dev/null" "$qslaw" generate sqa --n 2 --out /dev/null
+expect 105 "not in range" "$qslaw" generate scenes --n 0
+expect 105 "--n" "$qslaw" generate scenes --n 99999999999999999999 --out "$work/scenes"
+[[ ! -e $work/scenes ]] || die "generate wrote scenes for an out-of-range --n"
+expect 2 "unknown command 'frobnicate'" "$qslaw" frobnicate
+if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)
+  expect 2 "reps must be" "$bench/bench_quant" 0
+  expect 2 "--reps must be" "$bench/bench_attention" --reps -1
+fi
+
+# A truncated done.json is named, and --force recomputes it.
+done_json=$(ls "$work"/runs/cache/pretrain_llm/*/done.json | head -1)
+head -c 20 "$done_json" > "$done_json.cut" && mv "$done_json.cut" "$done_json"
+expect 1 "done.json is not valid JSON" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.steps=1
+expect 0 "results:" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.steps=1 --force pretrain_llm
+
+# A diverged run's NaN metric is written as null and shown as nan in the table.
+sweep=$work/runs/nan/1
+mkdir -p "$sweep/a-s0"
+echo '[{"name": "a", "seed": 0, "dir": "a-s0"}]' > "$sweep/sweep.json"
+echo '{"evaluate": {"accuracy": {"Avg": null, "NAT": 50.0}, "text_ppl": null, "questions": 4}}' > "$sweep/a-s0/results.json"
+expect 0 "| nan |" "$qslaw" table "$sweep"
+echo "ok: every hostile input gets a message and a clean exit"
