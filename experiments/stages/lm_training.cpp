@@ -9,6 +9,7 @@
 #include "engine/backend.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
+#include "experiments/stages/memory_estimate.h"
 #include "nn/finite.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
@@ -222,6 +223,19 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
     seconds_before = saved.seconds;
     result.resumed = true;
     log.line(fmt::format("[{}] resumed from {} at step {}", stage, checkpoint.string(), step));
+  }
+  {
+    const nn::LlamaConfig& mc = model.config();
+    const int64_t tokens = c.batch_size * c.seq_len;
+    MemoryEstimate m;
+    m.weights = 4.0 * static_cast<double>(model.num_parameters());
+    m.training = 12.0 * static_cast<double>(model.num_parameters(true));
+    // Checkpointed blocks keep their inputs and recompute one block at a time.
+    m.activations = (c.activation_checkpointing
+                         ? block_activation_bytes(tokens, 1, mc.dim, mc.hidden()) + 4.0 * tokens * mc.dim * mc.n_layers
+                         : block_activation_bytes(tokens, mc.n_layers, mc.dim, mc.hidden())) +
+                    12.0 * static_cast<double>(tokens) * static_cast<double>(mc.vocab_size);
+    check_memory(m, stage);
   }
   const auto start = std::chrono::steady_clock::now();
   const int64_t first_step = step;

@@ -10,6 +10,7 @@
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stages/pretrain_clip.h"
+#include "experiments/stages/memory_estimate.h"
 #include "nn/finite.h"
 #include "nn/optim/schedule.h"
 #include "quant/quant_linear.h"
@@ -345,6 +346,15 @@ TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, con
     ModelBatch b = next_batch(step);
     opt.set_lr_scale(schedule.factor(step));
     if (b.batch.loss_tokens == 0) continue;
+    if (step == 0) {  // the frozen ViT keeps no activations; the LLM's blocks do
+      const nn::LlamaConfig& mc = model.llm().config();
+      MemoryEstimate m;
+      m.weights = 4.0 * static_cast<double>(model.num_parameters());
+      m.training = 12.0 * static_cast<double>(stats.trainable_params);
+      m.activations = block_activation_bytes(b.batch.ids.numel(), mc.n_layers, mc.dim, mc.hidden()) +
+                      12.0 * static_cast<double>(b.batch.loss_tokens) * static_cast<double>(mc.vocab_size);
+      check_memory(m, stage);
+    }
     // Logits only where the loss has a target (the assistant's answers).
     const nn::TargetRows rows = nn::target_rows(b.batch.targets, data::kIgnore);
     nn::LlmForward f;

@@ -25,6 +25,8 @@ expect 1 "cuda:N" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.device=cuda:9
 expect 1 "'pretrain_clip.vision.patch_size' must be in" run "$tiny/pretrain_clip.yaml" pretrain_clip.vision.patch_size=0
 expect 1 "'pretrain_clip.vision.heads' must be in" run "$tiny/pretrain_clip.yaml" pretrain_clip.vision.heads=0
 expect 1 "'instruct.train.batch_size' must be in" run "$tiny/pipeline.yaml" instruct.train.batch_size=1000000000
+expect 1 "one training step needs about" env QSLAW_MAX_MEMORY_MB=1 "$qslaw" run "$tiny/pretrain_llm.yaml" pretrain_llm.train.steps=2 \
+  --runs "$work/runs" --no-progress
 expect 1 "sweep variant 'QLoRA' sets 'method.preset'" run "$tiny/pipeline.yaml" method.preset=foo
 expect 1 "error: --out /dev/null" "$qslaw" generate sqa --n 2 --out /dev/null
 expect 105 "not in range" "$qslaw" generate scenes --n 0
