@@ -226,26 +226,32 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   } catch (const nlohmann::json::exception& e) {
     fail("tokenizer {}: not valid JSON: {}", path.string(), e.what());
   }
-  QS_CHECK(j.is_object() && j.value("format", "") == "qslaw-bpe",
-           "tokenizer {}: not a qslaw BPE tokenizer file (format key missing or different)",
-           path.string());
-  QS_CHECK(j.value("special_tokens", std::vector<std::string>{}) == special_tokens(),
-           "tokenizer {}: special tokens differ from {}", path.string(),
-           fmt::join(special_tokens(), " "));
-  Tokenizer tok;
-  QS_CHECK(j.contains("merges") && j["merges"].is_array(), "tokenizer {}: 'merges' must be a list",
-           path.string());
-  for (std::size_t i = 0; i < j["merges"].size(); ++i) {
-    const auto& m = j["merges"][i];
-    QS_CHECK(m.is_array() && m.size() == 2 && m[0].is_number_integer() && m[1].is_number_integer(),
-             "tokenizer {}: merge {} must be a pair of token ids", path.string(), i);
-    int64_t a = m[0], b = m[1];
-    QS_CHECK(a >= kNumSpecial && b >= kNumSpecial && a < tok.vocab_size() && b < tok.vocab_size(),
-             "tokenizer {}: merge {} refers to token ids ({}, {}) that do not exist yet",
-             path.string(), i, a, b);
-    tok.add_merge(static_cast<int32_t>(a), static_cast<int32_t>(b));
+  // Keys of the wrong JSON type (a list where a string belongs) are refused
+  // like any other malformed file.
+  try {
+    QS_CHECK(j.is_object() && j.value("format", "") == "qslaw-bpe",
+             "tokenizer {}: not a qslaw BPE tokenizer file (format key missing or different)",
+             path.string());
+    QS_CHECK(j.value("special_tokens", std::vector<std::string>{}) == special_tokens(),
+             "tokenizer {}: special tokens differ from {}", path.string(),
+             fmt::join(special_tokens(), " "));
+    Tokenizer tok;
+    QS_CHECK(j.contains("merges") && j["merges"].is_array(), "tokenizer {}: 'merges' must be a list",
+             path.string());
+    for (std::size_t i = 0; i < j["merges"].size(); ++i) {
+      const auto& m = j["merges"][i];
+      QS_CHECK(m.is_array() && m.size() == 2 && m[0].is_number_integer() && m[1].is_number_integer(),
+               "tokenizer {}: merge {} must be a pair of token ids", path.string(), i);
+      int64_t a = m[0], b = m[1];
+      QS_CHECK(a >= kNumSpecial && b >= kNumSpecial && a < tok.vocab_size() && b < tok.vocab_size(),
+               "tokenizer {}: merge {} refers to token ids ({}, {}) that do not exist yet",
+               path.string(), i, a, b);
+      tok.add_merge(static_cast<int32_t>(a), static_cast<int32_t>(b));
+    }
+    return tok;
+  } catch (const nlohmann::json::exception& e) {
+    fail("tokenizer {}: malformed: {}", path.string(), e.what());
   }
-  return tok;
 }
 
 }  // namespace qs::data

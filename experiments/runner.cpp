@@ -274,44 +274,55 @@ std::filesystem::path new_run_dir(const std::filesystem::path& root, const std::
 
 }  // namespace
 
-int64_t check_experiment(const std::filesystem::path& config_path, const std::vector<std::string>& overrides) {
+namespace {
+
+// An experiment with every sweep variant loaded and validated.
+struct Resolved {
+  ExperimentFile exp;
+  std::vector<Variant> variants;
+  std::vector<YAML::Node> roots;
+  std::vector<std::vector<std::string>> stage_lists;
+};
+
+Resolved resolve(const std::filesystem::path& config_path, const std::vector<std::string>& overrides) {
   const std::string file = config_path.string();
-  ExperimentFile exp = load_experiment(config_path, overrides);
-  const std::vector<Variant> variants = read_sweep(exp.root, file);
-  check_overrides_against_sweep(overrides, variants);
-  for (const Variant& v : variants) {
-    std::vector<std::string> all = overrides;
-    all.insert(all.end(), v.overrides.begin(), v.overrides.end());
-    try {
-      validate(v.name.empty() ? exp.root : load_experiment(config_path, all).root, file);
-    } catch (const Error& e) {
-      if (v.name.empty()) throw;
-      fail("sweep variant '{}': {}", v.name, e.what());
+  try {
+    Resolved r{load_experiment(config_path, overrides), {}, {}, {}};
+    r.variants = read_sweep(r.exp.root, file);
+    check_overrides_against_sweep(overrides, r.variants);
+    for (const Variant& v : r.variants) {
+      std::vector<std::string> all = overrides;
+      all.insert(all.end(), v.overrides.begin(), v.overrides.end());
+      YAML::Node root = v.name.empty() ? r.exp.root : load_experiment(config_path, all).root;
+      try {
+        r.stage_lists.push_back(validate(root, file));
+      } catch (const Error& e) {
+        if (v.name.empty()) throw;
+        fail("sweep variant '{}': {}", v.name, e.what());
+      }
+      r.roots.push_back(root);
     }
+    return r;
+  } catch (const YAML::Exception& e) {
+    // A node of the wrong kind where a key, name or list was expected.
+    fail("config {}: {}", file, e.what());
   }
-  return static_cast<int64_t>(variants.size());
+}
+
+}  // namespace
+
+int64_t check_experiment(const std::filesystem::path& config_path, const std::vector<std::string>& overrides) {
+  return static_cast<int64_t>(resolve(config_path, overrides).variants.size());
 }
 
 RunSummary run_experiment(const std::filesystem::path& config_path, const RunOptions& options) {
   const std::string file = config_path.string();
-  ExperimentFile exp = load_experiment(config_path, options.overrides);
-  const std::vector<Variant> variants = read_sweep(exp.root, file);
-  check_overrides_against_sweep(options.overrides, variants);
   // Resolve and validate every variant before any work starts.
-  std::vector<YAML::Node> roots;
-  std::vector<std::vector<std::string>> stage_lists;
-  for (const Variant& v : variants) {
-    std::vector<std::string> overrides = options.overrides;
-    overrides.insert(overrides.end(), v.overrides.begin(), v.overrides.end());
-    YAML::Node root = v.name.empty() ? exp.root : load_experiment(config_path, overrides).root;
-    try {
-      stage_lists.push_back(validate(root, file));
-    } catch (const Error& e) {
-      if (v.name.empty()) throw;
-      fail("sweep variant '{}': {}", v.name, e.what());
-    }
-    roots.push_back(root);
-  }
+  Resolved resolved = resolve(config_path, options.overrides);
+  const ExperimentFile& exp = resolved.exp;
+  const std::vector<Variant>& variants = resolved.variants;
+  const std::vector<YAML::Node>& roots = resolved.roots;
+  const std::vector<std::vector<std::string>>& stage_lists = resolved.stage_lists;
   const std::string name = exp.root["name"].as<std::string>();
   RunSummary summary;
   summary.run_dir = new_run_dir(options.runs_root, name);

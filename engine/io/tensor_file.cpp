@@ -203,6 +203,25 @@ TensorFile load_tensor_file(const std::filesystem::path& path) {
                path.string(), name);
       bytes *= d;
     }
+    // The stored element type must be the dtype's (a corrupt type could make
+    // HDF5 allocate a conversion buffer of any size), the stored bytes must
+    // fit in the file, and chunks must lie inside the shape.
+    Handle stored(H5Dget_type(ds.id), H5Tclose);
+    const H5T_class_t want = dtype == DType::f32 || dtype == DType::f64 ? H5T_FLOAT : H5T_INTEGER;
+    QS_CHECK(stored.id >= 0 && H5Tget_class(stored.id) == want && H5Tget_size(stored.id) == dtype_size(dtype),
+             "checkpoint {}: dataset '{}' is stored with a type that is not {} (corrupt?)", path.string(), name, dt);
+    QS_CHECK(H5Dget_storage_size(ds.id) <= file_bytes, "checkpoint {}: dataset '{}' claims more bytes than the file holds (corrupt?)",
+             path.string(), name);
+    Handle create(H5Dget_create_plist(ds.id), H5Pclose);
+    if (create.id >= 0 && H5Pget_layout(create.id) == H5D_CHUNKED) {
+      std::vector<hsize_t> chunk(static_cast<std::size_t>(rank));
+      QS_CHECK(H5Pget_chunk(create.id, rank, chunk.data()) == rank, "checkpoint {}: dataset '{}' has unreadable chunks",
+               path.string(), name);
+      for (int d = 0; d < rank; ++d) {
+        QS_CHECK(chunk[d] > 0 && chunk[d] <= std::max<hsize_t>(dims[d], 1), "checkpoint {}: dataset '{}' has chunks larger than its shape (corrupt?)",
+                 path.string(), name);
+      }
+    }
     Tensor t(Shape(dims.begin(), dims.end()), dtype);
     if (t.numel() > 0) {
       QS_CHECK(H5Dread(ds.id, native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw_data()) >= 0,

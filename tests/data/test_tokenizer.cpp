@@ -81,5 +81,14 @@ TEST_CASE("corrupt tokenizer files are refused with the file named") {
   }
   CHECK_THROWS_WITH_AS(Tokenizer::load(path), doctest::Contains("merge 0"), qs::Error);
   CHECK_THROWS_WITH_AS(Tokenizer::load(temp_path("missing.json")), doctest::Contains("cannot open"), qs::Error);
+  // Found by fuzzing: keys of the wrong JSON type escaped as nlohmann errors.
+  for (const char* text : {R"({"format": ["qslaw-bpe"]})", R"({"format": "qslaw-bpe", "special_tokens": [[1, 2]]})",
+                           R"({"format": "qslaw-bpe", "special_tokens": "<s>"})"}) {
+    CAPTURE(text);
+    std::ofstream(path) << text;
+    CHECK_THROWS_WITH_AS(Tokenizer::load(path), doctest::Contains("bad_tok.json"), qs::Error);
+  }
+  const auto fuzzed = std::filesystem::path(QS_FIXTURES) / "fuzz/tokenizer_wrong_type.json";
+  CHECK_THROWS_WITH_AS(Tokenizer::load(fuzzed), doctest::Contains("tokenizer_wrong_type.json"), qs::Error);
   std::filesystem::remove(path);
 }

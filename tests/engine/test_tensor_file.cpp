@@ -102,3 +102,8 @@ TEST_CASE("a failed save leaves no temporary file behind") {
   for (const auto& e : std::filesystem::directory_iterator(path.parent_path()))
     CHECK(e.path().filename().string().find("notmp.h5") == std::string::npos);
 }
+
+TEST_CASE("a file found by fuzzing, whose stored type would make HDF5 allocate gigabytes, is refused first") {
+  const std::filesystem::path path = std::filesystem::path(QS_FIXTURES) / "fuzz/tensor_file_huge_alloc.h5";
+  CHECK_THROWS_WITH_AS(load_tensor_file(path), doctest::Contains("tensor_file_huge_alloc.h5"), qs::Error);
+}

@@ -135,3 +135,13 @@ TEST_CASE("an override of a key that a sweep variant sets is refused, naming the
   CHECK(has(error_of([&] { check_experiment(pipeline, {"method.seed=3"}); }), "sweep.seeds"));
   CHECK(check_experiment(pipeline, {"method.bits=4"}) == 2);  // a key no variant sets is fine
 }
+
+TEST_CASE("a config whose keys are not plain names (found by fuzzing) is refused naming the file") {
+  const fs::path fuzzed = fs::path(QSLAW_SOURCE_DIR) / "tests/fixtures/fuzz/config_map_key.yaml";
+  CHECK(has(error_of([&] { check_experiment(fuzzed); }), "config_map_key.yaml"));
+  TempDir d;
+  auto path = d.write("mapkey.yaml", "name: x\nstages: [pretrain_llm]\nsweep:\n  {a: 1}: 2\n");
+  CHECK(has(error_of([&] { check_experiment(path); }), "mapkey.yaml"));
+  auto name_list = d.write("namelist.yaml", "name: [a, b]\nstages: [pretrain_llm]\n");
+  CHECK(has(error_of([&] { check_experiment(name_list); }), "namelist.yaml"));
+}
