@@ -67,7 +67,7 @@ nn::LlamaConfig read_model_config(ConfigSection s, uint64_t seed) {
   c.dim = s.get_in<int64_t>("dim", c.dim, 2, 1 << 16);
   c.n_layers = s.get_in<int64_t>("n_layers", c.n_layers, 1, 1024);
   c.n_heads = s.get_in<int64_t>("n_heads", c.n_heads, 1, 1024);
-  c.ffn_hidden = s.get_in<int64_t>("ffn_hidden", c.ffn_hidden, 1, 1 << 17);
+  c.ffn_hidden = s.get_in<int64_t>("ffn_hidden", c.ffn_hidden, 0, 1 << 17);  // 0: LLaMA's rule
   c.max_seq_len = s.get_in<int64_t>("max_seq_len", c.max_seq_len, 1, 1 << 17);
   c.norm_eps = s.get<double>("norm_eps", c.norm_eps);
   c.rope_theta = s.get<double>("rope_theta", c.rope_theta);
