@@ -163,6 +163,7 @@ TEST_CASE("the tiny calibrate experiment prints a table for every method, bit wi
   for (const auto& entry : fs::directory_iterator(root / "cache" / "pretrain_llm")) {
     for (auto& [k, t] : qs::engine::load_tensor_file(entry.path() / "model.h5").tensors) saved.tensors["model." + k] = t;
   }
+  saved.attributes["step"] = "30";  // as a training checkpoint records it
   const std::string checkpoint = (root / "checkpoint_layout.h5").string();
   qs::engine::save_tensor_file(checkpoint, saved);
   o.force = {};
