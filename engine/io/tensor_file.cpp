@@ -118,6 +118,25 @@ void write_tensors(hid_t file, const std::filesystem::path& path, const std::fil
   QS_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "checkpoint {}: flush failed (disk full?)", tmp.string());
 }
 
+// Every chunk must be present (a missing one reads as zeros) and stored with
+// exactly its bytes (plus the 4-byte Fletcher32 sum) inside the file: HDF5
+// 1.10 runs its checksum filter over whatever size the chunk index claims
+// and reads past its buffer on a corrupt one (found by fuzzing).
+void check_chunk_index(hid_t ds, hid_t space, const std::filesystem::path& path, const std::string& name, hsize_t expected_chunks,
+                       hsize_t stored_bytes, uint64_t file_bytes) {
+  hsize_t n = 0;
+  QS_CHECK(H5Dget_num_chunks(ds, space, &n) >= 0 && n == expected_chunks,
+           "checkpoint {}: dataset '{}' has {} of its {} chunks (corrupt?)", path.string(), name, n, expected_chunks);
+  for (hsize_t i = 0; i < n; ++i) {
+    unsigned filter_mask = 0;
+    haddr_t addr = 0;
+    hsize_t size = 0;
+    QS_CHECK(H5Dget_chunk_info(ds, space, i, nullptr, &filter_mask, &addr, &size) >= 0 && size == stored_bytes &&
+                 filter_mask == 0 && addr != HADDR_UNDEF && addr <= file_bytes && size <= file_bytes - addr,
+             "checkpoint {}: dataset '{}' has a damaged chunk index (corrupt?)", path.string(), name);
+  }
+}
+
 }  // namespace
 
 void save_tensor_file(const std::filesystem::path& path, const TensorFile& file) {
@@ -217,10 +236,14 @@ TensorFile load_tensor_file(const std::filesystem::path& path) {
       std::vector<hsize_t> chunk(static_cast<std::size_t>(rank));
       QS_CHECK(H5Pget_chunk(create.id, rank, chunk.data()) == rank, "checkpoint {}: dataset '{}' has unreadable chunks",
                path.string(), name);
+      hsize_t expected_chunks = 1, chunk_bytes = dtype_size(dtype);
       for (int d = 0; d < rank; ++d) {
         QS_CHECK(chunk[d] > 0 && chunk[d] <= std::max<hsize_t>(dims[d], 1), "checkpoint {}: dataset '{}' has chunks larger than its shape (corrupt?)",
                  path.string(), name);
+        expected_chunks *= (dims[d] + chunk[d] - 1) / chunk[d];
+        chunk_bytes *= chunk[d];
       }
+      check_chunk_index(ds.id, space.id, path, name, expected_chunks, chunk_bytes + (H5Pget_nfilters(create.id) > 0 ? 4 : 0), file_bytes);
     }
     Tensor t(Shape(dims.begin(), dims.end()), dtype);
     if (t.numel() > 0) {

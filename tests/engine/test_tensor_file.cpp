@@ -107,3 +107,8 @@ TEST_CASE("a file found by fuzzing, whose stored type would make HDF5 allocate g
   const std::filesystem::path path = std::filesystem::path(QS_FIXTURES) / "fuzz/tensor_file_huge_alloc.h5";
   CHECK_THROWS_WITH_AS(load_tensor_file(path), doctest::Contains("tensor_file_huge_alloc.h5"), qs::Error);
 }
+
+TEST_CASE("a file found by fuzzing, whose chunk index made HDF5's checksum filter read out of bounds, is refused first") {
+  const std::filesystem::path path = std::filesystem::path(QS_FIXTURES) / "fuzz/tensor_file_chunk_index.h5";
+  CHECK_THROWS_WITH_AS(load_tensor_file(path), doctest::Contains("tensor_file_chunk_index.h5"), qs::Error);
+}
