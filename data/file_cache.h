@@ -18,12 +18,13 @@
 
 namespace qs::data {
 
+// Where a cached file's SHA-256 is recorded.
+inline std::filesystem::path checksum_path(std::filesystem::path path) { return path += ".sha256"; }
+
 // Why a cached file cannot be trusted ("" when its recorded checksum matches).
 inline std::string checksum_problem(const std::filesystem::path& path) {
-  std::filesystem::path sum = path;
-  sum += ".sha256";
   std::string recorded;
-  std::ifstream(sum) >> recorded;
+  std::ifstream(checksum_path(path)) >> recorded;
   if (recorded.empty()) return "has no recorded checksum";
   if (recorded != engine::sha256_file(path)) return "does not match its recorded checksum";
   return "";
@@ -31,14 +32,8 @@ inline std::string checksum_problem(const std::filesystem::path& path) {
 
 template <class Make, class Save, class Load>
 auto cached_file(const std::filesystem::path& path, Make make, Save save, Load load) -> decltype(make()) {
-  const auto beside = [&path](const char* suffix) {
-    std::filesystem::path p = path;
-    p += suffix;
-    return p;
-  };
   engine::FileLock lock(path.parent_path() / ".locks" / path.filename(),
                         [](const std::string& why) { fmt::print(stderr, "qslaw: {}\n", why); });
-  const std::filesystem::path sum = beside(".sha256");
   if (std::filesystem::exists(path)) {
     std::string problem = checksum_problem(path);
     if (problem.empty()) {
@@ -52,7 +47,7 @@ auto cached_file(const std::filesystem::path& path, Make make, Save save, Load l
   }
   auto made = make();
   save(path, made);
-  engine::write_file_atomically(sum, engine::sha256_file(path) + "\n");
+  engine::write_file_atomically(checksum_path(path), engine::sha256_file(path) + "\n");
   return made;
 }
 
