@@ -563,12 +563,46 @@ std::string sqa_answer(const SqaQuestion& q, AnswerFormat format) {
   return fmt::format("The answer is {}.", static_cast<char>('A' + q.answer));
 }
 
+AnswerTarget parse_answer_target(const std::string& name) {
+  if (name == "answer") return AnswerTarget::answer;
+  if (name == "lea") return AnswerTarget::lea;
+  fail("sqa: unknown answer target '{}' (expected answer or lea)", name);
+}
+
+std::string name(AnswerTarget t) { return t == AnswerTarget::lea ? "lea" : "answer"; }
+
+std::string sqa_target(const SqaQuestion& q, AnswerFormat format, AnswerTarget target) {
+  if (target == AnswerTarget::answer) return sqa_answer(q, format);
+  // The official conversion joins the parts with single spaces, so an empty
+  // lecture leaves no double space.
+  std::string out = "Answer:";
+  for (const std::string& part : {q.lecture, q.explanation, sqa_answer(q, format)}) {
+    if (!part.empty()) out += " " + part;
+  }
+  return out;
+}
+
+namespace {
+
+const std::string kMarker = "The answer is ";
+
+// Where the answer starts: after the only "The answer is ", at 0 without
+// one, nullopt when there are several.
+std::optional<std::size_t> answer_start(const std::string& generation) {
+  const std::size_t at = generation.find(kMarker);
+  if (at == std::string::npos) return 0;
+  if (generation.find(kMarker, at + 1) != std::string::npos) return std::nullopt;
+  return at + kMarker.size();
+}
+
+}  // namespace
+
 std::optional<int64_t> parse_answer(const std::string& generation, const std::vector<std::string>& choices,
                                     AnswerFormat format) {
   if (format == AnswerFormat::letter) return parse_answer(generation, static_cast<int64_t>(choices.size()));
-  const std::string marker = "The answer is ";
-  const std::size_t at = generation.find(marker);
-  std::string named = at == std::string::npos ? generation : generation.substr(at + marker.size());
+  const std::optional<std::size_t> start = answer_start(generation);
+  if (!start) return std::nullopt;
+  std::string named = generation.substr(*start);
   while (!named.empty() && std::isspace(static_cast<unsigned char>(named.front()))) named.erase(named.begin());
   while (!named.empty() && (named.back() == '.' || std::isspace(static_cast<unsigned char>(named.back())))) named.pop_back();
   for (std::size_t i = 0; i < choices.size(); ++i) {
@@ -578,10 +612,10 @@ std::optional<int64_t> parse_answer(const std::string& generation, const std::ve
 }
 
 std::optional<int64_t> parse_answer(const std::string& generation, int64_t n_choices) {
-  std::string text = generation;
-  const std::string marker = "The answer is ";
-  std::size_t at = text.find(marker);
-  std::size_t pos = at == std::string::npos ? 0 : at + marker.size();
+  const std::string& text = generation;
+  const std::optional<std::size_t> start = answer_start(generation);
+  if (!start) return std::nullopt;
+  std::size_t pos = *start;
   while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
   if (pos < text.size() && text[pos] == '(') ++pos;
   if (pos >= text.size()) return std::nullopt;

@@ -87,8 +87,17 @@ std::string sqa_prompt(const SqaQuestion& q);
 enum class AnswerFormat { letter, text };
 AnswerFormat parse_answer_format(const std::string& name);
 std::string sqa_answer(const SqaQuestion& q, AnswerFormat format = AnswerFormat::letter);
+// What the assistant's turn holds: `answer`, the answer alone, or `lea`, the
+// official QCM-LEA output "Answer: {lecture} {explanation} The answer is X."
+// (the model writes the lecture and the explanation, then answers).
+enum class AnswerTarget { answer, lea };
+AnswerTarget parse_answer_target(const std::string& name);
+std::string name(AnswerTarget t);
+std::string sqa_target(const SqaQuestion& q, AnswerFormat format, AnswerTarget target);
 // The choice a generation names ("The answer is C." or a bare letter), or
-// nullopt for anything malformed or out of range.
+// nullopt for anything malformed or out of range. As the official ScienceQA
+// evaluation does, a generation that says "The answer is" more than once is
+// malformed; text before the marker (a lecture, an explanation) is skipped.
 std::optional<int64_t> parse_answer(const std::string& generation, int64_t n_choices);
 // The same for the text format: the option named after "The answer is ",
 // matched exactly (without the final period); nullopt when none matches.

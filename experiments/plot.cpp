@@ -85,8 +85,8 @@ void write_line_chart(const std::filesystem::path& path, const std::string& titl
 }
 
 void write_bar_chart(const std::filesystem::path& path, const std::string& title, const std::string& y_label,
-                     const std::vector<Bar>& bars) {
-  double hi = 0.0;
+                     const std::vector<Bar>& bars, double reference, const std::string& reference_label) {
+  double hi = reference > 0 ? reference : 0.0;
   for (const Bar& b : bars) {
     if (std::isfinite(b.value + b.error)) hi = std::max(hi, b.value + b.error);
   }
@@ -113,6 +113,13 @@ void write_bar_chart(const std::filesystem::path& path, const std::string& title
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{:.1f}</text>\n", x + w / 2, top - 4, b.value);
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n", x + w / 2,
                        kHeight - kBottom + 16, escape(b.name));
+  }
+  if (reference > 0) {
+    const double y = kHeight - kBottom - plot_h * reference / hi;
+    svg += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"gray\" stroke-dasharray=\"6,4\"/>\n", kLeft, y,
+                       kWidth - kRight, y);
+    svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-size=\"11\" fill=\"gray\">{}</text>\n",
+                       kWidth - kRight, y - 4, escape(reference_label));
   }
   engine::write_file_atomically(path, svg + "</svg>\n");
 }

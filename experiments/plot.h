@@ -21,7 +21,9 @@ struct Bar {
   double value = 0.0, error = 0.0;  // error: half-height of the error bar
 };
 
+// `reference` (when finite) draws a dashed horizontal line labelled
+// `reference_label`, e.g. the accuracy of a uniform guess.
 void write_bar_chart(const std::filesystem::path& path, const std::string& title, const std::string& y_label,
-                     const std::vector<Bar>& bars);
+                     const std::vector<Bar>& bars, double reference = -1.0, const std::string& reference_label = "");
 
 }  // namespace qs::experiments

@@ -104,13 +104,19 @@ std::vector<Variant> read_sweep(const YAML::Node& root, const std::string& file)
         sets.push_back(it->first.as<std::string>() + "=" + flow_yaml(it->second));
       }
     }
-    for (int64_t seed : seeds) {
-      Variant var{name, sets, seed, fmt::format("{}-s{}", slug(name), seed)};
+    out.push_back(Variant{name, sets, -1, slug(name)});
+  }
+  // Seed by seed, every variant: an interrupted sweep has whole tables of
+  // the first seeds rather than every seed of the first variants.
+  std::vector<Variant> runs;
+  for (int64_t seed : seeds) {
+    for (const Variant& v : out) {
+      Variant var{v.name, v.overrides, seed, fmt::format("{}-s{}", v.dir, seed)};
       var.overrides.push_back(fmt::format("method.seed={}", seed));
-      out.push_back(std::move(var));
+      runs.push_back(std::move(var));
     }
   }
-  return out;
+  return runs;
 }
 
 // The key path of an override ("a.b=1" -> "a.b").

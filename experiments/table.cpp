@@ -101,6 +101,8 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
   std::set<int64_t> all_seeds;
   int64_t questions = 0;
   double chance = -1;
+  std::vector<std::string> extra_scorings;
+  std::string scoring_name, target_name;
   for (const json& v : index) {
     const std::string name = v.at("name").get<std::string>();
     auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
@@ -121,6 +123,18 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     for (const Measure& m : measures()) {
       if (ev.contains(m.key)) it->stats[m.key].xs.push_back(number(ev[m.key]));
     }
+    // Scorings besides the one that fills the table: their Avg as extra columns.
+    if (ev.contains("by_scoring")) {
+      for (const auto& [scoring, r] : ev["by_scoring"].items()) {
+        if (scoring == ev.value("scoring", std::string())) continue;
+        if (std::find(extra_scorings.begin(), extra_scorings.end(), scoring) == extra_scorings.end()) {
+          extra_scorings.push_back(scoring);
+        }
+        if (r.contains("accuracy") && r["accuracy"].contains("Avg")) it->stats["Avg@" + scoring].xs.push_back(number(r["accuracy"]["Avg"]));
+      }
+    }
+    if (ev.contains("scoring")) scoring_name = ev["scoring"].get<std::string>();
+    if (ev.contains("target")) target_name = ev["target"].get<std::string>();
     questions = ev.value("questions", int64_t{0});
     chance = ev.value("chance", -1.0);
     // The curve is kept with the instruct stage's results, so cached runs have it too.
@@ -130,16 +144,21 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     if (it->loss.empty()) it->loss = loss_curve(dir / "metrics.jsonl", "instruct");
   }
   // Markdown
-  std::string md = fmt::format("SynthSQA test accuracy (%), {} questions{}; mean ± std over seeds {{{}}}\n\n", questions,
+  std::string md = fmt::format("SynthSQA test accuracy (%), {} questions{}; mean ± std over seeds {{{}}}{}\n\n", questions,
                                chance >= 0 ? fmt::format(" (a uniform guess scores {:.1f})", chance) : "",
-                               fmt::join(all_seeds, ", "));
+                               fmt::join(all_seeds, ", "),
+                               scoring_name.empty() ? ""
+                                                    : fmt::format("; scored by {}{}", scoring_name,
+                                                                  target_name.empty() ? "" : ", target " + target_name));
   md += "| variant |";
   std::string rule = "| --- |";
   for (const std::string& c : accuracy_columns()) md += " " + c + " |", rule += " ---: |";
+  for (const std::string& x : extra_scorings) md += " Avg (" + x + ") |", rule += " ---: |";
   for (const Measure& m : measures()) md += std::string(" ") + m.header + " |", rule += " ---: |";
   md += "\n" + rule + "\n";
   std::string csv = "variant,seeds";
   for (const std::string& c : accuracy_columns()) csv += "," + c + "," + c + "_std";
+  for (const std::string& x : extra_scorings) csv += ",Avg_" + x + ",Avg_" + x + "_std";
   for (const Measure& m : measures()) csv += std::string(",") + m.key + "," + m.key + "_std";
   csv += "\n";
   for (const Row& r : rows) {
@@ -152,6 +171,7 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
       csv += s.xs.empty() ? ",," : fmt::format(",{:.6g},{:.6g}", s.mean(), s.std());
     };
     for (const std::string& c : accuracy_columns()) cell(c, 1);
+    for (const std::string& x : extra_scorings) cell("Avg@" + x, 1);
     for (const Measure& m : measures()) cell(m.key, m.digits);
     md += "\n";
     csv += "\n";
@@ -166,7 +186,9 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     if (it != r.stats.end()) bars.push_back({r.name, it->second.mean(), it->second.std()});
   }
   write_line_chart(run_dir / "loss.svg", "instruction tuning loss (first seed)", "step", "loss", curves);
-  write_bar_chart(run_dir / "accuracy.svg", "SynthSQA average accuracy", "accuracy (%)", bars);
+  write_bar_chart(run_dir / "accuracy.svg",
+                  fmt::format("SynthSQA average accuracy, mean ± std over seeds {{{}}}", fmt::join(all_seeds, ", ")),
+                  "accuracy (%)", bars, chance, fmt::format("uniform guess {:.1f}", chance));
   return md;
 }
 

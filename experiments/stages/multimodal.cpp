@@ -87,6 +87,10 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
   c.max_len = s.get<int64_t>("max_len", c.max_len);
   c.system_prompt = s.get<std::string>("system_prompt", c.system_prompt);
   c.answer_format = data::parse_answer_format(s.get<std::string>("answer_format", "letter"));
+  const std::string target = s.get<std::string>("target", "answer");
+  QS_CHECK(target == "answer" || target == "lea", "config {}: '{}' is '{}' (expected answer or lea)", s.file(),
+           s.path_of("target"), target);
+  c.target = data::parse_answer_target(target);
   QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
   c.device = s.get<std::string>("device", c.device);
   try {
@@ -253,7 +257,8 @@ void save_adapted(const std::filesystem::path& dir, nn::Llava& model) {
 }
 
 data::Conversation sqa_conversation(const data::SqaQuestion& q, const LlavaSettings& llava) {
-  return {{{data::sqa_prompt(q), data::sqa_answer(q, llava.answer_format)}}, q.has_image, llava.system_prompt};
+  return {{{data::sqa_prompt(q), data::sqa_target(q, llava.answer_format, llava.target)}}, q.has_image,
+          llava.system_prompt};
 }
 
 e::Tensor split_image(const data::SqaSplit& split, int64_t index) {
@@ -279,15 +284,18 @@ ModelBatch make_batch(const std::vector<Sample>& samples) {
     }
   }
   ModelBatch b{data::collate(encoded), e::Tensor()};
-  if (!images.empty()) {
-    const int64_t h = images[0].size(0), w = images[0].size(1);
-    e::Tensor stacked({static_cast<int64_t>(images.size()), h, w, 3}, e::DType::u8);
-    for (std::size_t i = 0; i < images.size(); ++i) e::copy_(stacked.select(0, static_cast<int64_t>(i)), images[i]);
-    vision::PreprocessConfig pre;
-    pre.size = h;
-    b.images = vision::normalize_batch(stacked, pre);
-  }
+  if (!images.empty()) b.images = normalized_images(images);
   return b;
+}
+
+e::Tensor normalized_images(const std::vector<e::Tensor>& images) {
+  QS_CHECK(!images.empty(), "normalized_images: no images");
+  const int64_t h = images[0].size(0), w = images[0].size(1);
+  e::Tensor stacked({static_cast<int64_t>(images.size()), h, w, 3}, e::DType::u8);
+  for (std::size_t i = 0; i < images.size(); ++i) e::copy_(stacked.select(0, static_cast<int64_t>(i)), images[i]);
+  vision::PreprocessConfig pre;
+  pre.size = h;
+  return vision::normalize_batch(stacked, pre);
 }
 
 int64_t EpochSampler::at(int64_t k) {

@@ -55,6 +55,7 @@ struct LlavaSettings {
   int64_t max_len = 256;                 // tokens per sample, image tokens included
   std::string system_prompt = data::kSystemPrompt;  // of the v1 template
   data::AnswerFormat answer_format = data::AnswerFormat::letter;
+  data::AnswerTarget target = data::AnswerTarget::answer;  // or lea (the official QCM-LEA)
   // Where the multimodal stages (align, warmup, instruct, evaluate, outliers)
   // run the model: cpu, cuda or cuda:N. Pretraining and calibration stay on
   // the CPU.
@@ -115,6 +116,8 @@ struct ModelBatch {
   engine::Tensor images;  // f32 (images, 3, H, W), normalised; undefined when none
 };
 ModelBatch make_batch(const std::vector<Sample>& samples);
+// u8 (H, W, 3) images -> f32 (N, 3, H, W), normalised as the ViT was trained.
+engine::Tensor normalized_images(const std::vector<engine::Tensor>& images);
 
 // Index k of an endless shuffled stream over n items (a new permutation per epoch).
 class EpochSampler {

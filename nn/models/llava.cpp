@@ -94,14 +94,23 @@ Var Llava::image_embeds(const Tensor& images_in) {
   return projector().forward(feats);
 }
 
-Var Llava::input_embeds(const Tensor& ids, const Tensor& images) {
+Var Llava::input_embeds(const Tensor& ids, const Tensor& images, const std::vector<int64_t>& image_of_sample) {
   Var tokens = llm().embed(ids);
   if (!images.defined() || images.size(0) == 0) return splice_image_embeds(tokens, ids, image_token_id, Var());
-  return splice_image_embeds(tokens, ids, image_token_id, image_embeds(images));
+  Var embeds = image_embeds(images);
+  if (!image_of_sample.empty()) {
+    for (int64_t k : image_of_sample) {
+      QS_CHECK(k >= 0 && k < images.size(0), "Llava::input_embeds: a sample shows image {}, but {} images were given", k,
+               images.size(0));
+    }
+    embeds = ag::index_select(embeds, 0, e::from_vector(image_of_sample).to(embeds.data().device()));
+  }
+  return splice_image_embeds(tokens, ids, image_token_id, embeds);
 }
 
-LlmOutput Llava::forward(const Tensor& ids, const Tensor& images, const LlmForward& options) {
-  return llm().forward_embeds(input_embeds(ids, images), options);
+LlmOutput Llava::forward(const Tensor& ids, const Tensor& images, const LlmForward& options,
+                         const std::vector<int64_t>& image_of_sample) {
+  return llm().forward_embeds(input_embeds(ids, images, image_of_sample), options);
 }
 
 std::vector<int64_t> Llava::generate(const std::vector<int64_t>& prompt, const Tensor& image,
@@ -113,8 +122,9 @@ std::vector<int64_t> Llava::generate(const std::vector<int64_t>& prompt, const T
 }
 
 Tensor Llava::sequence_log_likelihood(const Tensor& ids, const Tensor& images, const Tensor& targets,
-                                      int64_t ignore_index) {
-  return score_targets([&](const LlmForward& f) { return forward(ids, images, f); }, ids, targets, ignore_index,
+                                      int64_t ignore_index, const std::vector<int64_t>& image_of_sample) {
+  return score_targets([&](const LlmForward& f) { return forward(ids, images, f, image_of_sample); }, ids, targets,
+                       ignore_index,
                        "Llava::sequence_log_likelihood");
 }
 

@@ -50,9 +50,13 @@ class Llava : public Module {
   // when none of its parameters are trainable.
   Var image_embeds(const Tensor& images);
   // Token embeddings with the images spliced in; images may be undefined
-  // when no sample holds <image> tokens.
-  Var input_embeds(const Tensor& ids, const Tensor& images);
-  LlmOutput forward(const Tensor& ids, const Tensor& images, const LlmForward& options = {});
+  // when no sample holds <image> tokens. `image_of_sample` (may be empty:
+  // image k for the k-th sample holding image tokens) names, for each sample
+  // holding image tokens, the row of `images` it shows, so that samples
+  // sharing an image (the choices of one question) run the encoder once.
+  Var input_embeds(const Tensor& ids, const Tensor& images, const std::vector<int64_t>& image_of_sample = {});
+  LlmOutput forward(const Tensor& ids, const Tensor& images, const LlmForward& options = {},
+                    const std::vector<int64_t>& image_of_sample = {});
   // Greedy or sampled continuation of one prompt (1, T) with at most one image.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const Tensor& image, const GenerateOptions& options);
   // log p(targets) of each row, summed over the positions whose target is not
@@ -60,7 +64,7 @@ class Llava : public Module {
   // next position, as for the training loss (scoring multiple choice by the
   // likelihood of each complete answer).
   Tensor sequence_log_likelihood(const Tensor& ids, const Tensor& images, const Tensor& targets,
-                                 int64_t ignore_index = -100);
+                                 int64_t ignore_index = -100, const std::vector<int64_t>& image_of_sample = {});
 
   VisionEncoder& vision() const { return child<VisionEncoder>("vision"); }
   Projector& projector() const { return child<Projector>("projector"); }

@@ -67,24 +67,31 @@ TEST_CASE("the tiny pipeline runs every stage for two sweep variants, prints the
   // `qslaw table runs/<experiment>` finds this run again.
   CHECK(latest_sweep_run(root / "pipeline_tiny") == s.run_dir);
   // Likelihood scoring of text answers, on the same cached upstream stages:
-  // the pick is the choice whose complete answer the tuned model finds most likely.
-  o.overrides = {"llava.answer_format=text", "evaluate.scoring=likelihood",
+  // the pick is the choice whose complete answer the tuned model finds most
+  // likely; the per-token mean is kept beside it.
+  o.overrides = {"llava.answer_format=text", "evaluate.scoring=[likelihood, likelihood_mean]",
                  "sweep.variants=[{name: QSLAW, set: {method.preset: qslaw}}]"};
   RunSummary l = run_experiment(kTinyPipeline, o);
-  CHECK(l.results["qslaw-s0"]["evaluate"]["malformed"].get<int64_t>() == 0);
+  const auto& lev = l.results["qslaw-s0"]["evaluate"];
+  CHECK(lev["malformed"].get<int64_t>() == 0);
+  CHECK(lev["scoring"] == "likelihood");
+  CHECK(lev["by_scoring"].contains("likelihood_mean"));
+  CHECK(has(l.table, "scored by likelihood, target answer"));
+  CHECK(has(l.table, "| Avg (likelihood_mean) |"));
   int64_t rows = 0;
   for (const auto& dir : fs::directory_iterator(root / "cache/evaluate")) {
     std::ifstream in(dir.path() / "predictions.jsonl");
     for (std::string line; std::getline(in, line);) {
-      const auto p = nlohmann::json::parse(line);
-      if (p["scores"].is_null()) continue;  // a generate-scored variant
+      const auto all = nlohmann::json::parse(line);
+      if (!all.contains("likelihood")) continue;  // a generate-scored variant
+      const auto& p = all["likelihood"];
       ++rows;
       const auto scores = p["scores"].get<std::vector<double>>();
       REQUIRE(scores.size() >= 2);
       const int64_t best = std::max_element(scores.begin(), scores.end()) - scores.begin();
       CHECK(p["parsed"].get<int64_t>() == best);
-      CHECK(p["correct"].get<bool>() == (best == p["answer"].get<int64_t>()));
-      // Log-probabilities of distinct complete answers: each below 0, their
+      CHECK(p["correct"].get<bool>() == (best == all["answer"].get<int64_t>()));
+      // Log-probabilities of distinct answers: each below 0, their
       // probabilities summing to at most 1.
       double total = 0.0;
       for (double x : scores) {
@@ -93,9 +100,27 @@ TEST_CASE("the tiny pipeline runs every stage for two sweep variants, prints the
       }
       CHECK(total <= 1.0 + 1e-9);
       CHECK(has(p["generation"].get<std::string>(), "The answer is "));
+      // The mean divides each sum by the choice's answer tokens.
+      const auto mean = all["likelihood_mean"]["scores"].get<std::vector<double>>();
+      const auto tokens = all["likelihood_mean"]["answer_tokens"].get<std::vector<int64_t>>();
+      for (std::size_t c = 0; c < scores.size(); ++c) CHECK(mean[c] == doctest::Approx(scores[c] / static_cast<double>(tokens[c])));
     }
   }
   CHECK(rows == 12);
+  // The official protocol: LEA targets (lecture, explanation, then the
+  // answer) and evaluation by generation and parsing, beside likelihood.
+  o.overrides = {"llava.target=lea", "llava.answer_format=letter", "evaluate.scoring=[generate, likelihood]",
+                 "evaluate.max_new_tokens=48", "sweep.variants=[{name: QSLAW, set: {method.preset: qslaw}}]"};
+  RunSummary lea = run_experiment(kTinyPipeline, o);
+  const auto& eev = lea.results["qslaw-s0"]["evaluate"];
+  CHECK(eev["target"] == "lea");
+  CHECK(eev["scoring"] == "generate");
+  CHECK(eev["questions"].get<int64_t>() == 12);
+  const int64_t malformed = eev["by_scoring"]["generate"]["malformed"].get<int64_t>();
+  CHECK(malformed >= 0);
+  CHECK(malformed <= 12);
+  CHECK(eev["by_scoring"]["likelihood"]["counts"]["Avg"].get<int64_t>() == 12);
+  CHECK(has(lea.table, "scored by generate, target lea"));
   fs::remove_all(root);
 }
 

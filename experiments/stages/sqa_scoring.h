@@ -1,0 +1,54 @@
+#pragma once
+// How a tuned model answers SynthSQA questions, three ways:
+//   generate         greedy decoding, then parsing "The answer is X." (the
+//                    paper's protocol; a malformed generation counts wrong);
+//   likelihood       the choice whose answer tokens have the highest summed
+//                    log-probability;
+//   likelihood_mean  the same with the mean log-probability per answer token
+//                    (length-normalised: long options are not penalised for
+//                    their length).
+// The answer tokens of a choice are those after the longest token prefix all
+// choices share ("The answer is" and any common first words), up to and
+// including the end of the turn. With llava.target: lea the model first
+// writes its lecture and explanation: likelihood scoring generates that
+// rationale greedily, then scores each choice's "The answer is X." after it.
+// Likelihood scoring packs the choices of several questions into one
+// forward pass and runs the vision encoder once per question.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "experiments/stages/multimodal.h"
+
+namespace qs::experiments {
+
+enum class Scoring { generate, likelihood, likelihood_mean };
+Scoring parse_scoring(const std::string& name);  // errors name the accepted values
+std::string name(Scoring s);
+
+struct ScoringOptions {
+  Scoring scoring = Scoring::likelihood;
+  int64_t batch_questions = 16;  // questions per forward pass (likelihood scorings)
+  int64_t max_new_tokens = 8;    // generation, and LEA's rationale
+};
+
+struct QuestionScore {
+  std::optional<int64_t> picked;     // nullopt: malformed (counts as wrong)
+  std::string text;                  // the generation, or the picked choice's answer turn
+  std::vector<double> scores;        // per choice (likelihood scorings); empty for generate
+  std::vector<int64_t> answer_tokens;  // per choice: how many tokens were scored
+};
+
+// Scores split.questions[i] for each i in `indices`, in order.
+std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSplit& split,
+                                           const std::vector<int64_t>& indices, const MultimodalSetup& setup,
+                                           const ScoringOptions& options);
+
+// The choices of one question as scoring rows: the conversation with each
+// choice's answer turn (after `rationale`, LEA's generated text before "The
+// answer is", when not empty), labels masked outside the answer tokens.
+// Rows that max_len cut are reported through `truncated`.
+std::vector<data::Encoded> choice_rows(const data::SqaQuestion& q, const MultimodalSetup& setup,
+                                       const std::string& rationale, bool& truncated);
+
+}  // namespace qs::experiments
