@@ -1,5 +1,6 @@
 #include "quant/footprint.h"
 
+#include "quant/bf16_linear.h"
 #include "quant/nf4_linear.h"
 #include "quant/quant_linear.h"
 
@@ -11,6 +12,9 @@ void visit(const nn::Module& m, WeightFootprint& f) {
   if (auto* q = dynamic_cast<const QuantLinear*>(&m)) {
     layer_bytes = q->weight_bytes();
     layer_params = q->in_features() * q->out_features();
+  } else if (auto* h = dynamic_cast<const Bf16Linear*>(&m)) {
+    layer_bytes = h->weight_bytes();
+    layer_params = h->in_features() * h->out_features();
   } else if (auto* n = dynamic_cast<const Nf4Linear*>(&m)) {
     layer_bytes = n->weight().bytes();
     layer_params = n->in_features() * n->out_features();

@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "nn/lora.h"
+#include "quant/bf16_linear.h"
 #include "quant/nf4_linear.h"
 #include "quant/quant_linear.h"
 
@@ -45,6 +46,13 @@ std::vector<std::string> nf4_linears(nn::Module& root, int64_t block, bool doubl
   return nn::replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
     auto* lin = dynamic_cast<nn::Linear*>(layer.get());
     return lin ? std::make_shared<Nf4Linear>(*lin, block, double_quant) : nullptr;
+  });
+}
+
+std::vector<std::string> bf16_linears(nn::Module& root, const PathFilter& select) {
+  return nn::replace_linears(root, select, [&](const std::shared_ptr<nn::LinearLayer>& layer, const std::string&) {
+    auto* lin = dynamic_cast<nn::Linear*>(layer.get());
+    return lin ? std::make_shared<Bf16Linear>(*lin) : nullptr;
   });
 }
 

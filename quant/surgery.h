@@ -23,6 +23,8 @@ PathFilter path_pattern(const std::string& pattern);
 std::vector<std::string> quantize_linears(nn::Module& root, const QuantSpec& spec, const PathFilter& select);
 // The same with frozen NF4 layers (the QLoRA base).
 std::vector<std::string> nf4_linears(nn::Module& root, int64_t block, bool double_quant, const PathFilter& select);
+// Frozen bf16 copies of the selected f32 linears (Bf16Linear).
+std::vector<std::string> bf16_linears(nn::Module& root, const PathFilter& select);
 // Wraps each selected linear layer (plain or quantized) in a LoRA adapter.
 std::vector<std::string> add_lora(nn::Module& root, const nn::LoraConfig& config, const PathFilter& select);
 

@@ -96,15 +96,28 @@ nlohmann::json run(StageContext& ctx) {
   std::vector<nlohmann::json> predictions(static_cast<std::size_t>(n));
   nlohmann::json by_scoring;
   double eval_seconds = 0.0;
+  // likelihood and likelihood_mean come from one forward pass: sums and
+  // token counts are kept, the other scoring is derived from them.
+  std::vector<QuestionScore> likelihood_pass;
   for (Scoring scoring : c.scorings) {
     std::map<std::string, std::pair<int64_t, int64_t>> tally;  // column -> (correct, total)
     int64_t malformed = 0;
     const auto start = std::chrono::steady_clock::now();
     ScoringOptions so{scoring, c.batch_questions, c.max_new_tokens};
+    std::vector<QuestionScore> pass(static_cast<std::size_t>(n));
     for (int64_t done = 0; done < n;) {
-      const int64_t chunk = std::min<int64_t>(n - done, so.batch_questions);
+      // Chunks of many batches: the scorer groups questions of similar length.
+      const int64_t chunk = std::min<int64_t>(n - done, 16 * so.batch_questions);
       const std::vector<int64_t> part(indices.begin() + done, indices.begin() + done + chunk);
-      const std::vector<QuestionScore> scored = score_questions(*model, split, part, setup, so);
+      std::vector<QuestionScore> scored;
+      if (scoring != Scoring::generate && !likelihood_pass.empty()) {
+        for (int64_t i : part) {
+          scored.push_back(rescored(likelihood_pass[static_cast<std::size_t>(i)], scoring,
+                                    split.questions[static_cast<std::size_t>(i)], setup));
+        }
+      } else {
+        scored = score_questions(*model, split, part, setup, so);
+      }
       for (std::size_t k = 0; k < part.size(); ++k) {
         const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(part[k])];
         const QuestionScore& r = scored[k];
@@ -118,11 +131,13 @@ nlohmann::json run(StageContext& ctx) {
         if (p.is_null()) p = {{"index", part[k]}, {"kind", q.kind}, {"answer", q.answer}};
         p[name(scoring)] = {{"generation", r.text}, {"parsed", r.picked ? nlohmann::json(*r.picked) : nlohmann::json()},
                             {"correct", correct}, {"scores", r.scores}, {"answer_tokens", r.answer_tokens}};
+        pass[static_cast<std::size_t>(part[k])] = r;
       }
       done += chunk;
       log.progress("evaluate", done, n, 0.0, 0.0,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    if (scoring != Scoring::generate && likelihood_pass.empty()) likelihood_pass = std::move(pass);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     eval_seconds += seconds;
     nlohmann::json accuracy, counts;

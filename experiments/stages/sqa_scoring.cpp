@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "autograd/var.h"
 #include "engine/ops.h"
 #include "vision/preprocess.h"
 
@@ -83,6 +84,26 @@ std::vector<data::Encoded> choice_rows(const data::SqaQuestion& q, const Multimo
   return rows;
 }
 
+QuestionScore rescored(const QuestionScore& s, Scoring scoring, const data::SqaQuestion& q, const MultimodalSetup& setup) {
+  QS_CHECK(scoring != Scoring::generate && s.sums.size() == q.choices.size() && s.answer_tokens.size() == q.choices.size(),
+           "rescored: needs a likelihood score with one sum per choice");
+  QuestionScore r = s;
+  r.scores = s.sums;
+  if (scoring == Scoring::likelihood_mean) {
+    for (std::size_t c = 0; c < r.scores.size(); ++c) {
+      if (r.answer_tokens[c] > 0) r.scores[c] /= static_cast<double>(r.answer_tokens[c]);
+    }
+  }
+  r.picked.reset();
+  if (r.scorable) r.picked = std::max_element(r.scores.begin(), r.scores.end()) - r.scores.begin();
+  data::SqaQuestion chosen = q;
+  chosen.answer = r.picked.value_or(q.answer);
+  const std::string answer = data::sqa_answer(chosen, setup.llava.answer_format);
+  r.text = r.rationale.empty() ? answer : r.rationale + " " + answer;
+  if (!r.scorable) r.text = "(cut at llava.max_len: not scored) " + r.text;
+  return r;
+}
+
 std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSplit& split,
                                            const std::vector<int64_t>& indices, const MultimodalSetup& setup,
                                            const ScoringOptions& o) {
@@ -97,54 +118,130 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
     }
     return out;
   }
-  const bool mean = o.scoring == Scoring::likelihood_mean;
-  for (std::size_t first = 0; first < indices.size(); first += static_cast<std::size_t>(o.batch_questions)) {
-    const std::size_t last = std::min(indices.size(), first + static_cast<std::size_t>(o.batch_questions));
+  // Each question's choices share a prefix (prompt, "The answer is" and any
+  // common first words): it runs once, its keys and values cached, then the
+  // choices' answer tokens run against that cache. Questions of similar
+  // prefix length go together; prefixes are left-padded to a common end
+  // (padded keys masked; RoPE attends by relative position).
+  struct Prepared {
+    std::size_t slot;  // index into indices / out
     std::vector<data::Encoded> rows;
-    std::vector<e::Tensor> images;
-    std::vector<int64_t> image_of_row;  // per row holding image tokens
-    std::vector<std::size_t> first_row;
-    std::vector<std::string> rationales(last - first);
-    std::vector<bool> truncated(last - first);
+    std::size_t prefix = 0;
+    bool cut = false;
+    std::string rationale;
+    e::Tensor image;
+  };
+  std::vector<Prepared> prepared;
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(indices[k])];
+    Prepared p;
+    p.slot = k;
+    p.image = split_image(split, indices[k]);
+    if (lea) p.rationale = rationale_of(generate_text(model, q, p.image, setup, o.max_new_tokens));
+    p.rows = choice_rows(q, setup, p.rationale, p.cut);
+    while (p.prefix < p.rows.front().labels.size() && p.rows.front().labels[p.prefix] == data::kIgnore) ++p.prefix;
+    prepared.push_back(std::move(p));
+  }
+  std::stable_sort(prepared.begin(), prepared.end(),
+                   [](const Prepared& a, const Prepared& b) { return a.prefix < b.prefix; });
+  autograd::NoGrad no_grad;
+  for (std::size_t first = 0; first < prepared.size(); first += static_cast<std::size_t>(o.batch_questions)) {
+    const std::size_t last = std::min(prepared.size(), first + static_cast<std::size_t>(o.batch_questions));
+    const int64_t nq = static_cast<int64_t>(last - first);
+    int64_t width = 0, suffix_width = 0, n_rows = 0;
     for (std::size_t k = first; k < last; ++k) {
-      const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(indices[k])];
-      const e::Tensor image = split_image(split, indices[k]);
-      if (lea) rationales[k - first] = rationale_of(generate_text(model, q, image, setup, o.max_new_tokens));
-      bool cut = false;
-      std::vector<data::Encoded> choices = choice_rows(q, setup, rationales[k - first], cut);
-      truncated[k - first] = cut;
-      if (q.has_image) images.push_back(image);
-      first_row.push_back(rows.size());
-      for (data::Encoded& r : choices) {
-        if (r.has_image) image_of_row.push_back(static_cast<int64_t>(images.size()) - 1);
-        rows.push_back(std::move(r));
+      width = std::max<int64_t>(width, static_cast<int64_t>(prepared[k].prefix));
+      for (const data::Encoded& r : prepared[k].rows) {
+        suffix_width = std::max<int64_t>(suffix_width, static_cast<int64_t>(r.ids.size() - prepared[k].prefix));
+        ++n_rows;
       }
     }
-    first_row.push_back(rows.size());
-    const data::Batch batch = data::collate(rows);
-    const e::Tensor ll = model.sequence_log_likelihood(batch.ids, images.empty() ? e::Tensor() : normalized_images(images),
-                                                       batch.targets, data::kIgnore, image_of_row);
-    const double* lp = ll.data<double>();
-    for (std::size_t k = first; k < last; ++k) {
-      const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(indices[k])];
-      QuestionScore& s = out[k];
-      for (std::size_t r = first_row[k - first]; r < first_row[k - first + 1]; ++r) {
-        const int64_t n = std::count_if(rows[r].labels.begin(), rows[r].labels.end(),
-                                        [](int64_t l) { return l != data::kIgnore; });
-        s.answer_tokens.push_back(n);
-        s.scores.push_back(mean && n > 0 ? lp[r] / static_cast<double>(n) : lp[r]);
+    // The prefixes, left-padded to `width`, with logits at their last position.
+    e::Tensor ids({nq, width}, e::DType::i64), pad({nq, width}, e::DType::u8);
+    std::vector<e::Tensor> images;
+    std::vector<int64_t> last_rows;
+    for (int64_t i = 0; i < nq; ++i) {
+      const Prepared& p = prepared[first + static_cast<std::size_t>(i)];
+      const int64_t lead = width - static_cast<int64_t>(p.prefix);
+      for (int64_t j = 0; j < width; ++j) {
+        ids.data<int64_t>()[i * width + j] = j < lead ? data::Tokenizer::kPad : p.rows.front().ids[static_cast<std::size_t>(j - lead)];
+        pad.data<uint8_t>()[i * width + j] = j < lead ? 1 : 0;
       }
-      const bool scorable = !truncated[k - first] &&
-                            std::all_of(s.answer_tokens.begin(), s.answer_tokens.end(), [](int64_t n) { return n > 0; });
-      if (scorable) s.picked = std::max_element(s.scores.begin(), s.scores.end()) - s.scores.begin();
-      data::SqaQuestion chosen = q;
-      chosen.answer = s.picked.value_or(q.answer);
-      const std::string answer = data::sqa_answer(chosen, setup.llava.answer_format);
-      s.text = lea && !rationales[k - first].empty() ? rationales[k - first] + " " + answer : answer;
-      if (!scorable) s.text = "(cut at llava.max_len: not scored) " + s.text;
+      if (p.rows.front().has_image) images.push_back(p.image);
+      last_rows.push_back(i * width + width - 1);
+    }
+    std::vector<nn::KVCache> caches(static_cast<std::size_t>(model.llm().config().n_layers));
+    nn::LlmForward f;
+    f.caches = &caches;
+    f.key_padding = pad;
+    f.logit_rows = e::from_vector(last_rows);
+    const e::Tensor first_logp =
+        e::log_softmax(model.forward(ids, images.empty() ? e::Tensor() : normalized_images(images), f).logits.data())
+            .to(e::Device::cpu()).to(e::DType::f64).contiguous();
+    // Every choice row continues its question's cache with its own tokens.
+    std::vector<int64_t> question_of_row;
+    e::Tensor suffix({n_rows, suffix_width}, e::DType::i64), suffix_pad({n_rows, width + suffix_width}, e::DType::u8);
+    std::vector<int64_t> scored_rows;
+    {
+      int64_t r = 0;
+      for (int64_t i = 0; i < nq; ++i) {
+        const Prepared& p = prepared[first + static_cast<std::size_t>(i)];
+        for (const data::Encoded& row : p.rows) {
+          const int64_t len = static_cast<int64_t>(row.ids.size() - p.prefix);
+          for (int64_t j = 0; j < width; ++j) suffix_pad.data<uint8_t>()[r * (width + suffix_width) + j] = pad.data<uint8_t>()[i * width + j];
+          for (int64_t u = 0; u < suffix_width; ++u) {
+            suffix.data<int64_t>()[r * suffix_width + u] = u < len ? row.ids[p.prefix + static_cast<std::size_t>(u)] : data::Tokenizer::kPad;
+            suffix_pad.data<uint8_t>()[r * (width + suffix_width) + width + u] = u < len ? 0 : 1;
+            if (u + 1 < len) scored_rows.push_back(r * suffix_width + u);
+          }
+          question_of_row.push_back(i);
+          ++r;
+        }
+      }
+    }
+    const e::Tensor rows_of = e::from_vector(question_of_row);
+    for (nn::KVCache& c : caches) {
+      c.k = e::index_select(c.k, 0, rows_of.to(c.k.device()));
+      c.v = e::index_select(c.v, 0, rows_of.to(c.v.device()));
+    }
+    e::Tensor rest_logp;
+    if (!scored_rows.empty()) {
+      nn::LlmForward g;
+      g.caches = &caches;
+      g.key_padding = suffix_pad;
+      g.logit_rows = e::from_vector(scored_rows);
+      rest_logp = e::log_softmax(model.forward(suffix, e::Tensor(), g).logits.data()).to(e::Device::cpu()).to(e::DType::f64).contiguous();
+    }
+    const int64_t v = first_logp.size(-1);
+    int64_t next_scored = 0;
+    for (int64_t i = 0; i < nq; ++i) {
+      const Prepared& p = prepared[first + static_cast<std::size_t>(i)];
+      QuestionScore& s = out[p.slot];
+      for (const data::Encoded& row : p.rows) {
+        const int64_t len = static_cast<int64_t>(row.ids.size() - p.prefix);
+        double total = 0.0;
+        int64_t n = 0;
+        for (int64_t u = 0; u < len; ++u) {
+          // Token u of the suffix: from the prefix's last position, or from suffix position u - 1.
+          const std::size_t at = p.prefix + static_cast<std::size_t>(u);
+          const double lp = u == 0 ? first_logp.data<double>()[i * v + row.ids[at]]
+                                   : rest_logp.data<double>()[(next_scored + u - 1) * v + row.ids[at]];
+          if (row.labels[at] != data::kIgnore) {
+            total += lp;
+            ++n;
+          }
+        }
+        next_scored += std::max<int64_t>(len - 1, 0);
+        s.sums.push_back(total);
+        s.answer_tokens.push_back(n);
+      }
+      s.rationale = p.rationale;
+      s.scorable = !p.cut && std::all_of(s.answer_tokens.begin(), s.answer_tokens.end(), [](int64_t n) { return n > 0; });
+      s = rescored(s, o.scoring, split.questions[static_cast<std::size_t>(indices[p.slot])], setup);
     }
   }
   return out;
 }
 
 }  // namespace qs::experiments
+

@@ -36,13 +36,20 @@ struct QuestionScore {
   std::optional<int64_t> picked;     // nullopt: malformed (counts as wrong)
   std::string text;                  // the generation, or the picked choice's answer turn
   std::vector<double> scores;        // per choice (likelihood scorings); empty for generate
+  std::vector<double> sums;          // per choice: summed log-probability of its answer tokens
   std::vector<int64_t> answer_tokens;  // per choice: how many tokens were scored
+  std::string rationale;             // LEA: the generated text before "The answer is"
+  bool scorable = true;              // false when max_len cut a choice's answer
 };
 
 // Scores split.questions[i] for each i in `indices`, in order.
 std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSplit& split,
                                            const std::vector<int64_t>& indices, const MultimodalSetup& setup,
                                            const ScoringOptions& options);
+
+// A likelihood score under the other likelihood scoring (sum <-> mean per
+// token), from the same forward pass: the pick follows the new scores.
+QuestionScore rescored(const QuestionScore& s, Scoring scoring, const data::SqaQuestion& q, const MultimodalSetup& setup);
 
 // The choices of one question as scoring rows: the conversation with each
 // choice's answer turn (after `rationale`, LEA's generated text before "The

@@ -1,7 +1,10 @@
 #include "autograd/functions.h"
 #include "nn/lora.h"
 #include "nn/optim/optimizer.h"
+#include "quant/bf16_linear.h"
+#include "quant/footprint.h"
 #include "quant/nf4_linear.h"
+#include "quant/surgery.h"
 #include "quant/quant_linear.h"
 #include "support.h"
 
@@ -81,4 +84,30 @@ TEST_CASE("LoRA on a packed QuantLinear trains while codes and scales stay bit-i
   // Merging into a full-precision Linear reproduces the adapted layer.
   auto merged = lora.merged();
   QS_CHECK_CLOSE(merged->forward(ag::Var(x)).data(), lora.forward(ag::Var(x)).data(), 1e-4);
+}
+
+TEST_CASE("Bf16Linear computes x W_bf16^T, passes input gradients, and stores half the bytes") {
+  e::Generator gen(3);
+  nn::Linear lin(96, 70, true, gen, 0.2);
+  Bf16Linear h(lin);
+  // The stored weight is f32 rounded to bf16 (8 bits of mantissa).
+  const Tensor rounded = lin.weight.data().to(e::DType::bf16).to(e::DType::f32);
+  QS_CHECK_CLOSE(h.effective_weight(), rounded, 0.0);
+  CHECK(e::max(e::abs(h.effective_weight() - lin.weight.data())).item<double>() > 0.0);  // it did round
+  CHECK(h.weight_bytes() == 96 * 70 * 2);
+  Tensor x = e::randn({2, 3, 96}, gen);
+  ag::Var xv(x, true);
+  ag::Var y = h.forward(xv);
+  QS_CHECK_CLOSE(y.data(), e::matmul(x, rounded.t()) + lin.bias.data(), 1e-5);
+  ag::sum(y).backward();
+  QS_CHECK_CLOSE(xv.grad(), e::sum(rounded, 0, true).expand({2, 3, 96}), 1e-5);
+  // LoRA over it trains like over any linear; the footprint counts 2 bytes a weight.
+  struct Holder : nn::Module {
+    explicit Holder(e::Generator& g) { register_module("fc", std::make_shared<nn::Linear>(96, 70, true, g, 0.2)); }
+  } root(gen);
+  CHECK(bf16_linears(root, path_pattern("fc")) == std::vector<std::string>{"fc"});
+  CHECK(dynamic_cast<Bf16Linear*>(&root.submodule("fc")) != nullptr);
+  const WeightFootprint f = weight_footprint(root);
+  CHECK(f.quantized_params == 96 * 70);
+  CHECK(f.quantized_bits_per_param() == doctest::Approx(16.0));
 }
