@@ -99,6 +99,9 @@ nlohmann::json run(StageContext& ctx) {
   // likelihood and likelihood_mean come from one forward pass: sums and
   // token counts are kept, the other scoring is derived from them.
   std::vector<QuestionScore> likelihood_pass;
+  // LEA: a likelihood pass takes each rationale from the generate pass's
+  // text when that ran first (greedy decoding gives the same text).
+  std::vector<std::string> generated;
   for (Scoring scoring : c.scorings) {
     std::map<std::string, std::pair<int64_t, int64_t>> tally;  // column -> (correct, total)
     int64_t malformed = 0;
@@ -116,7 +119,13 @@ nlohmann::json run(StageContext& ctx) {
                                     split.questions[static_cast<std::size_t>(i)], setup));
         }
       } else {
-        scored = score_questions(*model, split, part, setup, so);
+        std::vector<std::string> part_generations;
+        ScoringOptions po = so;
+        if (scoring != Scoring::generate && !generated.empty()) {
+          for (int64_t i : part) part_generations.push_back(generated[static_cast<std::size_t>(i)]);
+          po.generations = &part_generations;
+        }
+        scored = score_questions(*model, split, part, setup, po);
       }
       for (std::size_t k = 0; k < part.size(); ++k) {
         const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(part[k])];
@@ -137,7 +146,11 @@ nlohmann::json run(StageContext& ctx) {
       log.progress("evaluate", done, n, 0.0, 0.0,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
-    if (scoring != Scoring::generate && likelihood_pass.empty()) likelihood_pass = std::move(pass);
+    if (scoring == Scoring::generate) {
+      for (const QuestionScore& r : pass) generated.push_back(r.text);
+    } else if (likelihood_pass.empty()) {
+      likelihood_pass = std::move(pass);
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     eval_seconds += seconds;
     nlohmann::json accuracy, counts;

@@ -1,6 +1,7 @@
 #include "experiments/stages/sqa_scoring.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "autograd/var.h"
 #include "engine/ops.h"
@@ -44,16 +45,40 @@ std::string rationale_of(const std::string& generation) {
   return trimmed(at == std::string::npos ? generation : generation.substr(0, at));
 }
 
-std::string generate_text(nn::Llava& model, const data::SqaQuestion& q, const e::Tensor& raw_image,
-                          const MultimodalSetup& setup, int64_t max_new_tokens) {
-  const std::vector<int64_t> prompt =
-      data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens());
-  e::Tensor image;
-  if (raw_image.defined()) image = normalized_images({raw_image});
+// Greedy continuations of the questions' prompts, several per forward pass
+// (prompts of similar length together, left-padded).
+std::vector<std::string> generate_texts(nn::Llava& model, const data::SqaSplit& split, const std::vector<int64_t>& indices,
+                                        const MultimodalSetup& setup, const ScoringOptions& o) {
+  std::vector<std::vector<int64_t>> prompts;
+  for (int64_t i : indices) {
+    const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(i)];
+    prompts.push_back(data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens()));
+  }
+  std::vector<std::size_t> order(indices.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return prompts[a].size() < prompts[b].size(); });
   nn::GenerateOptions gen;
-  gen.max_new_tokens = max_new_tokens;
+  gen.max_new_tokens = o.max_new_tokens;
   gen.eos_id = data::Tokenizer::kEos;
-  return setup.tok.decode(model.generate(prompt, image, gen), /*skip_special=*/true);
+  std::vector<std::string> out(indices.size());
+  for (std::size_t first = 0; first < order.size(); first += static_cast<std::size_t>(o.batch_questions)) {
+    const std::size_t last = std::min(order.size(), first + static_cast<std::size_t>(o.batch_questions));
+    std::vector<std::vector<int64_t>> batch;
+    std::vector<e::Tensor> images;
+    std::vector<int64_t> image_of_sample;
+    for (std::size_t k = first; k < last; ++k) {
+      batch.push_back(prompts[order[k]]);
+      const e::Tensor image = split_image(split, indices[order[k]]);
+      if (image.defined()) {
+        image_of_sample.push_back(static_cast<int64_t>(images.size()));
+        images.push_back(image);
+      }
+    }
+    const auto produced =
+        model.generate_batch(batch, images.empty() ? e::Tensor() : normalized_images(images), image_of_sample, gen);
+    for (std::size_t k = first; k < last; ++k) out[order[k]] = setup.tok.decode(produced[k - first], /*skip_special=*/true);
+  }
+  return out;
 }
 
 }  // namespace
@@ -110,13 +135,17 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
   QS_CHECK(o.batch_questions > 0 && o.max_new_tokens > 0, "score_questions: batch_questions and max_new_tokens must be positive");
   std::vector<QuestionScore> out(indices.size());
   const bool lea = setup.llava.target == data::AnswerTarget::lea;
-  if (o.scoring == Scoring::generate) {
+  if (o.scoring == Scoring::generate || lea) {
+    const std::vector<std::string> texts =
+        o.generations ? *o.generations : generate_texts(model, split, indices, setup, o);
+    QS_CHECK(texts.size() == indices.size(), "score_questions: {} generations for {} questions", texts.size(), indices.size());
     for (std::size_t k = 0; k < indices.size(); ++k) {
       const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(indices[k])];
-      out[k].text = generate_text(model, q, split_image(split, indices[k]), setup, o.max_new_tokens);
-      out[k].picked = data::parse_answer(out[k].text, q.choices, setup.llava.answer_format);
+      out[k].text = texts[k];
+      if (o.scoring == Scoring::generate) out[k].picked = data::parse_answer(texts[k], q.choices, setup.llava.answer_format);
+      out[k].rationale = rationale_of(texts[k]);
     }
-    return out;
+    if (o.scoring == Scoring::generate) return out;
   }
   // Each question's choices share a prefix (prompt, "The answer is" and any
   // common first words): it runs once, its keys and values cached, then the
@@ -137,7 +166,7 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
     Prepared p;
     p.slot = k;
     p.image = split_image(split, indices[k]);
-    if (lea) p.rationale = rationale_of(generate_text(model, q, p.image, setup, o.max_new_tokens));
+    p.rationale = out[k].rationale;
     p.rows = choice_rows(q, setup, p.rationale, p.cut);
     while (p.prefix < p.rows.front().labels.size() && p.rows.front().labels[p.prefix] == data::kIgnore) ++p.prefix;
     prepared.push_back(std::move(p));

@@ -28,8 +28,12 @@ std::string name(Scoring s);
 
 struct ScoringOptions {
   Scoring scoring = Scoring::likelihood;
-  int64_t batch_questions = 16;  // questions per forward pass (likelihood scorings)
+  int64_t batch_questions = 16;  // questions per forward pass
   int64_t max_new_tokens = 8;    // generation, and LEA's rationale
+  // LEA + likelihood: the generations to take each rationale from (one per
+  // question, e.g. from a generate pass over the same questions); when
+  // null, they are generated.
+  const std::vector<std::string>* generations = nullptr;
 };
 
 struct QuestionScore {

@@ -202,4 +202,50 @@ std::vector<int64_t> Llama::generate_from_embeds(const Var& prompt, const Genera
   return produced;
 }
 
+std::vector<std::vector<int64_t>> Llama::generate_batch_from_embeds(const Var& prompts, const Tensor& key_padding,
+                                                                    const GenerateOptions& o) {
+  QS_CHECK(prompts.dim() == 3 && prompts.size(1) > 0, "generate_batch_from_embeds: prompts must be (B, T, D), got {}",
+           engine::describe(prompts.data()));
+  const int64_t b = prompts.size(0), t = prompts.size(1);
+  QS_CHECK(key_padding.dtype() == DType::u8 && key_padding.shape() == e::Shape({b, t}),
+           "generate_batch_from_embeds: key_padding must be u8 ({}, {}), got {}", b, t, engine::describe(key_padding));
+  autograd::NoGrad no_grad;
+  std::vector<KVCache> caches(config_.n_layers);
+  std::vector<int64_t> last(static_cast<std::size_t>(b));
+  for (int64_t i = 0; i < b; ++i) last[static_cast<std::size_t>(i)] = i * t + t - 1;
+  LlmForward f;
+  f.caches = &caches;
+  f.key_padding = key_padding.contiguous();
+  f.logit_rows = e::from_vector(last);
+  Tensor logits = forward_embeds(prompts, f).logits.data().to(e::Device::cpu());  // (B, V)
+  std::vector<uint8_t> pad = e::to_vector<uint8_t>(f.key_padding);
+  std::vector<std::vector<int64_t>> produced(static_cast<std::size_t>(b));
+  std::vector<bool> done(static_cast<std::size_t>(b), false);
+  f.logit_rows = Tensor();
+  for (int64_t step = 0; step < o.max_new_tokens; ++step) {
+    std::vector<int64_t> next(static_cast<std::size_t>(b), o.eos_id >= 0 ? o.eos_id : 0);
+    bool all_done = true;
+    for (int64_t i = 0; i < b; ++i) {
+      const std::size_t r = static_cast<std::size_t>(i);
+      if (done[r]) continue;
+      next[r] = pick(logits.select(0, i), o, static_cast<uint64_t>(step));
+      produced[r].push_back(next[r]);
+      done[r] = next[r] == o.eos_id;
+      all_done = all_done && done[r];
+    }
+    if (all_done || caches[0].length() >= config_.max_seq_len) break;
+    // The new column is a real key for every row (finished rows decode
+    // filler that nothing reads).
+    const int64_t s = caches[0].length();
+    std::vector<uint8_t> grown(static_cast<std::size_t>(b * (s + 1)), 0);
+    for (int64_t i = 0; i < b; ++i) {
+      std::copy(pad.begin() + i * s, pad.begin() + (i + 1) * s, grown.begin() + i * (s + 1));
+    }
+    pad = std::move(grown);
+    f.key_padding = e::from_vector(pad, {b, s + 1});
+    logits = forward(e::from_vector(next, {b, 1}), f).logits.data().reshape({b, -1}).to(e::Device::cpu());
+  }
+  return produced;
+}
+
 }  // namespace qs::nn

@@ -76,6 +76,13 @@ class Llama : public Module {
   // Continues a prompt given as embeddings (1, T, D), e.g. with an image
   // spliced in; the prompt is run once and cached, then one token per step.
   std::vector<int64_t> generate_from_embeds(const Var& prompt, const GenerateOptions& options);
+  // Continuations of B prompts at once: (B, T, D) embeddings left-padded to a
+  // common end, key_padding (B, T) u8 marking the padding. One token list per
+  // row, each ending at its eos (or max_new_tokens). Padding shifts a row's
+  // positions, which RoPE does not see (it attends by relative position);
+  // float rounding can differ from the one-prompt path.
+  std::vector<std::vector<int64_t>> generate_batch_from_embeds(const Var& prompts, const Tensor& key_padding,
+                                                               const GenerateOptions& options);
   // Summed log-probability of each row's targets (B, T) that are not
   // ignore_index: f64 (B) on the CPU; scores completions by likelihood.
   Tensor sequence_log_likelihood(const Tensor& ids, const Tensor& targets, int64_t ignore_index = -100);

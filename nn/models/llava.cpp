@@ -121,6 +121,32 @@ std::vector<int64_t> Llava::generate(const std::vector<int64_t>& prompt, const T
   return llm().generate_from_embeds(input_embeds(ids, image), options);
 }
 
+std::vector<std::vector<int64_t>> Llava::generate_batch(const std::vector<std::vector<int64_t>>& prompts,
+                                                        const Tensor& images, const std::vector<int64_t>& image_of_sample,
+                                                        const GenerateOptions& options) {
+  QS_CHECK(!prompts.empty(), "Llava::generate_batch: no prompts");
+  autograd::NoGrad no_grad;
+  int64_t width = 0;
+  for (const auto& p : prompts) {
+    QS_CHECK(!p.empty(), "Llava::generate_batch: a prompt is empty");
+    width = std::max<int64_t>(width, static_cast<int64_t>(p.size()));
+  }
+  const int64_t b = static_cast<int64_t>(prompts.size());
+  std::vector<int64_t> ids(static_cast<std::size_t>(b * width), 0);
+  std::vector<uint8_t> pad(static_cast<std::size_t>(b * width), 1);
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& p = prompts[static_cast<std::size_t>(i)];
+    const int64_t lead = width - static_cast<int64_t>(p.size());
+    for (std::size_t j = 0; j < p.size(); ++j) {
+      ids[static_cast<std::size_t>(i * width + lead) + j] = p[j];
+      pad[static_cast<std::size_t>(i * width + lead) + j] = 0;
+    }
+  }
+  const Tensor id_tensor = e::from_vector(ids, {b, width});
+  return llm().generate_batch_from_embeds(input_embeds(id_tensor, images, image_of_sample), e::from_vector(pad, {b, width}),
+                                          options);
+}
+
 Tensor Llava::sequence_log_likelihood(const Tensor& ids, const Tensor& images, const Tensor& targets,
                                       int64_t ignore_index, const std::vector<int64_t>& image_of_sample) {
   return score_targets([&](const LlmForward& f) { return forward(ids, images, f, image_of_sample); }, ids, targets,

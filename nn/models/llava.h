@@ -59,6 +59,11 @@ class Llava : public Module {
                     const std::vector<int64_t>& image_of_sample = {});
   // Greedy or sampled continuation of one prompt (1, T) with at most one image.
   std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const Tensor& image, const GenerateOptions& options);
+  // Continuations of several prompts at once (left-padded), each with at
+  // most one image: images (N, 3, H, W) and image_of_sample as for forward.
+  std::vector<std::vector<int64_t>> generate_batch(const std::vector<std::vector<int64_t>>& prompts, const Tensor& images,
+                                                   const std::vector<int64_t>& image_of_sample,
+                                                   const GenerateOptions& options);
   // log p(targets) of each row, summed over the positions whose target is not
   // ignore_index: f64 (B) on the CPU. targets (B, T) holds the label of the
   // next position, as for the training loss (scoring multiple choice by the

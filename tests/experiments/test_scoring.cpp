@@ -214,3 +214,34 @@ TEST_CASE("generation scoring parses the paper's way: malformed outputs count as
   CHECK(parse_answer(std::string("\xff\xfe The answer is \x01", 19), 2) == std::nullopt);
   CHECK(qs::test::has(qs::test::error_of([] { parse_scoring("loglik"); }), "expected generate, likelihood or likelihood_mean"));
 }
+
+TEST_CASE("batched generation equals one prompt at a time") {
+  const MultimodalSetup setup = tiny_setup();
+  auto model = build_llava(setup, Phase::tune, "");
+  const d::SqaSplit split = tiny_split();
+  qs::nn::GenerateOptions gen;
+  gen.max_new_tokens = 10;
+  gen.eos_id = d::Tokenizer::kEos;
+  std::vector<std::vector<int64_t>> prompts, alone;
+  std::vector<e::Tensor> images;
+  std::vector<int64_t> image_of_sample;
+  for (std::size_t i = 0; i < split.questions.size(); ++i) {
+    const d::SqaQuestion& q = split.questions[i];
+    prompts.push_back(d::encode_prompt(sqa_conversation(q, setup.llava), d::Template::v1, setup.tok, setup.image_tokens()));
+    const e::Tensor image = split_image(split, static_cast<int64_t>(i));
+    alone.push_back(model->generate(prompts.back(), image.defined() ? normalized_images({image}) : e::Tensor(), gen));
+    if (image.defined()) {
+      image_of_sample.push_back(static_cast<int64_t>(images.size()));
+      images.push_back(image);
+    }
+  }
+  const auto together = model->generate_batch(prompts, normalized_images(images), image_of_sample, gen);
+  REQUIRE(together.size() == alone.size());
+  for (std::size_t i = 0; i < alone.size(); ++i) {
+    INFO(i);
+    CHECK(alone[i].size() == 10);  // a random model rarely says </s>
+    CHECK(together[i] == alone[i]);
+  }
+  // Prompts of different lengths really were padded.
+  CHECK(prompts[0].size() != prompts[1].size());
+}
