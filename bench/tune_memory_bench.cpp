@@ -12,7 +12,7 @@
 // gradients + AdamW moments), the base weights' bytes, and the median step
 // time; then the ratios to lora_f32 and lora_bf16.
 //
-//   ./qslaw bench tune-memory [--sizes N] [--seq T] [--batch B] [--steps N] [--threads N]
+//   ./qslaw bench tune-memory [--sizes N] [--seq T] [--batch B] [--steps N] [--threads N] [--vocab V]
 //
 // --sizes N runs the first N of the size ladder (default: all 4; the last is
 // ~0.95B parameters and takes minutes per method on 2 cores).
@@ -56,9 +56,9 @@ struct Result {
 
 double mb(double bytes) { return bytes / (1 << 20); }
 
-Result run(const Size& s, const std::string& method, int64_t batch, int64_t seq, int steps) {
+Result run(const Size& s, const std::string& method, int64_t batch, int64_t seq, int steps, int64_t vocab) {
   qs::nn::LlamaConfig c;
-  c.vocab_size = 32000;
+  c.vocab_size = vocab;
   c.dim = s.dim;
   c.n_layers = s.layers;
   c.n_heads = s.heads;
@@ -120,7 +120,7 @@ Result run(const Size& s, const std::string& method, int64_t batch, int64_t seq,
 }  // namespace
 
 int main(int argc, char** argv) {
-  int sizes = 4, seq = 256, batch = 1, steps = 2, threads = omp_get_max_threads();
+  int sizes = 4, seq = 256, batch = 1, steps = 2, threads = omp_get_max_threads(), vocab = 32000;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) {
@@ -133,20 +133,21 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = qs::bench::int_arg(v, "--batch", 1, 64);
     else if (a == "--steps") steps = qs::bench::int_arg(v, "--steps", 1, 100);
     else if (a == "--threads") threads = qs::bench::int_arg(v, "--threads", 1, 1024);
+    else if (a == "--vocab") vocab = qs::bench::int_arg(v, "--vocab", 16, 1000000);
     else {
-      std::fprintf(stderr, "bench tune-memory: unknown argument '%s' (--sizes --seq --batch --steps --threads)\n", a.c_str());
+      std::fprintf(stderr, "bench tune-memory: unknown argument '%s' (--sizes --seq --batch --steps --threads --vocab)\n", a.c_str());
       return 2;
     }
   }
   omp_set_num_threads(threads);
-  std::printf("one LoRA tuning step (r16) of a random LLaMA-shaped LLM, batch %d x %d tokens, %d threads, median of %d steps\n\n",
-              batch, seq, threads, steps);
+  std::printf("one LoRA tuning step (r16) of a random LLaMA-shaped LLM (vocabulary %d), batch %d x %d tokens, %d threads, "
+              "median of %d steps\n\n", vocab, batch, seq, threads, steps);
   std::printf("| size | params (M) | method | base weights MB | peak MB | ms/step | peak vs f32 | peak vs bf16 | time vs f32 | time vs bf16 |\n");
   std::printf("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (int k = 0; k < sizes; ++k) {
     std::vector<Result> rs;
     for (const char* m : kMethods) {
-      rs.push_back(run(kSizes[k], m, batch, seq, steps));
+      rs.push_back(run(kSizes[k], m, batch, seq, steps, vocab));
       const Result& r = rs.back();
       std::printf("| %s | %.0f | %s | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.2fx |\n", kSizes[k].name,
                   static_cast<double>(r.params) / 1e6, m, r.weight_mb, r.peak_mb, r.ms, rs[0].peak_mb / r.peak_mb,

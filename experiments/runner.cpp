@@ -356,8 +356,9 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
       engine::write_file_atomically(dir / "results.json", json_text(results));
       summary.results[v.dir] = results;
       index.push_back({{"name", v.name}, {"seed", v.seed}, {"dir", v.dir}});
+      // After every variant: `qslaw table` reads an interrupted sweep's finished runs.
+      engine::write_file_atomically(summary.run_dir / "sweep.json", json_text(index));
     }
-    engine::write_file_atomically(summary.run_dir / "sweep.json", json_text(index));
     summary.table = write_sweep_report(summary.run_dir);
     log.line(summary.table);
   }

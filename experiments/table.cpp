@@ -162,12 +162,14 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
   for (const Measure& m : measures()) csv += std::string(",") + m.key + "," + m.key + "_std";
   csv += "\n";
   for (const Row& r : rows) {
-    md += "| " + r.name + " |";
+    // A row of an interrupted sweep may hold fewer seeds than the header names.
+    const bool all = std::set<int64_t>(r.seeds.begin(), r.seeds.end()) == all_seeds;
+    md += "| " + r.name + (all ? "" : fmt::format(" (seeds {})", fmt::join(r.seeds, ", "))) + " |";
     csv += "\"" + r.name + "\"," + fmt::format("{}", fmt::join(r.seeds, " "));
     auto cell = [&](const std::string& key, int digits) {
       auto it = r.stats.find(key);
       const Stat s = it == r.stats.end() ? Stat{} : it->second;
-      md += " " + s.text(digits) + " |";
+      md.append(" ").append(s.text(digits)).append(" |");
       csv += s.xs.empty() ? ",," : fmt::format(",{:.6g},{:.6g}", s.mean(), s.std());
     };
     for (const std::string& c : accuracy_columns()) cell(c, 1);

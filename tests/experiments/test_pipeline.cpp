@@ -144,9 +144,10 @@ TEST_CASE("the sweep table averages seeds as mean and standard deviation") {
   qs::engine::write_file_atomically(dir / "sweep.json", index.dump());
   const std::string md = write_sweep_report(dir);
   CHECK(has(md, "seeds {0, 1, 2}"));
-  // A: mean 55, sample std 7.07; B: one seed, no ±.
-  CHECK(has(md, "| A | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | - |"));
-  CHECK(has(md, "| B | 80.0 | 80.0 | 80.0 | 80.0 | - |"));
+  // A: mean 55, sample std 7.07; B: one seed, no ±. Each names its seeds,
+  // which are not all of the header's.
+  CHECK(has(md, "| A (seeds 0, 1) | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | - |"));
+  CHECK(has(md, "| B (seeds 2) | 80.0 | 80.0 | 80.0 | 80.0 | - |"));
   CHECK(has(md, "15 ± 7"));  // tune seconds of A
   const std::string csv = read(dir / "table.csv");
   CHECK(has(csv, "\"A\",0 1,55,7.07107"));
@@ -229,7 +230,7 @@ TEST_CASE("every experiment under experiments/ is a valid config with valid swee
     }
   }
   CHECK(files >= 16);
-  CHECK(check_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/main.yaml") == 5);
+  CHECK(check_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/main.yaml") == 15);  // 5 rows x 3 seeds
   CHECK(check_experiment(fs::path(QSLAW_SOURCE_DIR) / "experiments/quickstart.yaml") == 3);
 }
 
