@@ -205,6 +205,14 @@ TEST_CASE("sweep and method config errors name the variant and the key") {
   CHECK(has(err, "unknown schedule 'ramp'"));
   err = error_of([&] { run_experiment(write("method: {scale_learnin: true}\n"), o); });
   CHECK(has(err, "scale_learning"));
+  err = error_of([&] { run_experiment(write("llava: {target: leaa}\n"), o); });
+  CHECK(has(err, "'llava.target' is 'leaa' (expected answer or lea)"));
+  err = error_of([&] { run_experiment(write("evaluate: {scoring: [likelihood, loglik]}\n"), o); });
+  CHECK(has(err, "'evaluate.scoring': unknown scoring 'loglik' (expected generate, likelihood or likelihood_mean)"));
+  err = error_of([&] { run_experiment(write("evaluate: {scoring: [likelihood, likelihood]}\n"), o); });
+  CHECK(has(err, "'evaluate.scoring' lists likelihood twice"));
+  err = error_of([&] { run_experiment(write("evaluate: {scoring: []}\n"), o); });
+  CHECK(has(err, "'evaluate.scoring' lists no scoring"));
   err = error_of([&] { run_experiment(write("llava: {device: gpu}\n"), o); });
   CHECK(has(err, "'llava.device': device 'gpu': expected cpu, cuda or cuda:N"));
   if (qs::engine::cuda_device_count() == 0) {
