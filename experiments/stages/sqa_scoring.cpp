@@ -81,6 +81,119 @@ std::vector<std::string> generate_texts(nn::Llava& model, const data::SqaSplit& 
   return out;
 }
 
+// One question's choice rows and the token prefix they all share.
+struct Prepared {
+  std::size_t slot;  // index into the questions asked for
+  std::vector<data::Encoded> rows;
+  std::size_t prefix = 0;
+  bool cut = false;
+  std::string rationale;
+  e::Tensor image;
+};
+
+struct AnswerLogps {
+  std::vector<double> sums;     // per choice: summed log-probability of its answer tokens
+  std::vector<int64_t> tokens;  // per choice: how many tokens that sums
+};
+
+// Each question's shared prefix runs once (left-padded to a common end,
+// padded keys masked; RoPE attends by relative position), its keys and
+// values cached; then every choice's remaining tokens run against its
+// question's cache.
+std::vector<AnswerLogps> answer_logps(nn::Llava& model, const std::vector<Prepared>& batch) {
+  autograd::NoGrad no_grad;
+  const int64_t nq = static_cast<int64_t>(batch.size());
+  int64_t width = 0, suffix_width = 0, n_rows = 0;
+  for (const Prepared& p : batch) {
+    width = std::max<int64_t>(width, static_cast<int64_t>(p.prefix));
+    for (const data::Encoded& r : p.rows) {
+      suffix_width = std::max<int64_t>(suffix_width, static_cast<int64_t>(r.ids.size() - p.prefix));
+      ++n_rows;
+    }
+  }
+  // The prefixes, left-padded to `width`, with logits at their last position.
+  e::Tensor ids({nq, width}, e::DType::i64), pad({nq, width}, e::DType::u8);
+  std::vector<e::Tensor> images;
+  std::vector<int64_t> last_rows;
+  for (int64_t i = 0; i < nq; ++i) {
+    const Prepared& p = batch[static_cast<std::size_t>(i)];
+    const int64_t lead = width - static_cast<int64_t>(p.prefix);
+    for (int64_t j = 0; j < width; ++j) {
+      ids.data<int64_t>()[i * width + j] = j < lead ? data::Tokenizer::kPad : p.rows.front().ids[static_cast<std::size_t>(j - lead)];
+      pad.data<uint8_t>()[i * width + j] = j < lead ? 1 : 0;
+    }
+    if (p.rows.front().has_image) images.push_back(p.image);
+    last_rows.push_back(i * width + width - 1);
+  }
+  std::vector<nn::KVCache> caches(static_cast<std::size_t>(model.llm().config().n_layers));
+  nn::LlmForward f;
+  f.caches = &caches;
+  f.key_padding = pad;
+  f.logit_rows = e::from_vector(last_rows);
+  const e::Tensor first_logp =
+      e::log_softmax(model.forward(ids, images.empty() ? e::Tensor() : normalized_images(images), f).logits.data())
+          .to(e::Device::cpu()).to(e::DType::f64).contiguous();
+  // Every choice row continues its question's cache with its own tokens.
+  std::vector<int64_t> question_of_row;
+  e::Tensor suffix({n_rows, suffix_width}, e::DType::i64), suffix_pad({n_rows, width + suffix_width}, e::DType::u8);
+  std::vector<int64_t> scored_rows;
+  {
+    int64_t r = 0;
+    for (int64_t i = 0; i < nq; ++i) {
+      const Prepared& p = batch[static_cast<std::size_t>(i)];
+      for (const data::Encoded& row : p.rows) {
+        const int64_t len = static_cast<int64_t>(row.ids.size() - p.prefix);
+        for (int64_t j = 0; j < width; ++j) suffix_pad.data<uint8_t>()[r * (width + suffix_width) + j] = pad.data<uint8_t>()[i * width + j];
+        for (int64_t u = 0; u < suffix_width; ++u) {
+          suffix.data<int64_t>()[r * suffix_width + u] = u < len ? row.ids[p.prefix + static_cast<std::size_t>(u)] : data::Tokenizer::kPad;
+          suffix_pad.data<uint8_t>()[r * (width + suffix_width) + width + u] = u < len ? 0 : 1;
+          if (u + 1 < len) scored_rows.push_back(r * suffix_width + u);
+        }
+        question_of_row.push_back(i);
+        ++r;
+      }
+    }
+  }
+  const e::Tensor rows_of = e::from_vector(question_of_row);
+  for (nn::KVCache& c : caches) {
+    c.k = e::index_select(c.k, 0, rows_of.to(c.k.device()));
+    c.v = e::index_select(c.v, 0, rows_of.to(c.v.device()));
+  }
+  e::Tensor rest_logp;
+  if (!scored_rows.empty()) {
+    nn::LlmForward g;
+    g.caches = &caches;
+    g.key_padding = suffix_pad;
+    g.logit_rows = e::from_vector(scored_rows);
+    rest_logp = e::log_softmax(model.forward(suffix, e::Tensor(), g).logits.data()).to(e::Device::cpu()).to(e::DType::f64).contiguous();
+  }
+  const int64_t v = first_logp.size(-1);
+  std::vector<AnswerLogps> out(batch.size());
+  int64_t next_scored = 0;
+  for (int64_t i = 0; i < nq; ++i) {
+    const Prepared& p = batch[static_cast<std::size_t>(i)];
+    for (const data::Encoded& row : p.rows) {
+      const int64_t len = static_cast<int64_t>(row.ids.size() - p.prefix);
+      double total = 0.0;
+      int64_t n = 0;
+      for (int64_t u = 0; u < len; ++u) {
+        // Token u of the suffix: from the prefix's last position, or from suffix position u - 1.
+        const std::size_t at = p.prefix + static_cast<std::size_t>(u);
+        const double lp = u == 0 ? first_logp.data<double>()[i * v + row.ids[at]]
+                                 : rest_logp.data<double>()[(next_scored + u - 1) * v + row.ids[at]];
+        if (row.labels[at] != data::kIgnore) {
+          total += lp;
+          ++n;
+        }
+      }
+      next_scored += std::max<int64_t>(len - 1, 0);
+      out[static_cast<std::size_t>(i)].sums.push_back(total);
+      out[static_cast<std::size_t>(i)].tokens.push_back(n);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<data::Encoded> choice_rows(const data::SqaQuestion& q, const MultimodalSetup& setup,
@@ -147,19 +260,7 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
     }
     if (o.scoring == Scoring::generate) return out;
   }
-  // Each question's choices share a prefix (prompt, "The answer is" and any
-  // common first words): it runs once, its keys and values cached, then the
-  // choices' answer tokens run against that cache. Questions of similar
-  // prefix length go together; prefixes are left-padded to a common end
-  // (padded keys masked; RoPE attends by relative position).
-  struct Prepared {
-    std::size_t slot;  // index into indices / out
-    std::vector<data::Encoded> rows;
-    std::size_t prefix = 0;
-    bool cut = false;
-    std::string rationale;
-    e::Tensor image;
-  };
+  // Questions of similar prefix length go together (less padding).
   std::vector<Prepared> prepared;
   for (std::size_t k = 0; k < indices.size(); ++k) {
     const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(indices[k])];
@@ -173,97 +274,16 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
   }
   std::stable_sort(prepared.begin(), prepared.end(),
                    [](const Prepared& a, const Prepared& b) { return a.prefix < b.prefix; });
-  autograd::NoGrad no_grad;
   for (std::size_t first = 0; first < prepared.size(); first += static_cast<std::size_t>(o.batch_questions)) {
     const std::size_t last = std::min(prepared.size(), first + static_cast<std::size_t>(o.batch_questions));
-    const int64_t nq = static_cast<int64_t>(last - first);
-    int64_t width = 0, suffix_width = 0, n_rows = 0;
-    for (std::size_t k = first; k < last; ++k) {
-      width = std::max<int64_t>(width, static_cast<int64_t>(prepared[k].prefix));
-      for (const data::Encoded& r : prepared[k].rows) {
-        suffix_width = std::max<int64_t>(suffix_width, static_cast<int64_t>(r.ids.size() - prepared[k].prefix));
-        ++n_rows;
-      }
-    }
-    // The prefixes, left-padded to `width`, with logits at their last position.
-    e::Tensor ids({nq, width}, e::DType::i64), pad({nq, width}, e::DType::u8);
-    std::vector<e::Tensor> images;
-    std::vector<int64_t> last_rows;
-    for (int64_t i = 0; i < nq; ++i) {
-      const Prepared& p = prepared[first + static_cast<std::size_t>(i)];
-      const int64_t lead = width - static_cast<int64_t>(p.prefix);
-      for (int64_t j = 0; j < width; ++j) {
-        ids.data<int64_t>()[i * width + j] = j < lead ? data::Tokenizer::kPad : p.rows.front().ids[static_cast<std::size_t>(j - lead)];
-        pad.data<uint8_t>()[i * width + j] = j < lead ? 1 : 0;
-      }
-      if (p.rows.front().has_image) images.push_back(p.image);
-      last_rows.push_back(i * width + width - 1);
-    }
-    std::vector<nn::KVCache> caches(static_cast<std::size_t>(model.llm().config().n_layers));
-    nn::LlmForward f;
-    f.caches = &caches;
-    f.key_padding = pad;
-    f.logit_rows = e::from_vector(last_rows);
-    const e::Tensor first_logp =
-        e::log_softmax(model.forward(ids, images.empty() ? e::Tensor() : normalized_images(images), f).logits.data())
-            .to(e::Device::cpu()).to(e::DType::f64).contiguous();
-    // Every choice row continues its question's cache with its own tokens.
-    std::vector<int64_t> question_of_row;
-    e::Tensor suffix({n_rows, suffix_width}, e::DType::i64), suffix_pad({n_rows, width + suffix_width}, e::DType::u8);
-    std::vector<int64_t> scored_rows;
-    {
-      int64_t r = 0;
-      for (int64_t i = 0; i < nq; ++i) {
-        const Prepared& p = prepared[first + static_cast<std::size_t>(i)];
-        for (const data::Encoded& row : p.rows) {
-          const int64_t len = static_cast<int64_t>(row.ids.size() - p.prefix);
-          for (int64_t j = 0; j < width; ++j) suffix_pad.data<uint8_t>()[r * (width + suffix_width) + j] = pad.data<uint8_t>()[i * width + j];
-          for (int64_t u = 0; u < suffix_width; ++u) {
-            suffix.data<int64_t>()[r * suffix_width + u] = u < len ? row.ids[p.prefix + static_cast<std::size_t>(u)] : data::Tokenizer::kPad;
-            suffix_pad.data<uint8_t>()[r * (width + suffix_width) + width + u] = u < len ? 0 : 1;
-            if (u + 1 < len) scored_rows.push_back(r * suffix_width + u);
-          }
-          question_of_row.push_back(i);
-          ++r;
-        }
-      }
-    }
-    const e::Tensor rows_of = e::from_vector(question_of_row);
-    for (nn::KVCache& c : caches) {
-      c.k = e::index_select(c.k, 0, rows_of.to(c.k.device()));
-      c.v = e::index_select(c.v, 0, rows_of.to(c.v.device()));
-    }
-    e::Tensor rest_logp;
-    if (!scored_rows.empty()) {
-      nn::LlmForward g;
-      g.caches = &caches;
-      g.key_padding = suffix_pad;
-      g.logit_rows = e::from_vector(scored_rows);
-      rest_logp = e::log_softmax(model.forward(suffix, e::Tensor(), g).logits.data()).to(e::Device::cpu()).to(e::DType::f64).contiguous();
-    }
-    const int64_t v = first_logp.size(-1);
-    int64_t next_scored = 0;
-    for (int64_t i = 0; i < nq; ++i) {
-      const Prepared& p = prepared[first + static_cast<std::size_t>(i)];
+    const std::vector<Prepared> batch(prepared.begin() + static_cast<std::ptrdiff_t>(first),
+                                      prepared.begin() + static_cast<std::ptrdiff_t>(last));
+    const std::vector<AnswerLogps> logps = answer_logps(model, batch);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const Prepared& p = batch[i];
       QuestionScore& s = out[p.slot];
-      for (const data::Encoded& row : p.rows) {
-        const int64_t len = static_cast<int64_t>(row.ids.size() - p.prefix);
-        double total = 0.0;
-        int64_t n = 0;
-        for (int64_t u = 0; u < len; ++u) {
-          // Token u of the suffix: from the prefix's last position, or from suffix position u - 1.
-          const std::size_t at = p.prefix + static_cast<std::size_t>(u);
-          const double lp = u == 0 ? first_logp.data<double>()[i * v + row.ids[at]]
-                                   : rest_logp.data<double>()[(next_scored + u - 1) * v + row.ids[at]];
-          if (row.labels[at] != data::kIgnore) {
-            total += lp;
-            ++n;
-          }
-        }
-        next_scored += std::max<int64_t>(len - 1, 0);
-        s.sums.push_back(total);
-        s.answer_tokens.push_back(n);
-      }
+      s.sums = logps[i].sums;
+      s.answer_tokens = logps[i].tokens;
       s.rationale = p.rationale;
       s.scorable = !p.cut && std::all_of(s.answer_tokens.begin(), s.answer_tokens.end(), [](int64_t n) { return n > 0; });
       s = rescored(s, o.scoring, split.questions[static_cast<std::size_t>(indices[p.slot])], setup);
