@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <span>
 
 #include "autograd/var.h"
 #include "engine/ops.h"
@@ -100,7 +101,7 @@ struct AnswerLogps {
 // padded keys masked; RoPE attends by relative position), its keys and
 // values cached; then every choice's remaining tokens run against its
 // question's cache.
-std::vector<AnswerLogps> answer_logps(nn::Llava& model, const std::vector<Prepared>& batch) {
+std::vector<AnswerLogps> answer_logps(nn::Llava& model, std::span<const Prepared> batch) {
   autograd::NoGrad no_grad;
   const int64_t nq = static_cast<int64_t>(batch.size());
   int64_t width = 0, suffix_width = 0, n_rows = 0;
@@ -276,8 +277,7 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
                    [](const Prepared& a, const Prepared& b) { return a.prefix < b.prefix; });
   for (std::size_t first = 0; first < prepared.size(); first += static_cast<std::size_t>(o.batch_questions)) {
     const std::size_t last = std::min(prepared.size(), first + static_cast<std::size_t>(o.batch_questions));
-    const std::vector<Prepared> batch(prepared.begin() + static_cast<std::ptrdiff_t>(first),
-                                      prepared.begin() + static_cast<std::ptrdiff_t>(last));
+    const std::span<const Prepared> batch(prepared.data() + first, last - first);
     const std::vector<AnswerLogps> logps = answer_logps(model, batch);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const Prepared& p = batch[i];
