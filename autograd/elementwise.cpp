@@ -184,4 +184,13 @@ Var masked_fill(const Var& x, const Tensor& mask, double value) {
                      });
 }
 
+Var swiglu(const Var& gate, const Var& up) {
+  Tensor gd = gate.data(), ud = up.data();
+  return make_result(e::swiglu(gd, ud), "swiglu", {gate, up},
+                     [gd, ud](const Tensor& g, const std::vector<bool>&) {
+                       e::SwigluGrads d = e::swiglu_backward(g, gd, ud);
+                       return std::vector<Tensor>{d.dgate, d.dup};
+                     });
+}
+
 }  // namespace qs::autograd

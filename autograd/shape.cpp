@@ -87,16 +87,4 @@ Var concat(const std::vector<Var>& xs, int64_t dim) {
   });
 }
 
-Var index_select(const Var& x, int64_t dim, const Tensor& idx) {
-  Shape s = x.shape();
-  e::DType dt = x.dtype();
-  int d = engine::normalize_dim("index_select", dim, x.dim());
-  return make_result(e::index_select(x.data(), d, idx), "index_select", {x},
-                     [s, dt, d, idx](const Tensor& g, const std::vector<bool>&) {
-                       Tensor gx = e::zeros(s, dt, g.device());
-                       e::index_add_(gx, d, idx.reshape({idx.numel()}), g);
-                       return std::vector<Tensor>{gx};
-                     });
-}
-
 }  // namespace qs::autograd

@@ -211,7 +211,6 @@ int bench_train(const std::string& mode, const std::string& precision, int batch
     for (const std::string& path :
          qs::quant::quantize_linears(model->llm(), spec, [](const std::string&) { return true; })) {
       auto& q = dynamic_cast<qs::quant::QuantLinear&>(model->llm().submodule(path));
-      q.freeze_grid();
       q.enable_scale_learning();
     }
   }

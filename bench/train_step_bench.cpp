@@ -147,7 +147,6 @@ int main(int argc, char** argv) {
     } else {
       for (const std::string& path : qs::quant::quantize_linears(llm, qs::quant::QuantSpec{4, 64, false}, linears)) {
         auto& q = dynamic_cast<qs::quant::QuantLinear&>(llm.submodule(path));
-        q.freeze_grid();
         if (block_of(path) > kStartLayer) {
           q.enable_scale_learning();
         } else {

@@ -77,7 +77,6 @@ Result run(const Size& s, const std::string& method, int64_t batch, int64_t seq,
   } else if (method == "qslaw") {
     qs::quant::quantize_linears(*llm, qs::quant::QuantSpec{4, 64, false}, linears);
     qs::quant::for_each_quant(*llm, [](const std::string&, qs::quant::QuantLinear& q) {
-      q.freeze_grid();
       q.to_real();  // packed codes; the f32 master is dropped
     });
   }

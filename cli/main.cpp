@@ -1,5 +1,5 @@
-// The qslaw command line: subcommands grow with the pipeline (run, table,
-// eval, inspect, bench, generate, probe).
+// The qslaw binary: run, info, generate, table, probe and cache (benchmarks
+// are their own binaries under bench/, run by `./qslaw bench <name>`).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fmt/ranges.h>

@@ -1,7 +1,9 @@
 #pragma once
-// QS_KERNEL(device, "op", kernel(args...)) runs cpu::kernel(args...) or, on a
+// QS_KERNEL(device, op, kernel(args...)) runs cpu::kernel(args...) or, on a
 // GPU, cuda::kernel(args...) on that GPU's stream. The two kernel sets share
-// names and arguments (engine/cpu/kernels.h, engine/cuda/kernels.h).
+// names and arguments (engine/kernel_list.inc). `op` is a row of the op table
+// (Op::matmul) or a kind of unary, binary or reduce op: no kernel runs
+// without a row in engine/op_table.h, which names it in the profiler.
 #include "engine/backend.h"
 #include "engine/cpu/kernels.h"
 #include "engine/profiler.h"
@@ -18,7 +20,7 @@
     auto qs_sync_ = [&] {                                                               \
       if (!(dev).is_cpu()) ::qs::engine::cuda::synchronize((dev).index);                \
     };                                                                                  \
-    ::qs::engine::profiler::Scope qs_scope_(name, flops, qs_sync_);                     \
+    ::qs::engine::profiler::Scope qs_scope_(::qs::engine::op_name(name), flops, qs_sync_);                     \
     if ((dev).is_cpu()) {                                                               \
       ::qs::engine::cpu::__VA_ARGS__;                                                   \
     } else {                                                                            \
@@ -30,8 +32,8 @@
 #else
 #define QS_KERNEL_FLOPS(dev, name, flops, ...)                                          \
   do {                                                                                  \
-    if (!(dev).is_cpu()) ::qs::engine::no_kernel(name, (dev));                          \
-    ::qs::engine::profiler::Scope qs_scope_(name, flops, [] {});                        \
+    if (!(dev).is_cpu()) ::qs::engine::no_kernel(::qs::engine::op_name(name), (dev));                          \
+    ::qs::engine::profiler::Scope qs_scope_(::qs::engine::op_name(name), flops, [] {});                        \
     ::qs::engine::cpu::__VA_ARGS__;                                                     \
     qs_scope_.finish([] {});                                                            \
   } while (0)

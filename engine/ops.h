@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/op_kinds.h"
+#include "engine/op_table.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -245,9 +245,13 @@ Tensor matvec_4bit(const Tensor& x, const Tensor& packed, const Tensor& scale, c
 // W itself, f32 (out, in), from codes of `bits` in {2, 3, 4, 8} packed as a
 // bit stream per row: code j at bits [j bits, (j + 1) bits), LSB first, rows
 // of ceil(in bits / 8) bytes (the 4-bit layout above is this with bits = 4).
-// The batched path dequantizes, then multiplies.
+// (engine/packed_codes.h). The batched path dequantizes, then multiplies.
 Tensor dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& zero, int bits,
                          int64_t group, int64_t in);
+// Rows [r0, r0 + out.size(0)) of W written into out, f32 (rows, in) on the
+// codes' device: the tiles of a layer that never holds all of W at once.
+void dequantize_packed_(const Tensor& out, int64_t r0, const Tensor& packed, const Tensor& scale,
+                        const Tensor& zero, int bits, int64_t group);
 
 // Group-wise fake quantization on a frozen grid (METHOD.md, QSLAW):
 //   q = clamp(round(w / (s a)) + z, 0, levels),  w_hat = (q - z) s

@@ -53,7 +53,7 @@ AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tenso
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), s = k.size(2);
   const Tensor qo = operand(q, c.dev);
   AttentionForward f{output_like(qo, c.dev), Tensor({b, h, t}, lse_dtype(q.dtype()), c.dev)};
-  QS_KERNEL(c.dev, "attention",
+  QS_KERNEL(c.dev, Op::attention,
             attention_forward(qo, operand(k, c.dev), operand(v, c.dev), h, t, s, scale, causal, c.pad, f.out, f.lse));
   return f;
 }
@@ -67,7 +67,7 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
   const int64_t h = q.size(1), t = q.size(2), s = k.size(2);
   const Tensor qo = operand(q, c.dev), ko = operand(k, c.dev), vo = operand(v, c.dev);
   AttentionGrads g{output_like(qo, c.dev), output_like(ko, c.dev), output_like(vo, c.dev)};
-  QS_KERNEL(c.dev, "attention_backward",
+  QS_KERNEL(c.dev, Op::attention_backward,
             attention_backward(operand(dout, c.dev), qo, ko, vo, operand(fwd.out, c.dev), fwd.lse.contiguous(), h, t, s,
                                scale, causal, c.pad, g.dq, g.dk, g.dv));
   return g;

@@ -24,17 +24,17 @@ void copy_(const Tensor& dst, const Tensor& src) {
       src.dtype() != DType::f32 && dst.dtype() != DType::f32) {
     // The CPU kernels convert half types only to and from f32: go through it.
     Tensor f32(src.shape(), DType::f32, dev);
-    QS_KERNEL(dev, "copy_", copy(f32, src));
-    QS_KERNEL(dev, "copy_", copy(dst, f32));
+    QS_KERNEL(dev, Op::copy_, copy(f32, src));
+    QS_KERNEL(dev, Op::copy_, copy(dst, f32));
     return;
   }
-  QS_KERNEL(dev, "copy_", copy(dst, src));
+  QS_KERNEL(dev, Op::copy_, copy(dst, src));
 }
 
 void fill_(const Tensor& dst, double value) {
   QS_CHECK(dst.defined(), "fill_: undefined tensor");
   Device dev = op_device("fill_", {&dst});
-  QS_KERNEL(dev, "fill_", fill(dst, value));
+  QS_KERNEL(dev, Op::fill_, fill(dst, value));
 }
 
 double element_as_double(const Tensor& x, int64_t index) {
@@ -98,6 +98,36 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 bool equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   return to_vector<double>(a) == to_vector<double>(b);
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  QS_CHECK(!xs.empty(), "concat: no tensors given");
+  const Tensor& first = xs[0];
+  QS_CHECK(first.defined(), "concat: tensor 0 is undefined");
+  int d = normalize_dim("concat", dim, first.dim());
+  Shape shape = first.shape();
+  int64_t total = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    QS_CHECK(x.defined(), "concat: tensor {} is undefined", i);
+    QS_CHECK(x.dtype() == first.dtype(), "concat: tensor {} is {} but tensor 0 is {}", i,
+             describe(x), describe(first));
+    bool ok = x.dim() == first.dim();
+    for (int64_t k = 0; ok && k < x.dim(); ++k) ok = k == d || x.size(k) == first.size(k);
+    QS_CHECK(ok, "concat: tensor {} {} does not match tensor 0 {} outside dim {}", i,
+             describe(x), describe(first), d);
+    total += x.size(d);
+  }
+  shape[d] = total;
+  Device dev = op_device("concat", {&first});
+  Tensor out(shape, first.dtype(), dev);
+  int64_t at = 0;
+  for (const Tensor& x : xs) {
+    op_device("concat", {&first, &x});
+    copy_(out.slice(d, at, at + x.size(d)), x);
+    at += x.size(d);
+  }
+  return out;
 }
 
 }  // namespace qs::engine

@@ -5,20 +5,6 @@ namespace qs::engine {
 
 namespace {
 
-const char* unary_name(UnaryOp op) {
-  static const char* names[] = {"neg",  "exp",       "log",      "sqrt", "rsqrt",
-                                "tanh", "sigmoid",   "relu",     "abs",  "sign",
-                                "round", "gelu_tanh", "gelu_erf", "silu", "gelu_tanh_grad",
-                                "gelu_erf_grad", "silu_grad"};
-  return names[static_cast<int>(op)];
-}
-
-const char* binary_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
-  return names[static_cast<int>(op)];
-}
-
 bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
 void check_defined(const char* op, const Tensor& t, const char* what) {
@@ -28,13 +14,13 @@ void check_defined(const char* op, const Tensor& t, const char* what) {
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x) {
-  const char* name = unary_name(op);
+  const char* name = op_name(op);
   check_defined(name, x, "input");
   Device dev = op_device(name, {&x});
   QS_CHECK(computable(x.dtype(), dev), "{}: needs an f32 or f64 tensor (or bf16/f16 on CUDA), got {}",
            name, describe(x));
   Tensor out(x.shape(), x.dtype(), dev);
-  QS_KERNEL(dev, name, unary(op, x, out));
+  QS_KERNEL(dev, op, unary(op, x, out));
   return out;
 }
 
@@ -52,12 +38,12 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   QS_CHECK(computable(x.dtype(), dev),
            "clamp: needs an f32 or f64 tensor (or bf16/f16 on CUDA), got {}", describe(x));
   Tensor out(x.shape(), x.dtype(), dev);
-  QS_KERNEL(dev, "clamp", clamp(x, lo, hi, out));
+  QS_KERNEL(dev, Op::clamp, clamp(x, lo, hi, out));
   return out;
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
-  const char* name = binary_name(op);
+  const char* name = op_name(op);
   check_defined(name, a, "first operand");
   check_defined(name, b, "second operand");
   QS_CHECK(a.dtype() == b.dtype(), "{}: dtype mismatch between {} and {}", name, describe(a),
@@ -69,7 +55,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
            "{}: {} is a storage type on the CPU; convert to f32 first", name, describe(a));
   Shape shape = broadcast_shapes(name, a.shape(), b.shape());
   Tensor out(shape, is_comparison(op) ? DType::u8 : a.dtype(), dev);
-  QS_KERNEL(dev, name, binary(op, a, b, out));
+  QS_KERNEL(dev, op, binary(op, a, b, out));
   return out;
 }
 
@@ -88,11 +74,11 @@ void add_(const Tensor& dst, const Tensor& src) {
   }
   // The elementwise kernels read each element before writing the same one,
   // so a contiguous destination may be the first operand.
-  QS_KERNEL(dev, "add", binary(BinaryOp::add, dst, src, dst));
+  QS_KERNEL(dev, BinaryOp::add, binary(BinaryOp::add, dst, src, dst));
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, double b) {
-  check_defined(binary_name(op), a, "first operand");
+  check_defined(op_name(op), a, "first operand");
   return binary(op, a, scalar(b, a.dtype(), a.device()));
 }
 
@@ -105,7 +91,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
   QS_CHECK(computable(gate.dtype(), dev), "swiglu: needs f32 or f64 (or bf16/f16 on CUDA), got {}",
            describe(gate));
   Tensor y(gate.shape(), gate.dtype(), dev);
-  QS_KERNEL(dev, "swiglu", swiglu(gate.contiguous(), up.contiguous(), y));
+  QS_KERNEL(dev, Op::swiglu, swiglu(gate.contiguous(), up.contiguous(), y));
   return y;
 }
 
@@ -117,7 +103,7 @@ SwigluGrads swiglu_backward(const Tensor& dy, const Tensor& gate, const Tensor& 
            describe(up));
   Device dev = op_device("swiglu_backward", {&dy, &gate, &up});
   SwigluGrads g{Tensor(gate.shape(), gate.dtype(), dev), Tensor(gate.shape(), gate.dtype(), dev)};
-  QS_KERNEL(dev, "swiglu_backward",
+  QS_KERNEL(dev, Op::swiglu_backward,
             swiglu_backward(dy.contiguous(), gate.contiguous(), up.contiguous(), g.dgate, g.dup));
   return g;
 }
@@ -134,7 +120,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()),
                                  b.shape());
   Tensor out(shape, a.dtype(), dev);
-  QS_KERNEL(dev, "where", where(cond, a, b, out));
+  QS_KERNEL(dev, Op::where, where(cond, a, b, out));
   return out;
 }
 

@@ -48,48 +48,4 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   return device.is_cpu() ? out : out.to(device);
 }
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi,
-            Device device) {
-  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "rand: dtype must be f32 or f64, got {}",
-           dtype_name(dtype));
-  Tensor t(shape, dtype, device);
-  const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
-  QS_KERNEL(device, "rand", rand_uniform(t, gen.seed(), offset, lo, hi));
-  return t;
-}
-
-Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset, Tensor* keep) {
-  QS_CHECK(x.defined() && is_floating(x.dtype()), "dropout: needs a floating tensor, got {}",
-           x.defined() ? describe(x) : std::string("undefined"));
-  QS_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got {}", p);
-  const Tensor src = x.contiguous();
-  Tensor out(x.shape(), x.dtype(), x.device());
-  Tensor mask = keep ? Tensor(x.shape(), DType::u8, x.device()) : Tensor();
-  QS_KERNEL(x.device(), "dropout", dropout(src, p, seed, offset, out, mask));
-  if (keep) *keep = mask;
-  return out;
-}
-
-Tensor dropout_backward(const Tensor& dy, const Tensor& keep, double p) {
-  QS_CHECK(dy.defined() && is_floating(dy.dtype()) && keep.defined() && keep.dtype() == DType::u8 &&
-               keep.shape() == dy.shape(),
-           "dropout_backward: needs a floating gradient and a u8 mask of its shape, got {} and {}", describe(dy),
-           describe(keep));
-  QS_CHECK(p >= 0.0 && p < 1.0, "dropout_backward: p must be in [0, 1), got {}", p);
-  const Device dev = op_device("dropout_backward", {&dy, &keep});
-  Tensor dx(dy.shape(), dy.dtype(), dev);
-  QS_KERNEL(dev, "dropout_backward", dropout_backward(dy.contiguous(), keep.contiguous(), p, dx));
-  return dx;
-}
-
-Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std,
-             Device device) {
-  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "randn: dtype must be f32 or f64, got {}",
-           dtype_name(dtype));
-  Tensor t(shape, dtype, device);
-  const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
-  QS_KERNEL(device, "randn", rand_normal(t, gen.seed(), offset, mean, std));
-  return t;
-}
-
 }  // namespace qs::engine

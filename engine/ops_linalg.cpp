@@ -66,7 +66,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out(out_shape, a.dtype(), dev);
   if (dev.is_cuda()) {
     // cuBLAS reads a matrix in place when one of its last two dims has unit stride.
-    // (The same test as cuda/matmul.cu's as_column_major.)
+    // (The same test as cuda/linalg.cu's as_column_major.)
     auto gemm_ready = [](const Tensor& t) {
       const int64_t rows = t.size(1), cols = t.size(2);
       const int64_t rs = rows == 1 ? cols : t.strides()[1], cs = cols == 1 ? 1 : t.strides()[2];
@@ -78,7 +78,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   const double flops = 2.0 * static_cast<double>(numel_of(batch)) * static_cast<double>(m) * static_cast<double>(n) *
                        static_cast<double>(k);
-  QS_KERNEL_FLOPS(dev, "matmul", flops, matmul(a3, b3, out.view({numel_of(batch), m, n})));
+  QS_KERNEL_FLOPS(dev, Op::matmul, flops, matmul(a3, b3, out.view({numel_of(batch), m, n})));
   return out;
 }
 

@@ -22,7 +22,7 @@ void adamw_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
   check_state("adamw_step_", param, exp_avg_sq, "exp_avg_sq");
   QS_CHECK(step >= 1, "adamw_step_: step counts from 1, got {}", step);
   Device dev = op_device("adamw_step_", {&param, &grad, &exp_avg, &exp_avg_sq});
-  QS_KERNEL(dev, "adamw_step_",
+  QS_KERNEL(dev, Op::adamw_step_,
             adamw_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step));
 }
 
@@ -33,7 +33,7 @@ void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_b
   check_state("sgd_step_", param, grad, "grad");
   if (momentum_buf.defined()) check_state("sgd_step_", param, momentum_buf, "momentum buffer");
   Device dev = op_device("sgd_step_", {&param, &grad, &momentum_buf});
-  QS_KERNEL(dev, "sgd_step_", sgd_step(param, grad, momentum_buf, lr, momentum, weight_decay));
+  QS_KERNEL(dev, Op::sgd_step_, sgd_step(param, grad, momentum_buf, lr, momentum, weight_decay));
 }
 
 }  // namespace qs::engine

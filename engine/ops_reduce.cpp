@@ -11,20 +11,9 @@ struct Reduced {
   Tensor values, indices;
 };
 
-const char* reduce_name(cpu::ReduceOp op) {
-  switch (op) {
-    case cpu::ReduceOp::sum: return "sum";
-    case cpu::ReduceOp::mean: return "mean";
-    case cpu::ReduceOp::max: return "max";
-    case cpu::ReduceOp::min: return "min";
-    case cpu::ReduceOp::var: return "var";
-  }
-  return "reduce";
-}
-
 Reduced reduce_dim(cpu::ReduceOp op, const Tensor& x, int64_t dim, bool keepdim,
                    int64_t correction = 0) {
-  const char* name = reduce_name(op);
+  const char* name = op_name(op);
   QS_CHECK(x.defined(), "{}: input is an undefined tensor", name);
   Device dev = op_device(name, {&x});
   const bool indexed = op == cpu::ReduceOp::max || op == cpu::ReduceOp::min;
@@ -55,12 +44,12 @@ Reduced reduce_dim(cpu::ReduceOp op, const Tensor& x, int64_t dim, bool keepdim,
     fill_(r.values, 0.0);
     return r;
   }
-  QS_KERNEL(dev, name, reduce(op, src.contiguous(), outer, n, inner, r.values, r.indices, correction));
+  QS_KERNEL(dev, op, reduce(op, src.contiguous(), outer, n, inner, r.values, r.indices, correction));
   return r;
 }
 
 Tensor reduce_all(cpu::ReduceOp op, const Tensor& x, int64_t correction = 0) {
-  QS_CHECK(x.defined(), "{}: input is an undefined tensor", reduce_name(op));
+  QS_CHECK(x.defined(), "{}: input is an undefined tensor", op_name(op));
   return reduce_dim(op, x.reshape({x.numel()}), 0, false, correction).values;
 }
 

@@ -6,6 +6,7 @@
 // starts, naming the file and the key path.
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -43,6 +44,20 @@ class ConfigSection {
     const T v = get<T>(key, fallback);
     QS_CHECK(v >= lo && v <= hi, "config {}: '{}' must be in [{}, {}], got {}", file_, path_of(key), lo, hi, v);
     return v;
+  }
+  // One of a fixed set of names, as its enum value: `choices` is the enum's
+  // parse table ({name, value} pairs); the error lists the names.
+  template <class E, std::size_t N>
+  E get_choice(const std::string& key, E fallback, const std::array<std::pair<const char*, E>, N>& choices) {
+    known_.insert(key);
+    if (!has(key)) return fallback;
+    const std::string v = convert<std::string>(key);
+    std::string names;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (v == choices[i].first) return choices[i].second;
+      names += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(choices[i].first);
+    }
+    fail("config {}: '{}' is '{}' (expected {})", file_, path_of(key), v, names);
   }
   template <class T>
   T require(const std::string& key) {

@@ -84,6 +84,27 @@ void Module::collect_buffers(const std::string& prefix,
   for (auto& [n, m] : children_) m->collect_buffers(join(prefix, n), out);
 }
 
+namespace {
+// Depth first in registration order: each module's subtree right after it.
+template <class M>
+void collect_modules(const std::string& path, M* m, std::vector<std::pair<std::string, M*>>& out) {
+  out.emplace_back(path, m);
+  for (auto& [n, child] : m->children()) collect_modules<M>(join(path, n), child.get(), out);
+}
+}  // namespace
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  collect_modules<const Module>("", this, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  collect_modules<Module>("", this, out);
+  return out;
+}
+
 std::vector<std::pair<std::string, Var>> Module::named_parameters() const {
   std::vector<std::pair<std::string, Var>> out;
   collect_parameters("", out);

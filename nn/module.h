@@ -32,6 +32,10 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
     return children_;
   }
+  // This module ("") and every module below it by dotted path, parents before
+  // their children, in registration order.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
 
   void train(bool on = true);
   void eval() { train(false); }

@@ -8,8 +8,9 @@
 
 namespace qs::quant {
 
-// Writes rows [r0, r1) of W, (r1 - r0) x in f32, to dst.
-using DequantRows = std::function<void(int64_t r0, int64_t r1, float* dst)>;
+// Writes rows [r0, r0 + tile.size(0)) of W into tile, f32 (rows, in),
+// contiguous, on the input's device.
+using DequantRows = std::function<void(int64_t r0, const engine::Tensor& tile)>;
 
 autograd::Var dequant_linear(const autograd::Var& x, int64_t in, int64_t out, DequantRows rows,
                              const char* name);

@@ -14,14 +14,8 @@ namespace {
 
 std::vector<std::pair<std::string, QuantLinear*>> quant_layers(nn::Module& block, const std::string& prefix) {
   std::vector<std::pair<std::string, QuantLinear*>> out;
-  for (auto& [name, child] : block.children()) {
-    const std::string path = prefix + "." + name;
-    if (auto* q = dynamic_cast<QuantLinear*>(child.get())) {
-      out.emplace_back(path, q);
-    } else {
-      auto sub = quant_layers(*child, path);
-      out.insert(out.end(), sub.begin(), sub.end());
-    }
+  for (auto& [path, m] : block.named_modules()) {
+    if (auto* q = dynamic_cast<QuantLinear*>(m)) out.emplace_back(prefix + "." + path, q);
   }
   return out;
 }

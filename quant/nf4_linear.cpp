@@ -19,8 +19,8 @@ autograd::Var Nf4Linear::forward(const autograd::Var& x) {
     return bias_.defined() ? y + bias_ : y;
   }
   const Nf4Weight w = weight_;
-  autograd::Var y = dequant_linear(x, w.in, w.out, [w](int64_t r0, int64_t r1, float* dst) {
-    nf4_dequantize_rows(w, r0, r1, dst);
+  autograd::Var y = dequant_linear(x, w.in, w.out, [w](int64_t r0, const Tensor& tile) {
+    nf4_dequantize_rows(w, r0, r0 + tile.size(0), tile.data<float>());
   }, "nf4_linear");
   return bias_.defined() ? y + bias_ : y;
 }

@@ -6,18 +6,10 @@ namespace qs::quant {
 
 namespace e = qs::engine;
 
-namespace {
-void visit(nn::Module& m, const std::string& prefix, const std::function<void(const std::string&, QuantLinear&)>& f) {
-  for (auto& [name, child] : m.children()) {
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
-    if (auto* q = dynamic_cast<QuantLinear*>(child.get())) f(path, *q);
-    else visit(*child, path, f);
-  }
-}
-}  // namespace
-
 void for_each_quant(nn::Module& root, const std::function<void(const std::string&, QuantLinear&)>& f) {
-  visit(root, "", f);
+  for (auto& [path, m] : root.named_modules()) {
+    if (auto* q = dynamic_cast<QuantLinear*>(m)) f(path, *q);
+  }
 }
 
 int64_t block_index(const std::string& path) {
@@ -70,9 +62,19 @@ void set_alpha_trainable(nn::Module& root) {
   });
 }
 
+nn::ParamGroup alpha_group(nn::Module& root, double lr, const std::string& prefix) {
+  std::vector<std::pair<std::string, autograd::Var>> alphas;
+  for_each_quant(root, [&](const std::string& path, QuantLinear& q) {
+    if (!q.alpha().defined()) return;
+    q.alpha().set_requires_grad(true);
+    alphas.emplace_back(prefix + path + ".alpha", q.alpha());
+  });
+  return nn::ParamGroup{"alpha", alphas, lr, 0.0};
+}
+
 void fold_alpha(nn::Module& root) {
   for_each_quant(root, [](const std::string&, QuantLinear& q) {
-    if (q.mode() == QuantMode::fake) q.to_real();
+    if (q.mode() != QuantMode::packed) q.to_real();
   });
 }
 

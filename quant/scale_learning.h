@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "nn/optim/optimizer.h"
 #include "quant/quant_linear.h"
 
 namespace qs::quant {
@@ -27,6 +28,10 @@ std::map<std::string, Tensor> alpha_state(nn::Module& root);
 void load_alpha(nn::Module& root, const std::map<std::string, Tensor>& alpha, const std::string& source);
 void reset_alpha(nn::Module& root);         // every alpha back to 1
 void set_alpha_trainable(nn::Module& root);  // requires_grad on every alpha
+// Every alpha as one trainable optimizer group, named `prefix` + layer path +
+// ".alpha", without weight decay (alpha is a factor around 1, not a weight
+// to shrink towards 0).
+nn::ParamGroup alpha_group(nn::Module& root, double lr, const std::string& prefix = "");
 // Alpha folded into the codes, every quantized layer packed (real mode).
 void fold_alpha(nn::Module& root);
 // Mean |alpha - 1| over every group: how far the learned scales moved.

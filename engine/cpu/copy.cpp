@@ -1,6 +1,5 @@
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
-#include "engine/rng.h"
 
 namespace qs::engine::cpu {
 
@@ -93,83 +92,6 @@ void fill(const Tensor& dst, double value) {
                     [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
                       for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
                     });
-  });
-}
-
-void rand_uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
-  dispatch_floating("rand", out.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* p = out.data<T>();
-    const int64_t n = out.numel();
-    if constexpr (std::is_same_v<T, float>) {
-      // One Philox block per element; written as a plain loop so it vectorizes.
-#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) {
-        p[i] = static_cast<float>(lo + (hi - lo) * static_cast<double>(uniform_f32(seed, offset + static_cast<uint64_t>(i))));
-      }
-    } else {
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(lo + (hi - lo) * uniform_f64(seed, offset + i));
-    }
-  });
-}
-
-void dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset, const Tensor& out, const Tensor& keep) {
-  dispatch_floating("dropout", x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* xp = x.data<T>();
-    T* op = out.data<T>();
-    uint8_t* kp = keep.defined() ? keep.data<uint8_t>() : nullptr;
-    const int64_t n = x.numel();
-    // The comparison and the scale in T, as ge(rand(...), p) and a scalar product in T gave.
-    const T threshold = static_cast<T>(p), scale = static_cast<T>(1.0 / (1.0 - p));
-    if constexpr (std::is_same_v<T, float>) {
-      // Plain loops, one per case, so that Philox vectorizes (a branch on kp
-      // inside the loop kept it scalar: LoRA's step was 15% slower).
-      if (kp) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-        for (int64_t i = 0; i < n; ++i) {
-          const bool k = uniform_f32(seed, offset + static_cast<uint64_t>(i)) >= threshold;
-          kp[i] = static_cast<uint8_t>(k);
-          op[i] = k ? xp[i] * scale : 0.0f;
-        }
-      } else {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-        for (int64_t i = 0; i < n; ++i) {
-          op[i] = uniform_f32(seed, offset + static_cast<uint64_t>(i)) >= threshold ? xp[i] * scale : 0.0f;
-        }
-      }
-    } else {
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) {
-        const bool k = static_cast<T>(uniform_f64(seed, offset + static_cast<uint64_t>(i))) >= threshold;
-        if (kp) kp[i] = static_cast<uint8_t>(k);
-        op[i] = k ? xp[i] * scale : T(0);
-      }
-    }
-  });
-}
-
-void dropout_backward(const Tensor& dy, const Tensor& keep, double p, const Tensor& dx) {
-  dispatch_floating("dropout_backward", dy.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* gp = dy.data<T>();
-    const uint8_t* kp = keep.data<uint8_t>();
-    T* op = dx.data<T>();
-    const int64_t n = dy.numel();
-    const T scale = static_cast<T>(1.0 / (1.0 - p));
-#pragma omp parallel for simd schedule(static) if (n >= kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) op[i] = kp[i] ? gp[i] * scale : T(0);
-  });
-}
-
-void rand_normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
-  dispatch_floating("randn", out.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* p = out.data<T>();
-    const int64_t n = out.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(mean + std * normal_f64(seed, offset + i));
   });
 }
 

@@ -16,6 +16,7 @@
 
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/loops.h"
+#include "engine/packed_codes.h"
 
 namespace qs::engine::cpu {
 
@@ -84,18 +85,26 @@ void dequantize_packed(const Tensor& packed, const Tensor& scale, const Tensor& 
   const float* sp = scale.data<float>();
   const float* zp = zero.data<float>();
   float* wp = w.data<float>();
-  const uint32_t mask = (1u << bits) - 1;
-#pragma omp parallel for schedule(static) if (out * in >= kParallelGrain)
+#pragma omp parallel for schedule(static) if (out * in >= kParallelGrain && !omp_in_parallel())
   for (int64_t r = 0; r < out; ++r) {
     const uint8_t* row = pp + r * row_bytes;
-    for (int64_t j = 0; j < in; ++j) {
-      // Two bytes hold any code (a 3-bit code may straddle a byte boundary).
-      const int64_t bit = j * bits, byte = bit >> 3;
-      uint32_t word = row[byte];
-      if (byte + 1 < row_bytes) word |= static_cast<uint32_t>(row[byte + 1]) << 8;
-      const float code = static_cast<float>((word >> (bit & 7)) & mask);
-      const int64_t g = r * groups + j / group_size;
-      wp[r * in + j] = (code - zp[g]) * sp[g];
+    float* dst = wp + r * in;
+    for (int64_t g = 0; g < groups; ++g) {
+      const float s = sp[r * groups + g], z = zp[r * groups + g];
+      const int64_t j0 = g * group_size, j1 = std::min(in, j0 + group_size);
+      // The byte-aligned widths skip the general two-byte read.
+      if (bits == 4) {
+        for (int64_t j = j0; j < j1; ++j) {
+          const uint8_t byte = row[j >> 1];
+          dst[j] = (static_cast<float>((j & 1) ? byte >> 4 : byte & 15) - z) * s;
+        }
+      } else if (bits == 8) {
+        for (int64_t j = j0; j < j1; ++j) dst[j] = (static_cast<float>(row[j]) - z) * s;
+      } else {
+        for (int64_t j = j0; j < j1; ++j) {
+          dst[j] = (static_cast<float>(packing::read_code(row, j, bits, row_bytes)) - z) * s;
+        }
+      }
     }
   }
 }

@@ -148,4 +148,14 @@ inline int row_threads(int64_t n) {
   return t;
 }
 
+// Typed pointers of a view's data.
+template <class T>
+const T* cptr(const View& v) {
+  return static_cast<const T*>(v.data);
+}
+template <class T>
+T* mptr(const View& v) {
+  return static_cast<T*>(v.data);
+}
+
 }  // namespace qs::engine::cuda

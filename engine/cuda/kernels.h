@@ -6,7 +6,7 @@
 // tensor.h.
 #include <cstdint>
 
-#include "engine/op_kinds.h"
+#include "engine/op_table.h"
 
 namespace qs::engine {
 class Tensor;

@@ -6,6 +6,7 @@
 
 #include "engine/cuda/common.cuh"
 #include "engine/cuda/kernels.h"
+#include "engine/packed_codes.h"
 
 namespace qs::engine::cuda {
 
@@ -113,19 +114,15 @@ __global__ void matvec_4bit_bytes_kernel(const float* __restrict__ x, const uint
   }
 }
 
-// One thread per weight; a code is read from the two bytes that can hold it.
+// One thread per weight.
 __global__ void dequantize_packed_kernel(const uint8_t* packed, const float* scale, const float* zero,
                                          int bits, int64_t out, int64_t in, int64_t row_bytes,
                                          int64_t group, float* w) {
   const int64_t groups = (in + group - 1) / group;
-  const uint32_t mask = (1u << bits) - 1;
   QS_GRID_STRIDE(k, out * in) {
-    const int64_t r = k / in, j = k % in, bit = j * bits, byte = bit >> 3;
-    const uint8_t* row = packed + r * row_bytes;
-    uint32_t word = row[byte];
-    if (byte + 1 < row_bytes) word |= static_cast<uint32_t>(row[byte + 1]) << 8;
-    const int64_t g = r * groups + j / group;
-    w[k] = (static_cast<float>((word >> (bit & 7)) & mask) - zero[g]) * scale[g];
+    const int64_t r = k / in, j = k % in, g = r * groups + j / group;
+    const float code = static_cast<float>(packing::read_code(packed + r * row_bytes, j, bits, row_bytes));
+    w[k] = (code - zero[g]) * scale[g];
   }
 }
 

@@ -22,7 +22,7 @@ AlignConfig read_config(ConfigSection& s) {
   AlignConfig c;
   c.pairs = s.get<int64_t>("pairs", c.pairs);
   QS_CHECK(c.pairs > 0, "config {}: '{}' must be positive", s.file(), s.path_of("pairs"));
-  c.train = read_stage_train(s.section("train"), {300, 32, 10, 1e-3, -1, 0.03, 0.0, 0.0, 1.0});
+  c.train = read_stage_train(s.section("train"), {.steps = 300, .batch_size = 32, .log_every = 10, .lr = 1e-3});
   return c;
 }
 

@@ -25,7 +25,7 @@ nlohmann::json run(StageContext& ctx) {
   // The full-precision copies are not part of the tuned model's memory.
   setup.llm_weights.clear();
   setup.vit_weights.clear();
-  if (setup.method.tuning == "full") {
+  if (setup.method.tuning == Tuning::full) {
     model->llm().set_requires_grad(true);
   } else {
     for (auto& [path, p] : model->llm().named_parameters()) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,29 @@ namespace qs::experiments {
 //   qlora     NF4 (double quantized) + LoRA
 //   lwc_lora  4-bit LWC-calibrated + LoRA
 //   qslaw     4-bit LWC + scale learning (align and warmup) + LoRA
+enum class Preset { full, lora, qlora, lwc_lora, qslaw };
+enum class Weights { fp, minmax, nf4, lwc };
+enum class Tuning { full, lora };
+// Parse tables: the names configs use.
+inline constexpr std::array<std::pair<const char*, Preset>, 5> kPresets{
+    {{"full", Preset::full}, {"lora", Preset::lora}, {"qlora", Preset::qlora}, {"lwc_lora", Preset::lwc_lora},
+     {"qslaw", Preset::qslaw}}};
+inline constexpr std::array<std::pair<const char*, Weights>, 4> kWeights{
+    {{"fp", Weights::fp}, {"minmax", Weights::minmax}, {"nf4", Weights::nf4}, {"lwc", Weights::lwc}}};
+inline constexpr std::array<std::pair<const char*, Tuning>, 2> kTunings{{{"full", Tuning::full}, {"lora", Tuning::lora}}};
+// The config name of a value.
+template <class E, std::size_t N>
+const char* name_of(E value, const std::array<std::pair<const char*, E>, N>& table) {
+  for (const auto& [name, v] : table) {
+    if (v == value) return name;
+  }
+  return "?";
+}
+
 struct MethodConfig {
-  std::string preset = "qslaw";
-  std::string weights = "lwc";  // fp | minmax | nf4 | lwc
-  std::string tuning = "lora";  // full | lora
+  Preset preset = Preset::qslaw;
+  Weights weights = Weights::lwc;
+  Tuning tuning = Tuning::lora;
   int64_t bits = 4, group_size = 64;
   std::string layers = "layers.0-.*_proj";  // the linears that are quantized
   bool scale_learning = true;
@@ -45,7 +65,7 @@ struct MethodConfig {
   bool nf4_double_quant = true;
   uint64_t seed = 0;  // the tuning seed (a sweep's seeds); upstream stages use the top-level seed
 
-  bool uniform_quant() const { return weights == "minmax" || weights == "lwc"; }
+  bool uniform_quant() const { return weights == Weights::minmax || weights == Weights::lwc; }
   std::string label() const;
 };
 MethodConfig read_method_config(ConfigSection& s);

@@ -47,7 +47,7 @@ WarmupConfig read_config(ConfigSection& s) {
   c.text = s.get<std::string>("text", c.text);
   QS_CHECK(c.text == "corpus" || c.text == "english", "config {}: '{}' is '{}' (expected corpus or english)", s.file(),
            s.path_of("text"), c.text);
-  c.train = read_stage_train(s.section("train"), {300, 32, 10, 2e-3, -1, 0.03, 0.0, 0.0, 1.0});
+  c.train = read_stage_train(s.section("train"), {.steps = 300, .batch_size = 32, .log_every = 10, .lr = 2e-3});
   return c;
 }
 

@@ -21,7 +21,7 @@ Llama::Llama(const LlamaConfig& c) : config_(c) {
   register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.dim, gen, c.init_std));
   auto layers = register_module("layers", std::make_shared<ModuleList>());
   BlockConfig block;
-  block.attn = AttentionConfig{c.dim, c.n_heads, true, true, c.rope_theta, false};
+  block.attn = AttentionConfig{.dim = c.dim, .n_heads = c.n_heads, .causal = true, .rope = true, .rope_theta = c.rope_theta};
   block.hidden = c.hidden();
   block.norm = NormKind::rms;
   block.mlp = MlpKind::swiglu;

@@ -76,7 +76,6 @@ std::vector<double> train_steps(Device dev, bool qslaw) {
     auto all = [](const std::string&) { return true; };
     for (const std::string& path : qs::quant::quantize_linears(model->llm(), spec, all)) {
       auto& q = dynamic_cast<qs::quant::QuantLinear&>(model->llm().submodule(path));
-      q.freeze_grid();
       q.enable_scale_learning();
     }
   }

@@ -12,6 +12,8 @@ using namespace qs::quant;
 namespace ag = qs::autograd;
 namespace e = qs::engine;
 namespace nn = qs::nn;
+using qs::test::error_of;
+using qs::test::has;
 
 namespace {
 nn::LlamaConfig tiny() {
@@ -173,4 +175,86 @@ TEST_CASE("real quantized weights save to a checkpoint and load into a fresh mod
   b.load_state_dict(e::load_tensor_file(path).tensors);
   CHECK(e::equal(b.forward(ids).logits.data(), a.forward(ids).logits.data()));
   std::filesystem::remove(path);
+}
+
+namespace {
+// A layer with a calibrated (clipped) grid and learned alpha: nothing about
+// its state is the default, so a round trip that drops any of it shows.
+std::unique_ptr<QuantLinear> calibrated_layer(const nn::Linear& lin) {
+  auto q = std::make_unique<QuantLinear>(lin, QuantSpec{3, 8, false});
+  q->enable_clipping(0.5);  // strong clipping: a grid unlike min-max
+  q->freeze_grid();
+  q->enable_scale_learning();
+  e::Generator gen(4);
+  e::copy_(q->alpha().data(), e::rand(q->alpha().shape(), gen, e::DType::f32, 0.8, 1.2));
+  return q;
+}
+}  // namespace
+
+TEST_CASE("QuantLinear keeps one grid: the buffers are what the forward reads") {
+  e::Generator gen(2);
+  nn::Linear lin(24, 5, true, gen, 0.5);
+  auto q = calibrated_layer(lin);
+  const Tensor x = e::randn({3, 24}, gen);
+  const Tensor y = q->forward(ag::Var(x)).data().clone();
+  // The grid handed out is the state dict's, not a copy beside it.
+  const auto state = q->state_dict();
+  CHECK(e::equal(q->grid().scale, state.at("scale")));
+  CHECK(e::equal(q->grid().zero, state.at("zero")));
+  CHECK(!e::equal(state.at("scale"), minmax_params(lin.weight.data(), q->spec()).scale));
+
+  SUBCASE("a dtype round trip leaves the state and the forward as they were") {
+    q->to(e::DType::f64);
+    CHECK(q->state_dict().at("scale").dtype() == e::DType::f64);
+    q->to(e::DType::f32);
+    CHECK(e::equal(q->state_dict().at("scale"), state.at("scale")));
+    CHECK(e::equal(q->forward(ag::Var(x)).data(), y));
+  }
+  SUBCASE("a state-dict round trip into a fresh layer reproduces the forward") {
+    QuantLinear fresh(lin, QuantSpec{3, 8, false});
+    fresh.enable_scale_learning();
+    fresh.load_state_dict(state, /*strict=*/false);  // the fresh layer has no clipping factors
+    CHECK(e::equal(fresh.forward(ag::Var(x)).data(), y));
+  }
+  SUBCASE("a loaded grid is the one the forward uses") {
+    auto edited = state;
+    edited.at("scale") = e::mul(state.at("scale"), e::scalar(2.0));
+    q->load_state_dict(edited);
+    GroupParams doubled{edited.at("scale"), edited.at("zero")};
+    const Tensor w_hat = dequantize(quantize(lin.weight.data(), doubled, q->spec(), q->alpha().data()), doubled,
+                                    q->spec());
+    QS_CHECK_CLOSE(q->effective_weight(), w_hat, 1e-6);
+    QS_CHECK_CLOSE(q->forward(ag::Var(x)).data(), e::matmul(x, w_hat.t()) + lin.bias.data(), 1e-5);
+  }
+  SUBCASE("packed: the state dict carries codes and grid, and a round trip reproduces the forward") {
+    q->to_real();
+    CHECK(q->mode() == QuantMode::packed);
+    const Tensor yp = q->forward(ag::Var(x)).data().clone();
+    QS_CHECK_CLOSE(yp, y, 1e-5);  // alpha folded into the codes
+    QuantLinear other(lin, QuantSpec{3, 8, false});
+    other.to_real();
+    other.load_state_dict(q->state_dict());
+    CHECK(e::equal(other.forward(ag::Var(x)).data(), yp));
+    q->to(e::DType::f64);
+    q->to(e::DType::f32);
+    CHECK(e::equal(q->forward(ag::Var(x)).data(), yp));
+  }
+}
+
+TEST_CASE("QuantLinear's mode changes are checked") {
+  e::Generator gen(3);
+  nn::Linear lin(16, 4, false, gen, 0.5);
+  QuantLinear q(lin, QuantSpec{4, 8, false});
+  CHECK(q.mode() == QuantMode::grid);
+  CHECK(has(error_of([&] { q.freeze_grid(); }), "needs clipping mode"));
+  q.enable_clipping();
+  CHECK(q.mode() == QuantMode::clipping);
+  CHECK(has(error_of([&] { q.enable_scale_learning(); }), "needs grid mode"));
+  CHECK(has(error_of([&] { q.to_real(); }), "needs grid mode"));
+  q.freeze_grid();
+  q.enable_scale_learning();
+  CHECK(has(error_of([&] { q.enable_clipping(); }), "without scale learning"));
+  q.to_real();
+  CHECK(has(error_of([&] { q.set_bypass(true); }), "bypass needs the master weight"));
+  CHECK(has(error_of([&] { q.set_grid(q.grid()); }), "needs grid mode"));
 }

@@ -26,7 +26,6 @@ nn::LlamaConfig tiny() {
 std::unique_ptr<nn::Llama> quantized(int64_t start_layer) {
   auto m = std::make_unique<nn::Llama>(tiny());
   quantize_linears(*m, {3, 8, false}, path_pattern("layers.0-.*_proj"));
-  for_each_quant(*m, [](const std::string&, QuantLinear& q) { q.freeze_grid(); });
   enable_scale_learning(*m, start_layer);
   return m;
 }
@@ -63,7 +62,7 @@ TEST_CASE("scale learning: alpha saved and loaded by path, folded into codes wit
   // Folding: packed codes, no alpha left, the same function.
   fold_alpha(*m);
   CHECK(alpha_state(*m).empty());
-  for_each_quant(*m, [](const std::string&, QuantLinear& q) { CHECK(q.mode() == QuantMode::real); });
+  for_each_quant(*m, [](const std::string&, QuantLinear& q) { CHECK(q.mode() == QuantMode::packed); });
   QS_CHECK_CLOSE(m->forward(ids).logits.data(), fake, 1e-4);
   // Reset and the trainable set.
   reset_alpha(*other);

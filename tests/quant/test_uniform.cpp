@@ -137,7 +137,7 @@ TEST_CASE("2-, 3- and 8-bit asymmetric quantization by hand") {
   CHECK(values(quantize(w8, p8, s8)) == std::vector<double>{0, 85, 136, 255});
 }
 
-TEST_CASE("engine::dequantize_packed reads quant's packed layout for every width (and the tiled CPU path agrees)") {
+TEST_CASE("engine::dequantize_packed reads quant's packed layout for every width, whole or by row ranges") {
   e::Generator g(12);
   for (int bits : {2, 3, 4, 8}) {
     const int64_t out = 5, in = 37, group = 8, groups = 5;
@@ -146,10 +146,15 @@ TEST_CASE("engine::dequantize_packed reads quant's packed layout for every width
     Tensor zero = e::round(e::rand({out, groups}, g, e::DType::f32, 0.0, double((1 << bits) - 1)));
     Tensor packed = pack_codes(codes, bits);
     Tensor w = e::dequantize_packed(packed, scale, zero, bits, group, in);
-    Tensor tiled({out, in}, e::DType::f32);
-    dequantize_packed_rows(packed, scale, zero, bits, group, in, 0, out, tiled.data<float>());
     INFO("bits ", bits);
-    CHECK(e::equal(w, tiled));
+    for (int64_t r0 : {0, 2, 4}) {  // tiles that start and end anywhere
+      Tensor tile({std::min<int64_t>(2, out - r0), in}, e::DType::f32);
+      e::dequantize_packed_(tile, r0, packed, scale, zero, bits, group);
+      CHECK(e::equal(tile, w.slice(0, r0, r0 + tile.size(0))));
+    }
+    Tensor too_far({2, in}, e::DType::f32);
+    CHECK(qs::test::has(qs::test::error_of([&] { e::dequantize_packed_(too_far, 4, packed, scale, zero, bits, group); }),
+                        "outside the 5 rows"));
     std::vector<int64_t> col_group(in);
     for (int64_t j = 0; j < in; ++j) col_group[j] = j / group;
     Tensor idx = e::from_vector(col_group);

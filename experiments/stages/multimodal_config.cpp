@@ -1,0 +1,125 @@
+// The multimodal stages' config sections: method (presets and their fields),
+// llava, sqa, and each stage's train settings.
+#include "experiments/stages/multimodal.h"
+
+#include "engine/backend.h"
+#include "quant/surgery.h"
+
+namespace qs::experiments {
+
+namespace e = qs::engine;
+
+std::string MethodConfig::label() const {
+  return fmt::format("{} ({} {}{}{})", name_of(preset, kPresets), name_of(weights, kWeights), name_of(tuning, kTunings),
+                     scale_learning ? " +scales" : "", warmup ? " +warmup" : "");
+}
+
+MethodConfig read_method_config(ConfigSection& s) {
+  MethodConfig c;
+  c.preset = s.get_choice("preset", c.preset, kPresets);
+  switch (c.preset) {
+    case Preset::full: c.weights = Weights::fp, c.tuning = Tuning::full, c.scale_learning = false, c.warmup = false; break;
+    case Preset::lora: c.weights = Weights::fp, c.scale_learning = false, c.warmup = false; break;
+    case Preset::qlora: c.weights = Weights::nf4, c.scale_learning = false, c.warmup = false; break;
+    case Preset::lwc_lora: c.weights = Weights::lwc, c.scale_learning = false, c.warmup = false; break;
+    case Preset::qslaw: break;
+  }
+  c.weights = s.get_choice("weights", c.weights, kWeights);
+  c.tuning = s.get_choice("tuning", c.tuning, kTunings);
+  QS_CHECK(c.tuning == Tuning::lora || c.weights == Weights::fp,
+           "config {}: full fine-tuning needs full-precision weights ('{}' is {}): quantized weights are frozen",
+           s.file(), s.path_of("weights"), name_of(c.weights, kWeights));
+  c.bits = s.get<int64_t>("bits", c.bits);
+  QS_CHECK(c.bits == 2 || c.bits == 3 || c.bits == 4 || c.bits == 8, "config {}: '{}' must be 2, 3, 4 or 8, got {}",
+           s.file(), s.path_of("bits"), c.bits);
+  c.group_size = s.get<int64_t>("group_size", c.group_size);
+  QS_CHECK(c.group_size > 0, "config {}: '{}' must be positive", s.file(), s.path_of("group_size"));
+  c.layers = s.get<std::string>("layers", c.layers);
+  quant::path_pattern(c.layers);
+  c.scale_learning = s.get<bool>("scale_learning", c.scale_learning);
+  QS_CHECK(!c.scale_learning || c.uniform_quant(),
+           "config {}: scale learning needs uniform quantized weights (weights: minmax or lwc), got {}", s.file(),
+           name_of(c.weights, kWeights));
+  c.start_layer = s.get<int64_t>("start_layer", c.start_layer);
+  QS_CHECK(c.start_layer >= -1, "config {}: '{}' must be >= -1", s.file(), s.path_of("start_layer"));
+  c.warmup = s.get<bool>("warmup", c.warmup);
+  ConfigSection lora = s.section("lora");
+  c.lora.rank = lora.get<int64_t>("rank", c.lora.rank);
+  c.lora.alpha = lora.get<double>("alpha", c.lora.alpha);
+  c.lora.dropout = lora.get<double>("dropout", c.lora.dropout);
+  lora.finish();
+  QS_CHECK(c.lora.rank > 0 && c.lora.dropout >= 0 && c.lora.dropout < 1,
+           "config {}: '{}' needs rank > 0 and dropout in [0, 1)", s.file(), s.path_of("lora"));
+  c.nf4_block = s.get<int64_t>("nf4_block", c.nf4_block);
+  c.nf4_double_quant = s.get<bool>("nf4_double_quant", c.nf4_double_quant);
+  c.seed = s.get<uint64_t>("seed", c.seed);
+  c.lora.seed = c.seed;
+  return c;
+}
+
+LlavaSettings read_llava_settings(ConfigSection& s) {
+  LlavaSettings c;
+  c.projector = s.get<std::string>("projector", c.projector);
+  QS_CHECK(c.projector == "linear" || c.projector == "mlp2x_gelu", "config {}: '{}' is '{}' (expected linear or mlp2x_gelu)",
+           s.file(), s.path_of("projector"), c.projector);
+  c.max_len = s.get<int64_t>("max_len", c.max_len);
+  c.system_prompt = s.get<std::string>("system_prompt", c.system_prompt);
+  c.answer_format = data::parse_answer_format(s.get<std::string>("answer_format", "letter"));
+  const std::string target = s.get<std::string>("target", "answer");
+  QS_CHECK(target == "answer" || target == "lea", "config {}: '{}' is '{}' (expected answer or lea)", s.file(),
+           s.path_of("target"), target);
+  c.target = data::parse_answer_target(target);
+  QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
+  c.device = s.get<std::string>("device", c.device);
+  try {
+    e::parse_device(c.device);
+  } catch (const qs::Error& err) {
+    fail("config {}: '{}': {}", s.file(), s.path_of("device"), err.what());
+  }
+  return c;
+}
+
+data::SqaConfig read_sqa_config(ConfigSection& s) {
+  data::SqaConfig c;
+  c.train = s.get<int64_t>("train", c.train);
+  c.val = s.get<int64_t>("val", c.val);
+  c.test = s.get<int64_t>("test", c.test);
+  ConfigSection sub = s.section("subjects");
+  c.nat = sub.get<double>("NAT", c.nat);
+  c.soc = sub.get<double>("SOC", c.soc);
+  c.lan = sub.get<double>("LAN", c.lan);
+  sub.finish();
+  ConfigSection ctx = s.section("contexts");
+  c.img = ctx.get<double>("IMG", c.img);
+  c.txt = ctx.get<double>("TXT", c.txt);
+  c.no = ctx.get<double>("NO", c.no);
+  ctx.finish();
+  c.hard = s.get<double>("hard_share", c.hard);
+  c.max_choices = s.get<int64_t>("max_choices", c.max_choices);
+  c.creatures = s.get<double>("creatures", c.creatures);
+  QS_CHECK(c.creatures >= 0 && c.creatures <= 1, "config {}: '{}' must be in [0, 1], got {}", s.file(),
+           s.path_of("creatures"), c.creatures);
+  QS_CHECK(c.train > 0 && c.val >= 0 && c.test > 0, "config {}: '{}' needs train > 0, val >= 0, test > 0", s.file(),
+           s.path_of(""));
+  QS_CHECK(c.max_choices >= 2 && c.max_choices <= 5, "config {}: '{}' must be in 2..5", s.file(), s.path_of("max_choices"));
+  return c;
+}
+
+StageTrain read_stage_train(ConfigSection s, StageTrain c) {
+  c.steps = s.get_in<int64_t>("steps", c.steps, 0, 100000000);
+  c.batch_size = s.get_in<int64_t>("batch_size", c.batch_size, 1, 4096);
+  c.log_every = s.get_in<int64_t>("log_every", c.log_every, 1, 100000000);
+  c.lr = s.get<double>("lr", c.lr);
+  c.projector_lr = s.get<double>("projector_lr", c.projector_lr);
+  c.warmup_ratio = s.get<double>("warmup_ratio", c.warmup_ratio);
+  c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
+  c.weight_decay = s.get<double>("weight_decay", c.weight_decay);
+  c.grad_clip = s.get<double>("grad_clip", c.grad_clip);
+  s.finish();
+  QS_CHECK(c.steps >= 0 && c.batch_size > 0 && c.log_every > 0 && c.lr > 0,
+           "config {}: '{}' needs steps >= 0, batch_size > 0, log_every > 0, lr > 0", s.file(), s.path_of(""));
+  if (c.projector_lr < 0) c.projector_lr = c.lr;
+  return c;
+}
+
+}  // namespace qs::experiments
