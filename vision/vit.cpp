@@ -12,7 +12,7 @@ namespace e = qs::engine;
 
 nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio) {
   nn::BlockConfig block;
-  block.attn = nn::AttentionConfig{width, heads, causal, /*rope=*/false, 10000.0, /*bias=*/true};
+  block.attn = nn::AttentionConfig{.dim = width, .n_heads = heads, .causal = causal, .rope = false, .bias = true};
   block.hidden = width * mlp_ratio;
   block.norm = nn::NormKind::layer;
   block.mlp = nn::MlpKind::gelu;
