@@ -147,6 +147,12 @@ Var silu(const Var& x) {
   });
 }
 
+Var quick_gelu(const Var& x) {
+  return unary_fn("quick_gelu", x, e::quick_gelu(x.data()), [](const Tensor& g, const Tensor& xd, const Tensor&) {
+    return e::mul(g, e::quick_gelu_grad(xd));
+  });
+}
+
 Var abs(const Var& x) {
   return unary_fn("abs", x, e::abs(x.data()), [](const Tensor& g, const Tensor& xd, const Tensor&) {
     return e::mul(g, e::sign(xd));

@@ -30,6 +30,7 @@ Var sigmoid(const Var& x);
 Var relu(const Var& x);
 Var gelu(const Var& x, GeluApprox approx = GeluApprox::erf);
 Var silu(const Var& x);
+Var quick_gelu(const Var& x);  // x sigmoid(1.702 x), CLIP's activation
 Var abs(const Var& x);
 // No gradient where x is clipped (METHOD.md's quantizer relies on this).
 Var clamp(const Var& x, double lo, double hi);

@@ -55,5 +55,15 @@ QS_HD inline T silu_grad(T x) {
   T s = sigmoid(x);
   return s * (T(1) + x * (T(1) - s));
 }
+// OpenAI CLIP's GELU approximation (hidden_act "quick_gelu").
+template <class T>
+QS_HD inline T quick_gelu(T x) {
+  return x * sigmoid(T(1.702) * x);
+}
+template <class T>
+QS_HD inline T quick_gelu_grad(T x) {
+  T s = sigmoid(T(1.702) * x);
+  return s * (T(1) + T(1.702) * x * (T(1) - s));
+}
 
 }  // namespace qs::engine::fn

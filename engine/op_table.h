@@ -57,7 +57,9 @@
   X(neg) X(exp) X(log) X(sqrt) X(rsqrt) X(tanh) X(sigmoid) X(relu) X(abs) X(sign) X(round) \
   X(gelu_tanh) X(gelu_erf) X(silu)                                                            \
   /* derivatives d/dx, used by backward passes */                                             \
-  X(gelu_tanh_grad) X(gelu_erf_grad) X(silu_grad)
+  X(gelu_tanh_grad) X(gelu_erf_grad) X(silu_grad)                                              \
+  /* CLIP's activation x sigmoid(1.702 x), and its derivative */                             \
+  X(quick_gelu) X(quick_gelu_grad)
 #define QS_BINARY_OPS(X) \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge)
 #define QS_REDUCE_OPS(X) X(sum) X(mean) X(max) X(min) X(var)
@@ -85,7 +87,7 @@ inline constexpr const char* gradients[] = {QS_OPS(QS_GRADIENT_ROW)};
 // How many enumerators each enum has (its last one + 1), and a check that
 // every name table has one entry per enumerator.
 inline constexpr std::size_t op_count = static_cast<std::size_t>(Op::sgd_step_) + 1;
-inline constexpr std::size_t unary_count = static_cast<std::size_t>(UnaryOp::silu_grad) + 1;
+inline constexpr std::size_t unary_count = static_cast<std::size_t>(UnaryOp::quick_gelu_grad) + 1;
 inline constexpr std::size_t binary_count = static_cast<std::size_t>(BinaryOp::ge) + 1;
 inline constexpr std::size_t reduce_count = static_cast<std::size_t>(ReduceOp::var) + 1;
 static_assert(std::size(op_names) == op_count && std::size(families) == op_count && std::size(gradients) == op_count,

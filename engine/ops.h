@@ -86,6 +86,8 @@ inline Tensor silu(const Tensor& x) { return unary(UnaryOp::silu, x); }
 Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::erf);
 Tensor gelu_grad(const Tensor& x, GeluApprox approx = GeluApprox::erf);  // d gelu / dx
 inline Tensor silu_grad(const Tensor& x) { return unary(UnaryOp::silu_grad, x); }
+inline Tensor quick_gelu(const Tensor& x) { return unary(UnaryOp::quick_gelu, x); }  // x sigmoid(1.702 x)
+inline Tensor quick_gelu_grad(const Tensor& x) { return unary(UnaryOp::quick_gelu_grad, x); }
 Tensor clamp(const Tensor& x, double lo, double hi);
 
 inline Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::add, a, b); }

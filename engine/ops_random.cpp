@@ -6,13 +6,25 @@
 
 namespace qs::engine {
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi,
-            Device device) {
-  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "rand: dtype must be f32 or f64, got {}",
+namespace {
+// The output of a draw and the first of the counter positions it takes from gen.
+std::pair<Tensor, uint64_t> draw_target(Op op, const Shape& shape, Generator& gen, DType dtype, Device device) {
+  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "{}: dtype must be f32 or f64, got {}", op_name(op),
            dtype_name(dtype));
   Tensor t(shape, dtype, device);
-  const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
+  return {t, gen.advance(static_cast<uint64_t>(t.numel()))};
+}
+}  // namespace
+
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi, Device device) {
+  auto [t, offset] = draw_target(Op::rand, shape, gen, dtype, device);
   QS_KERNEL(device, Op::rand, rand_uniform(t, gen.seed(), offset, lo, hi));
+  return t;
+}
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std, Device device) {
+  auto [t, offset] = draw_target(Op::randn, shape, gen, dtype, device);
+  QS_KERNEL(device, Op::randn, rand_normal(t, gen.seed(), offset, mean, std));
   return t;
 }
 
@@ -38,16 +50,6 @@ Tensor dropout_backward(const Tensor& dy, const Tensor& keep, double p) {
   Tensor dx(dy.shape(), dy.dtype(), dev);
   QS_KERNEL(dev, Op::dropout_backward, dropout_backward(dy.contiguous(), keep.contiguous(), p, dx));
   return dx;
-}
-
-Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std,
-             Device device) {
-  QS_CHECK(dtype == DType::f32 || dtype == DType::f64, "randn: dtype must be f32 or f64, got {}",
-           dtype_name(dtype));
-  Tensor t(shape, dtype, device);
-  const uint64_t offset = gen.advance(static_cast<uint64_t>(t.numel()));
-  QS_KERNEL(device, Op::randn, rand_normal(t, gen.seed(), offset, mean, std));
-  return t;
 }
 
 }  // namespace qs::engine

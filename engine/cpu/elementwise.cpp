@@ -77,6 +77,8 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out) {
     case UnaryOp::gelu_erf_grad:
       return map1<T, T>(x, out, [](T v) { return fast_gelu_erf_grad(v); });
     case UnaryOp::silu_grad: return map1<T, T>(x, out, [](T v) { return fn::silu_grad(v); });
+    case UnaryOp::quick_gelu: return map1<T, T>(x, out, [](T v) { return v * fast_sigmoid(T(1.702) * v); });
+    case UnaryOp::quick_gelu_grad: return map1<T, T>(x, out, [](T v) { return fn::quick_gelu_grad(v); });
   }
 }
 

@@ -32,6 +32,8 @@ __device__ A unary_value(UnaryOp op, A v) {
     case UnaryOp::gelu_tanh_grad: return fn::gelu_tanh_grad(v);
     case UnaryOp::gelu_erf_grad: return fn::gelu_erf_grad(v);
     case UnaryOp::silu_grad: return fn::silu_grad(v);
+    case UnaryOp::quick_gelu: return fn::quick_gelu(v);
+    case UnaryOp::quick_gelu_grad: return fn::quick_gelu_grad(v);
   }
   return v;
 }

@@ -211,3 +211,25 @@ TEST_CASE("cuda: optimizer state saved on the CPU resumes onto GPU parameters") 
   og.step();
   QS_CHECK_DEVICES(pg.data(), pc.data(), 1e-6);
 }
+
+TEST_CASE("cuda: a QuantLinear's grid moves with it: a device round trip leaves the forward identical") {
+  if (!qs::test::have_gpu()) return;
+  Generator gen(5);
+  qs::nn::Linear lin(48, 6, true, gen, 0.5);
+  for (bool packed : {false, true}) {
+    INFO("packed ", packed);
+    qs::quant::QuantLinear q(lin, qs::quant::QuantSpec{3, 16, false});
+    q.enable_clipping(0.5);
+    q.freeze_grid();
+    q.enable_scale_learning();
+    copy_(q.alpha().data(), rand(q.alpha().shape(), gen, DType::f32, 0.8, 1.2));
+    if (packed) q.to_real();
+    const Tensor x = randn({5, 48}, gen);
+    const Tensor y = q.forward(qs::autograd::Var(x)).data().clone();
+    q.to(Device::cuda());
+    CHECK(q.grid().scale.device().is_cuda());
+    QS_CHECK_DEVICES(q.forward(qs::autograd::Var(x.to(Device::cuda()))).data(), y, 1e-5);
+    q.to(Device::cpu());
+    CHECK(equal(q.forward(qs::autograd::Var(x)).data(), y));
+  }
+}

@@ -91,15 +91,17 @@ VarFn unary_grad(UnaryOp op) {
     case UnaryOp::gelu_tanh: return [](auto& v) { return ag::gelu(v[0], e::GeluApprox::tanh); };
     case UnaryOp::gelu_erf: return [](auto& v) { return ag::gelu(v[0], e::GeluApprox::erf); };
     case UnaryOp::silu: return [](auto& v) { return ag::silu(v[0]); };
+    case UnaryOp::quick_gelu: return [](auto& v) { return ag::quick_gelu(v[0]); };
     default: return {};  // sign, round: zero derivative; the *_grad kinds are derivatives themselves
   }
 }
 
 // The derivative kinds against central differences of their functions.
 Tensor derivative_twin(UnaryOp op, const Tensor& x) {
-  const UnaryOp f = op == UnaryOp::gelu_tanh_grad ? UnaryOp::gelu_tanh
+  const UnaryOp f = op == UnaryOp::gelu_tanh_grad  ? UnaryOp::gelu_tanh
                     : op == UnaryOp::gelu_erf_grad ? UnaryOp::gelu_erf
-                                                    : UnaryOp::silu;
+                    : op == UnaryOp::silu_grad     ? UnaryOp::silu
+                                                   : UnaryOp::quick_gelu;
   const double h = 1e-5;
   return e::div(e::sub(e::unary(f, e::add(x, e::scalar(h, x.dtype()))), e::unary(f, e::sub(x, e::scalar(h, x.dtype())))),
                 e::scalar(2 * h, x.dtype()));
@@ -148,7 +150,8 @@ std::vector<OpCase> build() {
       return Tensors{positive_domain(op) ? e::add(e::abs(x), e::scalar(0.2, dt)) : x};
     };
     c.run = [op](const Tensors& in, Device) { return Tensors{e::unary(op, in[0])}; };
-    if (op == UnaryOp::gelu_tanh_grad || op == UnaryOp::gelu_erf_grad || op == UnaryOp::silu_grad) {
+    if (op == UnaryOp::gelu_tanh_grad || op == UnaryOp::gelu_erf_grad || op == UnaryOp::silu_grad ||
+        op == UnaryOp::quick_gelu_grad) {
       c.twin = [op](const Tensors& in) { return Tensors{derivative_twin(op, in[0])}; };
       c.tol = 1e-5;
     }
