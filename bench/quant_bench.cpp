@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   const int64_t n = 4096;
   e::Generator gen(1);
   qs::nn::Linear lin(n, n, false, gen, 0.02);
-  qs::quant::QuantLinear q4(lin, qs::quant::QuantSpec{4, 64, false});
+  qs::quant::QuantLinear q4(lin, qs::quant::QuantSpec{.bits = 4, .group_size = 64});
   q4.to_real();
   ag::NoGrad no_grad;
   std::printf("quantized matmul, weight %lld x %lld, 4-bit g64 packed (%.2f bits/param), %d threads\n\n",

@@ -143,9 +143,9 @@ int main(int argc, char** argv) {
     model->set_requires_grad(false);
     const auto linears = qs::quant::path_pattern("layers.0-.*_proj");
     if (o.mode == "lora") {
-      qs::quant::add_lora(llm, qs::nn::LoraConfig{16, 32.0, 0.05, 0}, linears);
+      qs::quant::add_lora(llm, qs::nn::LoraConfig{.rank = 16, .alpha = 32.0, .dropout = 0.05}, linears);
     } else {
-      for (const std::string& path : qs::quant::quantize_linears(llm, qs::quant::QuantSpec{4, 64, false}, linears)) {
+      for (const std::string& path : qs::quant::quantize_linears(llm, qs::quant::QuantSpec{.bits = 4, .group_size = 64}, linears)) {
         auto& q = dynamic_cast<qs::quant::QuantLinear&>(llm.submodule(path));
         if (block_of(path) > kStartLayer) {
           q.enable_scale_learning();

@@ -75,12 +75,12 @@ Result run(const Size& s, const std::string& method, int64_t batch, int64_t seq,
   } else if (method == "qlora") {
     qs::quant::nf4_linears(*llm, 64, true, linears);
   } else if (method == "qslaw") {
-    qs::quant::quantize_linears(*llm, qs::quant::QuantSpec{4, 64, false}, linears);
+    qs::quant::quantize_linears(*llm, qs::quant::QuantSpec{.bits = 4, .group_size = 64}, linears);
     qs::quant::for_each_quant(*llm, [](const std::string&, qs::quant::QuantLinear& q) {
       q.to_real();  // packed codes; the f32 master is dropped
     });
   }
-  qs::quant::add_lora(*llm, qs::nn::LoraConfig{16, 32.0, 0.0, 3}, linears);
+  qs::quant::add_lora(*llm, qs::nn::LoraConfig{.rank = 16, .alpha = 32.0, .dropout = 0.0, .seed = 3}, linears);
   std::vector<std::pair<std::string, ag::Var>> trainable;
   for (auto& [name, p] : llm->named_parameters()) {
     if (name.ends_with(".lora_a") || name.ends_with(".lora_b")) {

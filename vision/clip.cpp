@@ -12,7 +12,7 @@ namespace e = qs::engine;
 
 ClipTextTower::ClipTextTower(const ClipTextConfig& c) : config_(c) {
   e::Generator gen(c.seed);
-  nn::InitConfig init{c.init_std, true, c.layers, c.seed};
+  nn::InitConfig init{.std = c.init_std, .scaled_residual = true, .n_layers = c.layers, .seed = c.seed};
   register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.width, gen, c.init_std));
   register_parameter("position_embedding", e::randn({c.max_len, c.width}, gen, e::DType::f32, 0.0, c.init_std));
   auto layers = register_module("layers", std::make_shared<nn::ModuleList>());

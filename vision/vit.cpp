@@ -37,7 +37,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c) : config_(c) {
   QS_CHECK(c.layers >= 1 && c.select_layer >= -c.layers - 1 && c.select_layer <= c.layers,
            "ViT: select_layer {} out of range for {} layers", c.select_layer, c.layers);
   e::Generator gen(c.seed);
-  nn::InitConfig init{c.init_std, true, c.layers, c.seed};
+  nn::InitConfig init{.std = c.init_std, .scaled_residual = true, .n_layers = c.layers, .seed = c.seed};
   register_module("patch_embed", std::make_shared<nn::Linear>(3 * c.patch_size * c.patch_size, c.width, false, gen, c.init_std));
   register_parameter("class_embedding", e::randn({c.width}, gen, e::DType::f32, 0.0, c.init_std));
   register_parameter("position_embedding", e::randn({c.patches() + 1, c.width}, gen, e::DType::f32, 0.0, c.init_std));

@@ -213,7 +213,7 @@ nlohmann::json run(StageContext& ctx) {
         for (int64_t group : c.group_sizes) {
           auto m = fresh_model();
           double mse_ratio = 0.0;
-          const quant::QuantSpec spec{static_cast<int>(bits), group, false};
+          const quant::QuantSpec spec{.bits = static_cast<int>(bits), .group_size = group};
           double secs = timed([&] {
             auto replaced = quant::quantize_linears(*m, spec, select);
             if (method == "lwc") {
@@ -241,7 +241,7 @@ nlohmann::json run(StageContext& ctx) {
     const std::string grid_file = fmt::format("lwc_{}b_g{}.h5", sl.bits, sl.group_size);
     const auto grid = engine::load_tensor_file(ctx.artifacts / grid_file).tensors;
     auto m = fresh_model();
-    const quant::QuantSpec spec{static_cast<int>(sl.bits), sl.group_size, false};
+    const quant::QuantSpec spec{.bits = static_cast<int>(sl.bits), .group_size = sl.group_size};
     quant::quantize_linears(*m, spec, select);
     quant::for_each_quant(*m, [&](const std::string& path, quant::QuantLinear& q) {
       q.set_grid({grid.at(path + ".scale"), grid.at(path + ".zero")});

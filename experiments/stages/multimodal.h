@@ -60,7 +60,7 @@ struct MethodConfig {
   // comparison); -1: every block.
   int64_t start_layer = 0;
   bool warmup = true;
-  nn::LoraConfig lora{16, 32.0, 0.05, 0};
+  nn::LoraConfig lora{.rank = 16, .alpha = 32.0, .dropout = 0.05};
   int64_t nf4_block = 64;
   bool nf4_double_quant = true;
   uint64_t seed = 0;  // the tuning seed (a sweep's seeds); upstream stages use the top-level seed

@@ -79,7 +79,7 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
 
   const quant::PathFilter select = quant::path_pattern(m.layers);
   if (m.uniform_quant()) {
-    const quant::QuantSpec spec{static_cast<int>(m.bits), m.group_size, false};
+    const quant::QuantSpec spec{.bits = static_cast<int>(m.bits), .group_size = m.group_size};
     quant::quantize_linears(*llm, spec, select);
     if (m.weights == Weights::lwc) {  // min-max is the grid the layers start on
       const std::map<std::string, e::Tensor> grid = load_weights(s.lwc_weights);

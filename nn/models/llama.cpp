@@ -17,7 +17,7 @@ int64_t LlamaConfig::hidden() const { return ffn_hidden > 0 ? ffn_hidden : llama
 Llama::Llama(const LlamaConfig& c) : config_(c) {
   QS_CHECK(c.vocab_size > 0 && c.dim > 0 && c.n_layers > 0, "Llama: sizes must be positive");
   e::Generator gen(c.seed);
-  InitConfig init{c.init_std, c.scaled_residual_init, c.n_layers, c.seed};
+  InitConfig init{.std = c.init_std, .scaled_residual = c.scaled_residual_init, .n_layers = c.n_layers, .seed = c.seed};
   register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.dim, gen, c.init_std));
   auto layers = register_module("layers", std::make_shared<ModuleList>());
   BlockConfig block;
