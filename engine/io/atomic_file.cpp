@@ -38,28 +38,45 @@ void create_parent_folders(const std::filesystem::path& path) {
 }
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view contents) {
+  write_file_atomically(path, [&](const ByteSink& sink) { sink(contents); });
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::function<void(const ByteSink&)>& produce) {
   create_parent_folders(path);
   const std::filesystem::path tmp = unique_temp_path(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   QS_CHECK(fd >= 0, "cannot write {}: {}", path.string(), std::strerror(errno));
-  std::size_t done = 0;
   int err = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = n < 0 ? errno : EIO;
-      break;
+  auto sink = [&](std::string_view bytes) {
+    std::size_t done = 0;
+    while (err == 0 && done < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = n < 0 ? errno : EIO;
+        break;
+      }
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
+  };
+  auto discard = [&] {
+    ::close(fd);
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+  };
+  try {
+    produce(sink);
+  } catch (...) {
+    discard();
+    throw;
   }
   if (err == 0 && ::fsync(fd) != 0) err = errno;
-  ::close(fd);
-  std::error_code ec;
   if (err != 0) {
-    std::filesystem::remove(tmp, ec);
+    discard();
     fail("writing {} failed: {}", path.string(), std::strerror(err));
   }
+  ::close(fd);
+  std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::error_code ignored;

@@ -1,5 +1,6 @@
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string_view>
 
 namespace qs::engine {
@@ -19,5 +20,11 @@ void sync_path(const std::filesystem::path& path);
 // renames it over `path`: readers see the old file or the new one, never half
 // of one. On failure the temporary is removed and `path` is untouched.
 void write_file_atomically(const std::filesystem::path& path, std::string_view contents);
+
+// The same for a file too large to hold in memory: `produce` appends its bytes
+// through the sink it is given, in pieces of any size. If it throws, the
+// temporary is removed, `path` is untouched and the exception goes on.
+using ByteSink = std::function<void(std::string_view bytes)>;
+void write_file_atomically(const std::filesystem::path& path, const std::function<void(const ByteSink&)>& produce);
 
 }  // namespace qs::engine
