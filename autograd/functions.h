@@ -89,15 +89,20 @@ Var log_softmax(const Var& x);  // last dim
 Var layer_norm(const Var& x, const Var& weight, const Var& bias, double eps = 1e-5);
 Var rms_norm(const Var& x, const Var& weight, double eps = 1e-6);
 Var embedding(const Var& weight, const Tensor& ids);
-Var rope(const Var& x, const Tensor& positions, double theta = 10000.0);
+Var rope(const Var& x, const Tensor& positions, double theta = 10000.0, double position_scale = 1.0);
 // silu(gate) * up in one op (LLaMA's MLP).
 Var swiglu(const Var& gate, const Var& up);
 // Inverted dropout (engine::dropout) with the next x.numel() positions of
 // gen; the backward pass reads the u8 mask the forward wrote.
 Var dropout(const Var& x, double p, engine::Generator& gen);
 // softmax(scale q k^T + mask) v without the score matrix (engine::attention_forward).
+// Grouped-query attention: k and v may have fewer heads than q (H_kv dividing
+// H); query head h then attends with key/value head h / (H / H_kv).
 Var attention(const Var& q, const Var& k, const Var& v, double scale, bool causal,
               const Tensor& key_padding = Tensor());
+// (B, H_kv, S, d) -> (B, heads, S, d), each key/value head repeated for the
+// heads / H_kv query heads that share it; the gradient sums over them.
+Var repeat_kv(const Var& kv, int64_t heads);
 Var cross_entropy(const Var& logits, const Tensor& targets, int64_t ignore_index = -100);
 // Group-wise fake quantization on a frozen grid with straight-through
 // gradients to w and alpha (engine::fake_quantize_grid); alpha may be an

@@ -10,6 +10,9 @@ find_package(HDF5 REQUIRED COMPONENTS C CXX)
 find_package(doctest REQUIRED)
 find_package(ZLIB REQUIRED)  # the gzip/dictzip English sources (data/english.cpp)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of cached artifacts (engine/io/checksum.h)
+# LLaMA-2's and Vicuna's tokenizer.model (data/sentencepiece_tokenizer.cpp).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 
 # Debian's libstb ships the stb implementations compiled (libstb.so).
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)

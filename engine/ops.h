@@ -191,10 +191,12 @@ void index_add_(const Tensor& dst, int64_t dim, const Tensor& idx, const Tensor&
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 
 // Rotary position embedding (rotate-half pairing, LLaMA/HF convention).
-// x: (..., T, D) with D even; positions: (T) integer. inverse=true rotates
-// back by the same angles, which is the backward pass.
+// x: (..., T, D) with D even; positions: (T) integer. Pair i of position p
+// turns by p * position_scale * theta^(-2i/D); position_scale 1/f is linear
+// RoPE scaling by f (Hugging Face's rope_scaling {"type": "linear"}).
+// inverse=true rotates back by the same angles, which is the backward pass.
 Tensor rope(const Tensor& x, const Tensor& positions, double theta = 10000.0,
-            bool inverse = false);
+            bool inverse = false, double position_scale = 1.0);
 
 // logits: (N, V) floating, targets: (N) integer. Mean over targets that are not
 // ignore_index; 0 when every target is ignored.

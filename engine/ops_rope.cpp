@@ -1,11 +1,13 @@
 // Rotary position embedding.
+#include <cmath>
+
 #include "engine/dispatch.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 
 namespace qs::engine {
 
-Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse) {
+Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse, double position_scale) {
   checks::floating("rope", x, "input");
   QS_CHECK(x.dim() >= 2 && x.size(-1) % 2 == 0,
            "rope: input must be (..., T, D) with even D, got {}", describe(x));
@@ -14,6 +16,8 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
            describe(positions));
   QS_CHECK(positions.dtype() == DType::i64 || positions.dtype() == DType::i32,
            "rope: positions must be i32 or i64, got {}", describe(positions));
+  QS_CHECK(theta > 0 && position_scale > 0 && std::isfinite(theta) && std::isfinite(position_scale),
+           "rope: theta {} and position_scale {} must be positive and finite", theta, position_scale);
   Device dev = op_device("rope", {&x});
   QS_CHECK(positions.device().is_cpu() || positions.device() == dev,
            "rope: positions are on {} but the input is on {}", positions.device().str(), dev.str());
@@ -22,7 +26,7 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool inverse
   // split by a transpose stay uncopied); the CUDA kernel takes contiguous x.
   const Tensor xs = dev.is_cpu() && x.strides().back() == 1 ? x : x.contiguous();
   Tensor out = dev.is_cpu() ? empty_like_layout(xs) : Tensor(x.shape(), x.dtype(), dev);
-  QS_KERNEL(dev, Op::rope, rope(xs, pos, theta, inverse, out));
+  QS_KERNEL(dev, Op::rope, rope(xs, pos, theta, position_scale, inverse, out));
   return out;
 }
 

@@ -15,9 +15,13 @@ Attention::Attention(const AttentionConfig& c, e::Generator& gen, const InitConf
            "Attention: dim {} is not divisible by n_heads {}", c.dim, c.n_heads);
   QS_CHECK(!c.rope || (c.dim / c.n_heads) % 2 == 0, "Attention: RoPE needs an even head_dim, got {}",
            c.dim / c.n_heads);
-  for (const char* name : {"q_proj", "k_proj", "v_proj"}) {
-    register_module(name, std::make_shared<Linear>(c.dim, c.dim, c.bias, gen, init.std));
-  }
+  QS_CHECK(c.n_kv_heads >= 0 && c.n_heads % kv_heads() == 0,
+           "Attention: n_kv_heads {} must divide n_heads {}", c.n_kv_heads, c.n_heads);
+  QS_CHECK(c.rope_linear_factor > 0, "Attention: rope_linear_factor must be positive, got {}", c.rope_linear_factor);
+  const int64_t kv_dim = kv_heads() * (c.dim / c.n_heads);
+  register_module("q_proj", std::make_shared<Linear>(c.dim, c.dim, c.bias, gen, init.std));
+  register_module("k_proj", std::make_shared<Linear>(c.dim, kv_dim, c.bias, gen, init.std));
+  register_module("v_proj", std::make_shared<Linear>(c.dim, kv_dim, c.bias, gen, init.std));
   register_module("o_proj", std::make_shared<Linear>(c.dim, c.dim, c.bias, gen, init.residual_std()));
 }
 
@@ -28,13 +32,14 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
   const int64_t b = x.size(0), t = x.size(1), h = config_.n_heads, hd = config_.dim / h;
   QS_CHECK(positions.dim() == 1 && positions.size(0) == t,
            "Attention: positions must be (T) with T = {}, got {}", t, engine::describe(positions));
-  auto heads = [&](const char* proj) {  // (B, T, D) -> (B, H, T, hd)
-    return ag::transpose(ag::reshape(child<LinearLayer>(proj).forward(x), {b, t, h, hd}), 1, 2);
+  auto heads = [&](const char* proj, int64_t n) {  // (B, T, n hd) -> (B, n, T, hd)
+    return ag::transpose(ag::reshape(child<LinearLayer>(proj).forward(x), {b, t, n, hd}), 1, 2);
   };
-  Var q = heads("q_proj"), k = heads("k_proj"), v = heads("v_proj");
+  Var q = heads("q_proj", h), k = heads("k_proj", kv_heads()), v = heads("v_proj", kv_heads());
   if (config_.rope) {
-    q = ag::rope(q, positions, config_.rope_theta);
-    k = ag::rope(k, positions, config_.rope_theta);
+    const double scale = 1.0 / config_.rope_linear_factor;
+    q = ag::rope(q, positions, config_.rope_theta, scale);
+    k = ag::rope(k, positions, config_.rope_theta, scale);
   }
   Tensor key_pos = positions;
   if (cache) {
@@ -55,6 +60,8 @@ Var Attention::forward(const Var& x, const Tensor& positions, KVCache* cache,
     out = ag::reshape(ag::transpose(out, 1, 2), {b, t, config_.dim});
     return child<LinearLayer>("o_proj").forward(out);
   }
+  k = ag::repeat_kv(k, h);
+  v = ag::repeat_kv(v, h);
   // The scale goes on q (B T D values) rather than on the scores (B H T S).
   Var scores = ag::matmul(q * (1.0 / std::sqrt(static_cast<double>(hd))), ag::transpose(k, -1, -2));
   Tensor mask;  // (T, S) or (B, 1, T, S), 1 where attention is not allowed

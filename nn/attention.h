@@ -6,16 +6,19 @@ namespace qs::nn {
 
 // Keys and values of earlier positions, for incremental decoding.
 struct KVCache {
-  Tensor k, v;  // (B, H, S, head_dim); undefined until the first step
+  Tensor k, v;  // (B, H_kv, S, head_dim); undefined until the first step
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
 };
 
 struct AttentionConfig {
   int64_t dim = 256;
   int64_t n_heads = 8;
+  // Key/value heads (grouped-query attention); 0: n_heads (multi-head).
+  int64_t n_kv_heads = 0;
   bool causal = true;
   bool rope = true;
   double rope_theta = 10000.0;
+  double rope_linear_factor = 1.0;  // positions divided by it (linear RoPE scaling)
   bool bias = false;
   // unfused: scores, mask, softmax and the weighted sum as separate ops (the
   // (T, S) matrix is held); fused: engine::attention_forward, which never
@@ -27,7 +30,8 @@ struct AttentionConfig {
   Kernel kernel = Kernel::automatic;
 };
 
-// Multi-head self-attention with q_proj, k_proj, v_proj, o_proj children.
+// Multi-head (or grouped-query) self-attention with q_proj, k_proj, v_proj,
+// o_proj children; k_proj and v_proj have n_kv_heads * head_dim outputs.
 class Attention : public Module {
  public:
   Attention(const AttentionConfig& config, engine::Generator& gen, const InitConfig& init);
@@ -39,6 +43,7 @@ class Attention : public Module {
               const Tensor& key_padding = Tensor());
 
   const AttentionConfig& config() const { return config_; }
+  int64_t kv_heads() const { return config_.n_kv_heads > 0 ? config_.n_kv_heads : config_.n_heads; }
 
  private:
   AttentionConfig config_;

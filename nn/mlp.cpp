@@ -7,14 +7,18 @@ namespace qs::nn {
 namespace ag = qs::autograd;
 
 GeluMlp::GeluMlp(int64_t dim, int64_t hidden, bool bias, engine::Generator& gen,
-                 const InitConfig& init, engine::GeluApprox approx)
-    : approx_(approx) {
+                 const InitConfig& init, GeluKind kind)
+    : kind_(kind) {
   register_module("fc1", std::make_shared<Linear>(dim, hidden, bias, gen, init.std));
   register_module("fc2", std::make_shared<Linear>(hidden, dim, bias, gen, init.residual_std()));
 }
 
 Var GeluMlp::forward(const Var& x) {
-  return child<LinearLayer>("fc2").forward(ag::gelu(child<LinearLayer>("fc1").forward(x), approx_));
+  const Var h = child<LinearLayer>("fc1").forward(x);
+  const Var a = kind_ == GeluKind::quick ? ag::quick_gelu(h)
+                                         : ag::gelu(h, kind_ == GeluKind::tanh ? engine::GeluApprox::tanh
+                                                                               : engine::GeluApprox::erf);
+  return child<LinearLayer>("fc2").forward(a);
 }
 
 SwiGlu::SwiGlu(int64_t dim, int64_t hidden, engine::Generator& gen, const InitConfig& init) {

@@ -9,15 +9,19 @@ class FeedForward : public Module {
   virtual Var forward(const Var& x) = 0;  // (..., dim) -> (..., dim)
 };
 
+// The activation between fc1 and fc2: GELU (erf or its tanh approximation),
+// or OpenAI CLIP's quick GELU, x sigmoid(1.702 x).
+enum class GeluKind { erf, tanh, quick };
+
 // fc2(gelu(fc1(x))), as in ViT/CLIP.
 class GeluMlp : public FeedForward {
  public:
   GeluMlp(int64_t dim, int64_t hidden, bool bias, engine::Generator& gen, const InitConfig& init,
-          engine::GeluApprox approx = engine::GeluApprox::erf);
+          GeluKind kind = GeluKind::erf);
   Var forward(const Var& x) override;
 
  private:
-  engine::GeluApprox approx_;
+  GeluKind kind_;
 };
 
 // down_proj(silu(gate_proj(x)) * up_proj(x)), as in LLaMA.

@@ -140,37 +140,43 @@ std::map<std::string, Tensor> Module::state_dict() const {
 }
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  StateSource source{.origin = "load_state_dict"};
+  for (const auto& [name, t] : state) source.names.push_back(name);
+  source.header = [&](const std::string& name) {
+    const Tensor& t = state.at(name);
+    return std::make_pair(t.shape(), t.dtype());
+  };
+  source.read = [&](const std::string& name) { return state.at(name); };
+  load_state(source, strict);
+}
+
+void Module::load_state(const StateSource& source, bool strict) {
+  const std::set<std::string> available(source.names.begin(), source.names.end());
   std::vector<std::string> missing, mismatched;
   std::set<std::string> used;
-  auto check_one = [&](const std::string& name, const Tensor& current) -> const Tensor* {
-    auto it = state.find(name);
-    if (it == state.end()) {
+  // Check everything first: a failed load must leave the module untouched.
+  std::vector<std::pair<Tensor, std::string>> copies;
+  auto check_one = [&](const std::string& name, const Tensor& current) {
+    if (!available.count(name)) {
       missing.push_back(name);
-      return nullptr;
+      return;
     }
     used.insert(name);
-    if (it->second.shape() != current.shape() || it->second.dtype() != current.dtype()) {
-      mismatched.push_back(fmt::format("{} (expected {}, got {})", name, engine::describe(current),
-                                       engine::describe(it->second)));
-      return nullptr;
+    const auto [shape, dtype] = source.header(name);
+    const bool dtype_ok = dtype == current.dtype() ||
+                          (source.widen_floats && engine::is_floating(dtype) && engine::is_floating(current.dtype()));
+    if (shape != current.shape() || !dtype_ok) {
+      mismatched.push_back(fmt::format("{} (expected {}, got {}{})", name, engine::describe(current),
+                                       engine::dtype_name(dtype), engine::shape_str(shape)));
+      return;
     }
-    return &it->second;
+    copies.emplace_back(current, name);
   };
-  // Check everything first: a failed load must leave the module untouched.
-  auto params = named_parameters();
-  auto buffers = named_buffers();
-  std::vector<std::pair<Tensor, const Tensor*>> copies;
-  for (auto& [n, v] : params) {
-    if (const Tensor* t = check_one(n, v.data())) copies.emplace_back(v.data(), t);
-  }
-  for (auto& [n, b] : buffers) {
-    if (const Tensor* t = check_one(n, b)) copies.emplace_back(b, t);
-  }
+  for (auto& [n, v] : named_parameters()) check_one(n, v.data());
+  for (auto& [n, b] : named_buffers()) check_one(n, b);
   std::vector<std::string> unexpected;
-  for (auto& [n, t] : state) {
-    if (!used.count(n) && std::find(missing.begin(), missing.end(), n) == missing.end()) {
-      unexpected.push_back(n);
-    }
+  for (const std::string& n : source.names) {
+    if (!used.count(n)) unexpected.push_back(n);
   }
   std::string problems;
   if (!mismatched.empty()) problems += fmt::format("; mis-shaped: {}", fmt::join(mismatched, ", "));
@@ -178,8 +184,8 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
   if (strict && !unexpected.empty()) {
     problems += fmt::format("; unexpected: {}", fmt::join(unexpected, ", "));
   }
-  QS_CHECK(problems.empty(), "load_state_dict: {}", problems.substr(2));
-  for (auto& [dst, src] : copies) engine::copy_(dst, *src);
+  QS_CHECK(problems.empty(), "{}: {}", source.origin, problems.substr(2));
+  for (auto& [dst, name] : copies) engine::copy_(dst, source.read(name));
 }
 
 int64_t Module::num_parameters(bool trainable_only) const {

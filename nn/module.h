@@ -2,6 +2,7 @@
 // Module: parameters, buffers and child modules registered by name, so every
 // tensor of a model has a dotted path (layers.3.attn.q_proj.weight) used by
 // state dicts, checkpoints, freezing rules and error messages.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,6 +18,18 @@ using engine::Device;
 using engine::DType;
 using engine::Shape;
 using engine::Tensor;
+
+// Where load_state reads from: the names it holds, each one's shape and
+// dtype as stored (known without reading its data), and a reader for one.
+// With widen_floats, a stored floating tensor may fill a floating slot of
+// another dtype (a bf16 checkpoint into f32 weights); otherwise dtypes match.
+struct StateSource {
+  std::string origin;  // names the source in errors
+  std::vector<std::string> names;
+  std::function<std::pair<Shape, DType>(const std::string& name)> header;
+  std::function<Tensor(const std::string& name)> read;
+  bool widen_floats = false;
+};
 
 class Module {
  public:
@@ -47,6 +60,11 @@ class Module {
   std::map<std::string, Tensor> state_dict() const;
   // Copies values in; errors list missing, unexpected and mis-shaped entries.
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+  // The same from any source (a checkpoint on disk, renamed): every name,
+  // shape and dtype is checked from the source's headers first, so a bad
+  // source leaves the module untouched; then tensors are read and copied one
+  // at a time, so a load never holds more than one of them beyond the model.
+  void load_state(const StateSource& source, bool strict = true);
 
   int64_t num_parameters(bool trainable_only = false) const;
   // Converts every floating parameter and buffer to dtype, in place.

@@ -21,7 +21,7 @@ TransformerBlock::TransformerBlock(const BlockConfig& c, engine::Generator& gen,
   if (c.mlp == MlpKind::swiglu) {
     register_module("mlp", std::make_shared<SwiGlu>(d, c.hidden, gen, init));
   } else {
-    register_module("mlp", std::make_shared<GeluMlp>(d, c.hidden, c.mlp_bias, gen, init));
+    register_module("mlp", std::make_shared<GeluMlp>(d, c.hidden, c.mlp_bias, gen, init, c.gelu));
   }
 }
 

@@ -14,6 +14,7 @@ struct BlockConfig {
   MlpKind mlp = MlpKind::swiglu;
   double norm_eps = 1e-6;
   bool mlp_bias = false;
+  GeluKind gelu = GeluKind::erf;  // the activation of a gelu MLP
 };
 
 // Pre-norm block: x + attn(attn_norm(x)), then x + mlp(mlp_norm(x)).

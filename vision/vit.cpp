@@ -10,7 +10,7 @@ namespace qs::vision {
 namespace ag = qs::autograd;
 namespace e = qs::engine;
 
-nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio) {
+nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio, bool quick_gelu) {
   nn::BlockConfig block;
   block.attn = nn::AttentionConfig{.dim = width, .n_heads = heads, .causal = causal, .rope = false, .bias = true};
   block.hidden = width * mlp_ratio;
@@ -18,6 +18,7 @@ nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t ml
   block.mlp = nn::MlpKind::gelu;
   block.norm_eps = 1e-5;
   block.mlp_bias = true;
+  block.gelu = quick_gelu ? nn::GeluKind::quick : nn::GeluKind::erf;
   return block;
 }
 
@@ -43,7 +44,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c) : config_(c) {
   register_parameter("position_embedding", e::randn({c.patches() + 1, c.width}, gen, e::DType::f32, 0.0, c.init_std));
   register_module("pre_norm", std::make_shared<nn::LayerNorm>(c.width));
   auto layers = register_module("layers", std::make_shared<nn::ModuleList>());
-  const nn::BlockConfig block = clip_block(c.width, c.heads, /*causal=*/false, c.mlp_ratio);
+  const nn::BlockConfig block = clip_block(c.width, c.heads, /*causal=*/false, c.mlp_ratio, c.quick_gelu);
   for (int64_t i = 0; i < c.layers; ++i) layers->append(std::make_shared<nn::TransformerBlock>(block, gen, init));
   register_module("post_norm", std::make_shared<nn::LayerNorm>(c.width));
 }

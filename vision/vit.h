@@ -21,6 +21,7 @@ struct VitConfig {
   int64_t layers = 4;
   int64_t heads = 4;
   int64_t mlp_ratio = 4;
+  bool quick_gelu = false;  // OpenAI CLIP's activation (x sigmoid(1.702 x)) instead of GELU
   double init_std = 0.02;
   uint64_t seed = 0;
   int64_t select_layer = -2;  // LLaVA: the penultimate layer
@@ -31,7 +32,7 @@ struct VitConfig {
 
 // A CLIP transformer block: LayerNorm, biased projections, GELU MLP of 4x
 // width, no RoPE (positions are learned embeddings).
-nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio = 4);
+nn::BlockConfig clip_block(int64_t width, int64_t heads, bool causal, int64_t mlp_ratio = 4, bool quick_gelu = false);
 
 // images (B, C, H, W) -> (B, N, C p p), patches in row-major order.
 Var patchify(const Var& images, int64_t patch);

@@ -16,14 +16,15 @@ namespace {
 // this thread, as the transcendentals cost about as much as the rotation.
 class AngleTable {
  public:
-  void update(const int64_t* pos, int64_t t_len, int64_t d, double theta) {
-    if (d == d_ && theta == theta_ && positions_.size() == static_cast<std::size_t>(t_len) &&
+  void update(const int64_t* pos, int64_t t_len, int64_t d, double theta, double scale) {
+    if (d == d_ && theta == theta_ && scale == scale_ && positions_.size() == static_cast<std::size_t>(t_len) &&
         std::equal(positions_.begin(), positions_.end(), pos)) {
       return;
     }
     positions_.assign(pos, pos + t_len);
     d_ = d;
     theta_ = theta;
+    scale_ = scale;
     const int64_t half = d / 2;
     std::vector<double> freq(half);
     for (int64_t i = 0; i < half; ++i) freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
@@ -32,7 +33,7 @@ class AngleTable {
 #pragma omp parallel for schedule(static) if (t_len * half >= 1024)
     for (int64_t t = 0; t < t_len; ++t) {
       for (int64_t i = 0; i < half; ++i) {
-        const double a = static_cast<double>(pos[t]) * freq[i];
+        const double a = static_cast<double>(pos[t]) * scale * freq[i];
         cos64_[t * half + i] = std::cos(a);
         sin64_[t * half + i] = std::sin(a);
       }
@@ -52,19 +53,19 @@ class AngleTable {
  private:
   std::vector<int64_t> positions_;
   int64_t d_ = 0;
-  double theta_ = 0;
+  double theta_ = 0, scale_ = 0;
   std::vector<double> cos64_, sin64_;
   std::vector<float> cos32_, sin32_;
 };
 
 }  // namespace
 
-void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
+void rope(const Tensor& x, const Tensor& positions, double theta, double position_scale, bool inverse,
           const Tensor& out) {
   const int64_t d = x.size(-1), t_len = x.size(-2), half = d / 2;
   const int64_t rows = x.numel() / (t_len * d);
   thread_local AngleTable angles;
-  angles.update(positions.data<int64_t>(), t_len, d, theta);
+  angles.update(positions.data<int64_t>(), t_len, d, theta, position_scale);
   dispatch_floating("rope", x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const std::vector<T>& cos_t = angles.cos<T>();

@@ -7,7 +7,7 @@ namespace qs::engine::cuda {
 namespace {
 
 template <class T>
-__global__ void rope_kernel(const T* x, const int64_t* pos, double theta, bool inverse, T* out,
+__global__ void rope_kernel(const T* x, const int64_t* pos, double theta, double scale, bool inverse, T* out,
                             int64_t rows, int64_t t_len, int64_t d) {
   using A = acc_t<T>;
   const int64_t half = d / 2;
@@ -15,7 +15,7 @@ __global__ void rope_kernel(const T* x, const int64_t* pos, double theta, bool i
     const int64_t i = k % half, t = (k / half) % t_len, r = k / (half * t_len);
     // Angles in double, as on the CPU.
     const double freq = pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
-    const double angle = static_cast<double>(pos[t]) * freq;
+    const double angle = static_cast<double>(pos[t]) * scale * freq;
     const A c = static_cast<A>(cos(angle));
     const A s = static_cast<A>(inverse ? -sin(angle) : sin(angle));
     const int64_t base = (r * t_len + t) * d;
@@ -27,7 +27,7 @@ __global__ void rope_kernel(const T* x, const int64_t* pos, double theta, bool i
 
 }  // namespace
 
-void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
+void rope(const Tensor& x, const Tensor& positions, double theta, double position_scale, bool inverse,
           const Tensor& out) {
   View xv = view_of(x), pv = view_of(positions), ov = view_of(out);
   const int64_t d = xv.last, t_len = pv.numel;
@@ -37,7 +37,7 @@ void rope(const Tensor& x, const Tensor& positions, double theta, bool inverse,
   dispatch_floating("rope", xv.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     rope_kernel<T><<<blocks_for(total), kThreads, 0, current_stream()>>>(
-        cptr<T>(xv), cptr<int64_t>(pv), theta, inverse, mptr<T>(ov), rows, t_len, d);
+        cptr<T>(xv), cptr<int64_t>(pv), theta, position_scale, inverse, mptr<T>(ov), rows, t_len, d);
   });
   check_launch("rope_kernel");
 }

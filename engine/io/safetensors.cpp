@@ -217,6 +217,11 @@ Tensor SafetensorsFile::load(const std::string& name, std::optional<DType> as) c
   } else {
     widen_signed(src, fd->bytes, bytes / fd->bytes, t.data<int32_t>());
   }
+  // The copy is all the caller keeps: give the mapped pages back, so reading
+  // a checkpoint larger than memory does not count it as resident.
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t first = (data_start_ + e.begin + page - 1) / page * page, last = (data_start_ + e.end) / page * page;
+  if (last > first) ::madvise(const_cast<uint8_t*>(map_) + first, last - first, MADV_DONTNEED);
   if (as && *as != t.dtype()) {
     QS_CHECK(is_floating(*as) == is_floating(t.dtype()), "{}: tensor '{}' is {} and cannot load as {}",
              path_.string(), name, e.file_dtype, dtype_name(*as));
@@ -227,21 +232,18 @@ Tensor SafetensorsFile::load(const std::string& name, std::optional<DType> as) c
 
 namespace {
 
-// The header for `tensors` laid out in name order, padded with spaces to a
-// multiple of 8 bytes (so the data after it is aligned, as Hugging Face's
-// writer does).
-std::string header_for(const std::map<std::string, Tensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+// The header for `headers` (sorted by name) laid out back to back, padded
+// with spaces to a multiple of 8 bytes (so the data after it is aligned, as
+// Hugging Face's writer does).
+std::string header_for(const std::vector<TensorHeader>& headers, const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    QS_CHECK(t.defined(), "save_safetensors: tensor '{}' is undefined", name);
-    QS_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' cannot name a tensor");
-    const uint64_t bytes = t.nbytes();
-    header[name] = {{"dtype", file_dtype_name(t.dtype())},
-                    {"shape", t.shape()},
-                    {"data_offsets", {offset, offset + bytes}}};
+  for (const TensorHeader& h : headers) {
+    QS_CHECK(h.name != "__metadata__", "save_safetensors: '__metadata__' cannot name a tensor");
+    QS_CHECK(!header.contains(h.name), "save_safetensors: two tensors are named '{}'", h.name);
+    const uint64_t bytes = static_cast<uint64_t>(numel_of(h.shape)) * dtype_size(h.dtype);
+    header[h.name] = {{"dtype", file_dtype_name(h.dtype)}, {"shape", h.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -249,19 +251,36 @@ std::string header_for(const std::map<std::string, Tensor>& tensors,
   return text;
 }
 
+std::vector<TensorHeader> headers_of(const std::map<std::string, Tensor>& tensors) {
+  std::vector<TensorHeader> out;
+  for (const auto& [name, t] : tensors) {
+    QS_CHECK(t.defined(), "save_safetensors: tensor '{}' is undefined", name);
+    out.push_back({name, t.dtype(), t.shape()});
+  }
+  return out;
+}
+
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata) {
-  const std::string header = header_for(tensors, metadata);
+  save_safetensors(path, headers_of(tensors), [&](const TensorHeader& h) { return tensors.at(h.name); }, metadata);
+}
+
+void save_safetensors(const std::filesystem::path& path, std::vector<TensorHeader> headers, const TensorMaker& make,
+                      const std::map<std::string, std::string>& metadata) {
+  std::sort(headers.begin(), headers.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  const std::string header = header_for(headers, metadata);
   write_file_atomically(path, [&](const ByteSink& sink) {
     uint64_t n = header.size();
     char length[8];
     std::memcpy(length, &n, 8);
     sink(std::string_view(length, 8));
     sink(header);
-    for (const auto& [name, t] : tensors) {
-      const Tensor host = t.to(Device::cpu()).contiguous();
+    for (const TensorHeader& h : headers) {
+      const Tensor host = make(h).to(Device::cpu()).contiguous();
+      QS_CHECK(host.dtype() == h.dtype && host.shape() == h.shape, "save_safetensors: tensor '{}' was announced as {}{} but is {}",
+               h.name, dtype_name(h.dtype), shape_str(h.shape), describe(host));
       sink(std::string_view(static_cast<const char*>(host.raw_data()), host.nbytes()));
     }
   });
@@ -327,29 +346,37 @@ Tensor SafetensorsCheckpoint::load(const std::string& name, std::optional<DType>
 
 void save_safetensors_checkpoint(const std::filesystem::path& folder, const std::map<std::string, Tensor>& tensors,
                                  uint64_t max_shard_bytes) {
+  save_safetensors_checkpoint(folder, headers_of(tensors), [&](const TensorHeader& h) { return tensors.at(h.name); },
+                              max_shard_bytes);
+}
+
+void save_safetensors_checkpoint(const std::filesystem::path& folder, std::vector<TensorHeader> headers,
+                                 const TensorMaker& make, uint64_t max_shard_bytes) {
   QS_CHECK(max_shard_bytes > 0, "save_safetensors_checkpoint: max_shard_bytes must be positive");
-  std::vector<std::map<std::string, Tensor>> shards(1);
+  std::sort(headers.begin(), headers.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::vector<std::vector<TensorHeader>> shards(1);
   uint64_t current = 0;
-  for (const auto& [name, t] : tensors) {
-    if (current > 0 && current + t.nbytes() > max_shard_bytes) {
+  for (const TensorHeader& h : headers) {
+    const uint64_t bytes = static_cast<uint64_t>(numel_of(h.shape)) * dtype_size(h.dtype);
+    if (current > 0 && current + bytes > max_shard_bytes) {
       shards.emplace_back();
       current = 0;
     }
-    shards.back()[name] = t;
-    current += t.nbytes();
+    shards.back().push_back(h);
+    current += bytes;
   }
   if (shards.size() == 1) {
-    save_safetensors(folder / "model.safetensors", tensors);
+    save_safetensors(folder / "model.safetensors", headers, make);
     return;
   }
   json weight_map = json::object();
   uint64_t total = 0;
   for (std::size_t i = 0; i < shards.size(); ++i) {
     const std::string file = fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards.size());
-    save_safetensors(folder / file, shards[i]);
-    for (const auto& [name, t] : shards[i]) {
-      weight_map[name] = file;
-      total += t.nbytes();
+    save_safetensors(folder / file, shards[i], make);
+    for (const TensorHeader& h : shards[i]) {
+      weight_map[h.name] = file;
+      total += static_cast<uint64_t>(numel_of(h.shape)) * dtype_size(h.dtype);
     }
   }
   const json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};

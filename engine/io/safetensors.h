@@ -11,6 +11,7 @@
 // hole) before any tensor is read; errors name the file and the tensor.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +63,18 @@ class SafetensorsFile {
 void save_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+// The same for tensors made one at a time (a checkpoint larger than memory):
+// the header is written from `headers`, then make(h) is called for each in
+// name order and must return a tensor of that shape and dtype.
+struct TensorHeader {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+using TensorMaker = std::function<Tensor(const TensorHeader&)>;
+void save_safetensors(const std::filesystem::path& path, std::vector<TensorHeader> headers, const TensorMaker& make,
+                      const std::map<std::string, std::string>& metadata = {});
+
 // A checkpoint as Hugging Face lays it out: one model.safetensors, or shards
 // listed by model.safetensors.index.json ({"weight_map": {name: file}}).
 // `path` is the file, the index, or a folder holding either. Shards open on
@@ -88,5 +101,7 @@ class SafetensorsCheckpoint {
 // `folder`; one shard is written as model.safetensors without an index.
 void save_safetensors_checkpoint(const std::filesystem::path& folder,
                                  const std::map<std::string, Tensor>& tensors, uint64_t max_shard_bytes);
+void save_safetensors_checkpoint(const std::filesystem::path& folder, std::vector<TensorHeader> headers,
+                                 const TensorMaker& make, uint64_t max_shard_bytes);
 
 }  // namespace qs::engine

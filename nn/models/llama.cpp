@@ -14,20 +14,30 @@ namespace e = qs::engine;
 
 int64_t LlamaConfig::hidden() const { return ffn_hidden > 0 ? ffn_hidden : llama_hidden_size(dim); }
 
-Llama::Llama(const LlamaConfig& c) : config_(c) {
+Llama::Llama(const LlamaConfig& c) : Llama(c, BlockHook()) {}
+
+Llama::Llama(const LlamaConfig& c, const BlockHook& on_block) : config_(c) {
   QS_CHECK(c.vocab_size > 0 && c.dim > 0 && c.n_layers > 0, "Llama: sizes must be positive");
   e::Generator gen(c.seed);
   InitConfig init{.std = c.init_std, .scaled_residual = c.scaled_residual_init, .n_layers = c.n_layers, .seed = c.seed};
   register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.dim, gen, c.init_std));
   auto layers = register_module("layers", std::make_shared<ModuleList>());
   BlockConfig block;
-  block.attn = AttentionConfig{.dim = c.dim, .n_heads = c.n_heads, .causal = true, .rope = true, .rope_theta = c.rope_theta};
+  block.attn = AttentionConfig{.dim = c.dim,
+                               .n_heads = c.n_heads,
+                               .n_kv_heads = c.n_kv_heads,
+                               .causal = true,
+                               .rope = true,
+                               .rope_theta = c.rope_theta,
+                               .rope_linear_factor = c.rope_linear_factor};
   block.hidden = c.hidden();
   block.norm = NormKind::rms;
   block.mlp = MlpKind::swiglu;
   block.norm_eps = c.norm_eps;
   for (int64_t i = 0; i < c.n_layers; ++i) {
-    layers->append(std::make_shared<TransformerBlock>(block, gen, init));
+    auto built = std::make_shared<TransformerBlock>(block, gen, init);
+    layers->append(built);
+    if (on_block) on_block(i, *built);
   }
   register_module("norm", std::make_shared<RMSNorm>(c.dim, c.norm_eps));
   register_module("lm_head", std::make_shared<Linear>(c.dim, c.vocab_size, false, gen, c.init_std));

@@ -13,10 +13,12 @@ struct LlamaConfig {
   int64_t dim = 256;
   int64_t n_layers = 8;
   int64_t n_heads = 8;
+  int64_t n_kv_heads = 0;  // grouped-query attention; 0: n_heads
   int64_t ffn_hidden = 0;  // 0: LLaMA's rule (2/3 of 4 dim, multiple of 256)
   int64_t max_seq_len = 256;
   double norm_eps = 1e-6;
   double rope_theta = 10000.0;
+  double rope_linear_factor = 1.0;  // linear RoPE scaling (positions / factor)
   double init_std = 0.02;
   bool scaled_residual_init = true;
   uint64_t seed = 0;
@@ -65,6 +67,11 @@ Tensor score_targets(const std::function<LlmOutput(const LlmForward&)>& forward,
 class Llama : public Module {
  public:
   explicit Llama(const LlamaConfig& config);
+  // Calls on_block(i, block) as soon as block i is built, before the next
+  // one: a loader fills and shrinks (quantizes) each block in turn, so a
+  // model larger than memory in f32 never exists in f32 all at once.
+  using BlockHook = std::function<void(int64_t index, Module& block)>;
+  Llama(const LlamaConfig& config, const BlockHook& on_block);
 
   Var embed(const Tensor& ids);  // (B, T) -> (B, T, D)
   LlmOutput forward(const Tensor& ids, const LlmForward& options = {});

@@ -75,6 +75,26 @@ TEST_CASE("fused attention gradients match the unfused ones and finite differenc
   QS_CHECK_CLOSE(c.grad(), c2.grad(), 1e-10);
 }
 
+TEST_CASE("grouped-query attention: each key/value head serves its group of query heads, gradients summed") {
+  // 6 query heads over 2 key/value heads: query head h reads kv head h / 3.
+  Tensor q = rnd({2, 6, 4, 4}, 20), k = rnd({2, 2, 5, 4}, 21), v = rnd({2, 2, 5, 4}, 22);
+  Tensor k_full = ag::repeat_kv(Var(k), 6).data();
+  CHECK(k_full.shape() == Shape{2, 6, 5, 4});
+  for (int64_t h = 0; h < 6; ++h) CHECK(equal(k_full.select(1, h), k.select(1, h / 3)));
+  Tensor pad = from_vector<uint8_t>({0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, {2, 5});
+  QS_CHECK_CLOSE(ag::attention(Var(q), Var(k), Var(v), 0.5, true, pad).data(),
+                 unfused(Var(q), Var(k_full), ag::repeat_kv(Var(v), 6), 0.5, true, pad).data(), 1e-12);
+  auto grouped = [&](const std::vector<Var>& in) {
+    Var o = ag::attention(in[0], in[1], in[2], 0.5, true, pad);
+    return ag::sum(ag::mul(o, o));
+  };
+  ag::GradcheckResult r = ag::gradcheck(grouped, {q, k, v});
+  INFO(r.message);
+  CHECK(r.ok);
+  CHECK(qs::test::has(qs::test::error_of([&] { ag::attention(Var(q), Var(rnd({2, 4, 5, 4}, 23)), Var(rnd({2, 4, 5, 4}, 24)), 1.0, false); }),
+                      "4 key/value heads cannot serve 6 query heads"));
+}
+
 TEST_CASE("fused attention names mis-shaped inputs and padding") {
   Tensor q = rnd({1, 2, 4, 6}, 8), k = rnd({1, 2, 5, 6}, 9);
   CHECK(qs::test::has(qs::test::error_of([&] { attention_forward(q, k, rnd({1, 2, 4, 6}, 10), 1.0, false); }),

@@ -86,6 +86,8 @@ TEST_CASE("rope's cached angle table follows the positions, theta and head size 
     QS_CHECK_CLOSE(rope(x, p3, 100.0), expect(3, 100), tol);
     QS_CHECK_CLOSE(rope(x, p5, 100.0), expect(5, 100), tol);  // same length, other position
     QS_CHECK_CLOSE(rope(x, p5, 400.0), expect(5, 400), tol);  // other theta
+    QS_CHECK_CLOSE(rope(x, p5, 400.0, false, 0.5), expect(2.5, 400), tol);  // linear scaling by 2
+    QS_CHECK_CLOSE(rope(x, p5, 400.0), expect(5, 400), tol);               // and back
     QS_CHECK_CLOSE(rope(make({1, 0}, {1, 2}, dtype), p5, 400.0), make({std::cos(5.0), std::sin(5.0)}, {1, 2}, dtype), tol);
     QS_CHECK_CLOSE(rope(x, p5, 400.0, true), make({0, std::cos(0.25), 0, -std::sin(0.25)}, {1, 4}, dtype), tol);
   }

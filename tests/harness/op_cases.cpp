@@ -356,17 +356,17 @@ std::vector<OpCase> build() {
     c.inputs = [](Generator& g, DType dt, int64_t n) {
       return Tensors{randn(g, {2, 3, 5 * n, 8}, dt), e::arange(3, 3 + 5 * n)};
     };
-    c.run = [](const Tensors& in, Device) { return Tensors{e::rope(in[0], in[1], 500.0)}; };
+    c.run = [](const Tensors& in, Device) { return Tensors{e::rope(in[0], in[1], 500.0, false, 0.25)}; };
     c.twin = [](const Tensors& in) {
       // Pairs (x[i], x[i + D/2]) (LLaMA's half split) of each position rotated
-      // by pos * theta^(-2i / D).
+      // by pos * scale * theta^(-2i / D), here with linear scaling by 4.
       const Tensor& x = in[0];
       const int64_t d = x.size(-1), t = x.size(-2), half = d / 2;
       std::vector<double> cs, sn;
       const auto pos = e::to_vector<int64_t>(in[1]);
       for (int64_t p = 0; p < t; ++p) {
         for (int64_t i = 0; i < half; ++i) {
-          const double a = static_cast<double>(pos[p]) * std::pow(500.0, -2.0 * static_cast<double>(i) / static_cast<double>(d));
+          const double a = 0.25 * static_cast<double>(pos[p]) * std::pow(500.0, -2.0 * static_cast<double>(i) / static_cast<double>(d));
           cs.push_back(std::cos(a));
           sn.push_back(std::sin(a));
         }
@@ -375,7 +375,7 @@ std::vector<OpCase> build() {
       Tensor x0 = x.slice(-1, 0, half), x1 = x.slice(-1, half, d);
       return Tensors{e::concat({e::sub(e::mul(x0, cosv), e::mul(x1, sinv)), e::add(e::mul(x0, sinv), e::mul(x1, cosv))}, -1)};
     };
-    c.grad = [](auto& v) { return ag::rope(v[0], v[1].data(), 500.0); };
+    c.grad = [](auto& v) { return ag::rope(v[0], v[1].data(), 500.0, 0.25); };
     cases.push_back(c);
   }
   // ------------------------------------------------------------------- loss

@@ -51,7 +51,7 @@ TEST_CASE("gradcheck: Linear, RMSNorm, LayerNorm, SwiGLU and GELU MLP with their
 
 TEST_CASE("gradcheck: causal attention with RoPE, and with key padding") {
   e::Generator gen(4);
-  Attention attn(AttentionConfig{8, 2, true, true, 10000.0, true}, gen, InitConfig{0.3});
+  Attention attn(AttentionConfig{.dim = 8, .n_heads = 2, .bias = true}, gen, InitConfig{0.3});
   attn.to(DType::f64);
   Tensor pos = e::arange(0, 5);
   expect_ok(ag::gradcheck([&](auto v) { return attn.forward(v[0], pos); }, {e::randn({2, 5, 8}, gen, DType::f64)}, attn.parameters()));
@@ -61,7 +61,7 @@ TEST_CASE("gradcheck: causal attention with RoPE, and with key padding") {
 
 TEST_CASE("causal attention does not look ahead") {
   e::Generator gen(5);
-  Attention attn(AttentionConfig{8, 2, true, true, 10000.0, false}, gen, InitConfig{0.3});
+  Attention attn(AttentionConfig{.dim = 8, .n_heads = 2, .bias = false}, gen, InitConfig{0.3});
   Tensor x = e::randn({1, 6, 8}, gen);
   Tensor y = attn.forward(Var(x), e::arange(0, 6)).data();
   Tensor x2 = x.clone();
@@ -73,7 +73,7 @@ TEST_CASE("causal attention does not look ahead") {
 
 TEST_CASE("attention with a KV cache matches attention over the whole sequence") {
   e::Generator gen(6);
-  Attention attn(AttentionConfig{8, 2, true, true, 10000.0, false}, gen, InitConfig{0.3});
+  Attention attn(AttentionConfig{.dim = 8, .n_heads = 2, .bias = false}, gen, InitConfig{0.3});
   Tensor x = e::randn({2, 7, 8}, gen);
   Tensor full = attn.forward(Var(x), e::arange(0, 7)).data();
   KVCache cache;
@@ -85,7 +85,7 @@ TEST_CASE("attention with a KV cache matches attention over the whole sequence")
 
 TEST_CASE("a checkpointed block gives the same gradients as a plain one") {
   e::Generator gen(7);
-  BlockConfig c{AttentionConfig{8, 2, true, true, 10000.0, false}, 16};
+  BlockConfig c{AttentionConfig{.dim = 8, .n_heads = 2, .bias = false}, 16};
   TransformerBlock block(c, gen, InitConfig{0.2});
   Tensor x = e::randn({2, 5, 8}, gen);
   Tensor pos = e::arange(0, 5);

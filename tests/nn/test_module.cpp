@@ -73,7 +73,7 @@ TEST_CASE("state dicts round-trip and mismatches are named") {
 TEST_CASE("module surgery: a replaced child is used by the next forward") {
   e::Generator gen(2);
   auto block = std::make_shared<TransformerBlock>(
-      BlockConfig{AttentionConfig{8, 2, true, true, 10000.0, false}, 16}, gen, InitConfig{});
+      BlockConfig{AttentionConfig{.dim = 8, .n_heads = 2}, 16}, gen, InitConfig{});
   Tensor x = e::randn({1, 3, 8}, gen);
   Tensor pos = e::arange(0, 3);
   Tensor before = block->forward(Var(x), pos).data();

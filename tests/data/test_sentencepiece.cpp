@@ -1,0 +1,61 @@
+// SentencePiece models against reference encodings written by Debian's
+// python3-sentencepiece (scripts/fixtures/make_sentencepiece.py).
+#include <filesystem>
+#include <fstream>
+
+#include "data/sentencepiece_tokenizer.h"
+#include "engine/io/json_file.h"
+#include "support.h"
+
+using qs::data::SentencePieceTokenizer;
+using qs::test::error_of;
+using qs::test::has;
+
+namespace {
+const std::filesystem::path kDir = std::filesystem::path(QS_FIXTURES) / "tokenizers";
+}
+
+TEST_CASE("sentencepiece: a LLaMA-style model encodes and decodes as the reference library does") {
+  const SentencePieceTokenizer tok = SentencePieceTokenizer::load(kDir / "llama_like.model");
+  const nlohmann::json ref = qs::engine::read_json_file(kDir / "llama_like.reference.json");
+  CHECK(tok.vocab_size() == ref["vocab_size"].get<int64_t>());
+  CHECK(tok.bos_id() == 1);
+  CHECK(tok.eos_id() == 2);
+  CHECK(tok.unk_id() == 0);
+  CHECK(tok.pad_id() == -1);
+  for (int64_t i = 0; i < tok.vocab_size(); ++i) CHECK(tok.piece(i) == ref["pieces"][i].get<std::string>());
+  CHECK(tok.piece_id("<s>") == 1);
+  CHECK(tok.piece_id("no such piece") == tok.unk_id());
+  for (const auto& c : ref["cases"]) {
+    const std::string text = c["text"].get<std::string>();
+    CAPTURE(text);
+    const std::vector<int64_t> ids = tok.encode(text);
+    CHECK(ids == c["ids"].get<std::vector<int64_t>>());
+    CHECK(tok.decode(ids) == c["decoded"].get<std::string>());
+    // LlamaTokenizer's framing: <s> first, </s> only when asked; control
+    // tokens decode to nothing.
+    const std::vector<int64_t> framed = tok.encode(text, true, true);
+    CHECK(framed.front() == 1);
+    CHECK(framed.back() == 2);
+    CHECK(tok.decode(framed) == c["decoded"].get<std::string>());
+  }
+}
+
+TEST_CASE("sentencepiece: missing, corrupt and oversized models and out-of-range ids are refused by name") {
+  const std::filesystem::path root = qs::test::temp_root("spm_bad");
+  std::filesystem::create_directories(root);
+  CHECK(has(error_of([&] { SentencePieceTokenizer::load(root / "absent.model"); }), "cannot read SentencePiece model"));
+  std::ofstream(root / "garbage.model") << "this is not a protobuf \xff\xfe";
+  const std::string err = error_of([&] { SentencePieceTokenizer::load(root / "garbage.model"); });
+  CHECK(has(err, "not a SentencePiece model"));
+  CHECK(has(err, "garbage.model"));
+  // A truncated real model.
+  std::ifstream in(kDir / "llama_like.model", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(root / "cut.model", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  CHECK(has(error_of([&] { SentencePieceTokenizer::load(root / "cut.model"); }), "not a SentencePiece model"));
+  const SentencePieceTokenizer tok = SentencePieceTokenizer::load(kDir / "llama_like.model");
+  CHECK(has(error_of([&] { tok.decode({5, 320}); }), "token 320 at position 1 is outside the vocabulary of 320"));
+  CHECK(has(error_of([&] { tok.piece(-1); }), "outside the vocabulary"));
+  std::filesystem::remove_all(root);
+}
