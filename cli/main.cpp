@@ -13,6 +13,7 @@
 #include "experiments/stage_cache.h"
 #include "experiments/table.h"
 #include "cli/generate_world.h"
+#include "cli/inspect.h"
 #include "data/sqa.h"
 #include "data/render.h"
 #include "data/scene.h"
@@ -218,6 +219,11 @@ int main(int argc, char** argv) {
   probe->add_option("--scenes", probe_request.scenes, "scenes per probe set")->capture_default_str();
   probe->add_option("--steps", probe_request.steps, "training steps of each probe")->capture_default_str();
   probe->add_option("--seed", probe_request.seed, "the experiment seed the probe scenes derive from")->capture_default_str();
+  auto* inspect = app.add_subcommand("inspect", "what a checkpoint holds: a Hugging Face folder, a .safetensors or a qslaw .h5 file");
+  std::string inspect_path;
+  bool inspect_all = false;
+  inspect->add_option("path", inspect_path, "checkpoint folder or file")->required();
+  inspect->add_flag("--all", inspect_all, "list every tensor");
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
@@ -245,6 +251,7 @@ int main(int argc, char** argv) {
     if (*world) return qs::cli::generate_world(world_request);
     if (*table) return cmd_table(table_path);
     if (*verify) return cmd_cache_verify(runs_root);
+    if (*inspect) return qs::cli::inspect(inspect_path, inspect_all);
     if (*probe) {
       probe_request.weights = probe_weights;
       probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";

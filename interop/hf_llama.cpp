@@ -157,7 +157,7 @@ void load_hf_llama_weights(nn::Llama& model, const engine::SafetensorsCheckpoint
 LoadedLlama load_hf_llama(const std::filesystem::path& folder) {
   LoadedLlama out;
   out.info = read_hf_llama_config(JsonObject::read(folder / "config.json"));
-  out.model = std::make_shared<nn::Llama>(out.info.config);
+  out.model = std::make_shared<nn::Llama>(out.info.config, nullptr, /*random_init=*/false);
   load_hf_llama_weights(*out.model, engine::SafetensorsCheckpoint(folder), out.info);
   return out;
 }

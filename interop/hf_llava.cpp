@@ -29,7 +29,7 @@ LoadedLlava assemble(const HfLlama& text, const vision::VitConfig& vision_config
                      int64_t image_token_id) {
   LoadedLlava out{text, nullptr};
   auto vit = std::make_shared<vision::VisionTransformer>(vision_config);
-  auto llm = std::make_shared<nn::Llama>(text.config);
+  auto llm = std::make_shared<nn::Llama>(text.config, nullptr, /*random_init=*/false);
   out.model = std::make_shared<nn::Llava>(vit, projector, llm);
   out.model->image_token_id = image_token_id;
   return out;

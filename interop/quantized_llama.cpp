@@ -28,7 +28,7 @@ LoadedLlama load_hf_llama_quantized(const std::filesystem::path& folder, const Q
       dynamic_cast<quant::QuantLinear&>(block.submodule(path)).to_real();
     }
   };
-  out.model = std::make_shared<nn::Llama>(out.info.config, on_block);
+  out.model = std::make_shared<nn::Llama>(out.info.config, on_block, /*random_init=*/false);
   for (const char* top : {"embed_tokens", "norm", "lm_head"}) {
     out.model->submodule(top).load_state(source.under(std::string(top) + "."));
   }

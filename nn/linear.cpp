@@ -15,7 +15,8 @@ double InitConfig::residual_std() const {
 }
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias, e::Generator& gen, double std) {
-  weight = register_parameter("weight", e::randn({out, in}, gen, DType::f32, 0.0, std));
+  // std 0: zeros without drawing (a model about to be loaded skips the draws).
+  weight = register_parameter("weight", std > 0 ? e::randn({out, in}, gen, DType::f32, 0.0, std) : e::zeros({out, in}));
   if (with_bias) bias = register_parameter("bias", e::zeros({out}));
 }
 
@@ -27,7 +28,7 @@ Var Linear::forward(const Var& x) {
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, e::Generator& gen, double std) {
-  weight = register_parameter("weight", e::randn({num, dim}, gen, DType::f32, 0.0, std));
+  weight = register_parameter("weight", std > 0 ? e::randn({num, dim}, gen, DType::f32, 0.0, std) : e::zeros({num, dim}));
 }
 
 Var Embedding::forward(const Tensor& ids) { return ag::embedding(weight, ids); }

@@ -16,11 +16,12 @@ int64_t LlamaConfig::hidden() const { return ffn_hidden > 0 ? ffn_hidden : llama
 
 Llama::Llama(const LlamaConfig& c) : Llama(c, BlockHook()) {}
 
-Llama::Llama(const LlamaConfig& c, const BlockHook& on_block) : config_(c) {
+Llama::Llama(const LlamaConfig& c, const BlockHook& on_block, bool random_init) : config_(c) {
   QS_CHECK(c.vocab_size > 0 && c.dim > 0 && c.n_layers > 0, "Llama: sizes must be positive");
   e::Generator gen(c.seed);
-  InitConfig init{.std = c.init_std, .scaled_residual = c.scaled_residual_init, .n_layers = c.n_layers, .seed = c.seed};
-  register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.dim, gen, c.init_std));
+  const double std = random_init ? c.init_std : 0.0;
+  InitConfig init{.std = std, .scaled_residual = c.scaled_residual_init, .n_layers = c.n_layers, .seed = c.seed};
+  register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.dim, gen, std));
   auto layers = register_module("layers", std::make_shared<ModuleList>());
   BlockConfig block;
   block.attn = AttentionConfig{.dim = c.dim,
@@ -40,7 +41,7 @@ Llama::Llama(const LlamaConfig& c, const BlockHook& on_block) : config_(c) {
     if (on_block) on_block(i, *built);
   }
   register_module("norm", std::make_shared<RMSNorm>(c.dim, c.norm_eps));
-  register_module("lm_head", std::make_shared<Linear>(c.dim, c.vocab_size, false, gen, c.init_std));
+  register_module("lm_head", std::make_shared<Linear>(c.dim, c.vocab_size, false, gen, std));
 }
 
 void Llama::set_checkpointing(bool on) {

@@ -70,8 +70,10 @@ class Llama : public Module {
   // Calls on_block(i, block) as soon as block i is built, before the next
   // one: a loader fills and shrinks (quantizes) each block in turn, so a
   // model larger than memory in f32 never exists in f32 all at once.
+  // random_init false: weights start at zero (no draws), for a model whose
+  // weights are loaded next; config().init_std still says how to initialize.
   using BlockHook = std::function<void(int64_t index, Module& block)>;
-  Llama(const LlamaConfig& config, const BlockHook& on_block);
+  Llama(const LlamaConfig& config, const BlockHook& on_block, bool random_init = true);
 
   Var embed(const Tensor& ids);  // (B, T) -> (B, T, D)
   LlmOutput forward(const Tensor& ids, const LlmForward& options = {});

@@ -33,6 +33,14 @@ expect 105 "not in range" "$qslaw" generate scenes --n 0
 expect 105 "--n" "$qslaw" generate scenes --n 99999999999999999999 --out "$work/scenes"
 [[ ! -e $work/scenes ]] || die "generate wrote scenes for an out-of-range --n"
 expect 2 "unknown command 'frobnicate'" "$qslaw" frobnicate
+# Checkpoints from outside: inspected from their headers, refused by name.
+expect 0 "language model: LLaMA, 2 layers, hidden 32, 4 heads (2 key/value)" "$qslaw" inspect "$src/tests/fixtures/hf_llava"
+expect 0 "vision tower: CLIP vision, 3 layers" "$qslaw" inspect "$src/tests/fixtures/hf_llava"
+expect 0 "model.layers.1.self_attn.v_proj.weight" "$qslaw" inspect --all "$src/tests/fixtures/hf_llama/linear_rope_bf16_sharded"
+printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' > "$work/bad.safetensors"
+expect 1 "bad.safetensors: header length" "$qslaw" inspect "$work/bad.safetensors"
+mkdir -p "$work/empty_model"
+expect 1 "holds neither model.safetensors nor model.safetensors.index.json" "$qslaw" inspect "$work/empty_model"
 if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)
   expect 2 "reps must be" "$bench/bench_quant" 0
   expect 2 "--reps must be" "$bench/bench_attention" --reps -1
