@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/chat_template.h"
 #include "data/sentencepiece_tokenizer.h"
 #include "engine/io/json_file.h"
 #include "support.h"
@@ -58,4 +59,26 @@ TEST_CASE("sentencepiece: missing, corrupt and oversized models and out-of-range
   CHECK(has(error_of([&] { tok.decode({5, 320}); }), "token 320 at position 1 is outside the vocabulary of 320"));
   CHECK(has(error_of([&] { tok.piece(-1); }), "outside the vocabulary"));
   std::filesystem::remove_all(root);
+}
+
+TEST_CASE("chat templates: vicuna_v1 turns tokenize as LLaVA's tokenizer_image_token does, images widened") {
+  const SentencePieceTokenizer tok = SentencePieceTokenizer::load(kDir / "llama_like.model");
+  const nlohmann::json ref = qs::engine::read_json_file(kDir / "llama_like.reference.json");
+  for (const auto& p : ref["vicuna_v1"]) {
+    const std::string text =
+        qs::data::chat_text(qs::data::ChatTemplate::vicuna_v1, p["question"].get<std::string>(), p["answer"].get<std::string>());
+    CHECK(text == p["text"].get<std::string>());
+    CAPTURE(text);
+    CHECK(qs::data::tokenize_with_images(tok, text, -200) == p["ids"].get<std::vector<int64_t>>());
+    // Widened for nn::Llava: the one image token becomes 4 copies of id 0.
+    std::vector<int64_t> want;
+    for (int64_t id : p["ids"].get<std::vector<int64_t>>()) {
+      if (id == -200) want.insert(want.end(), 4, 0);
+      else want.push_back(id);
+    }
+    CHECK(qs::data::tokenize_with_images(tok, text, 0, 4) == want);
+  }
+  CHECK(qs::data::chat_text(qs::data::ChatTemplate::plain, "<image>", "A red circle.") == "<image>A red circle.\n");
+  CHECK(has(error_of([] { qs::data::chat_text(qs::data::ChatTemplate::plain, "what?", "x"); }), "holds the image alone"));
+  CHECK(has(error_of([] { qs::data::parse_chat_template("llama_3"); }), "unknown chat template 'llama_3'"));
 }
