@@ -1,7 +1,7 @@
 #pragma once
-// CLIP preprocessing: optionally pad to a square with the mean color (LLaVA's
-// `pad` aspect mode), resize the short side (bicubic, Catmull-Rom), center
-// crop, scale to [0, 1] and normalize per channel.
+// CLIP preprocessing as CLIPImageProcessor does it: optionally pad to a
+// square with the mean color (LLaVA's `pad` aspect mode), resize the short
+// side (PIL's bicubic), center crop, scale to [0, 1] and normalize per channel.
 #include <array>
 
 #include "engine/tensor.h"
@@ -17,6 +17,11 @@ struct PreprocessConfig {
 
 // All on u8 (H, W, 3) images.
 engine::Tensor pad_to_square(const engine::Tensor& image, const std::array<uint8_t, 3>& color);
+// Bicubic resampling as PIL's Image.resize(BICUBIC) computes it, bit for bit
+// (antialiased when shrinking), which is what CLIPImageProcessor uses.
+engine::Tensor resize_bicubic(const engine::Tensor& image, int64_t height, int64_t width);
+// The short side to `size`, the long side scaled and truncated, as
+// transformers' shortest_edge resize does.
 engine::Tensor resize_short_side(const engine::Tensor& image, int64_t size);
 engine::Tensor center_crop(const engine::Tensor& image, int64_t size);
 // u8 (H, W, 3) -> f32 (3, H, W), (x / 255 - mean) / std.
