@@ -1,0 +1,50 @@
+#pragma once
+// Outside datasets in their published layouts:
+//  - ScienceQA: problems.json (pid -> problem), pid_splits.json (split ->
+//    pids), images/<split>/<pid>/<image>;
+//  - LLaVA's conversation JSON: [{"id", "image"?, "conversations":
+//    [{"from": "human"|"gpt", "value"}, ...]}], "<image>" in a human turn.
+// ScienceQA converts to LLaVA conversations in the official QCM-LEA format
+// (LLaVA's scripts/convert_sqa_to_llava.py): the human turn "question
+// \nContext: hint\nOptions: (A) .. (B) .." (+ "\n<image>"), the answer
+// "lecture solution The answer is X.". Files are untrusted: errors name the
+// file, the record and the field.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace qs::data {
+
+struct ScienceQaProblem {
+  std::string pid;
+  std::string question, hint, lecture, solution;
+  std::vector<std::string> choices;  // 2 to 5
+  int64_t answer = 0;                // index into choices
+  std::string image;                 // file name under images/<split>/<pid>/, or empty
+  std::string subject, grade, split;
+};
+
+// The problems of one split, in pid_splits.json's order.
+std::vector<ScienceQaProblem> load_scienceqa(const std::filesystem::path& folder, const std::string& split);
+
+struct ConversationTurn {
+  std::string from;  // "human" or "gpt"
+  std::string value;
+};
+struct LlavaRecord {
+  std::string id;
+  std::string image;  // relative to the image folder, or empty
+  std::vector<ConversationTurn> conversations;
+};
+
+LlavaRecord to_llava_qcm_lea(const ScienceQaProblem& problem);
+// The image's path: folder/images/<split>/<pid>/<image>.
+std::filesystem::path scienceqa_image_path(const std::filesystem::path& folder, const ScienceQaProblem& problem);
+
+// LLaVA's JSON: turns alternate human, gpt, ...; at most one "<image>", only
+// in a human turn and only in a record with an image; image paths stay
+// inside the image folder.
+std::vector<LlavaRecord> load_llava_conversations(const std::filesystem::path& path);
+
+}  // namespace qs::data
