@@ -13,6 +13,7 @@
 #include "experiments/stage_cache.h"
 #include "experiments/table.h"
 #include "cli/generate_world.h"
+#include "cli/eval_sqa.h"
 #include "cli/inspect.h"
 #include "data/sqa.h"
 #include "data/render.h"
@@ -224,6 +225,16 @@ int main(int argc, char** argv) {
   bool inspect_all = false;
   inspect->add_option("path", inspect_path, "checkpoint folder or file")->required();
   inspect->add_flag("--all", inspect_all, "list every tensor");
+  auto* eval_sqa = app.add_subcommand("eval-sqa", "a LLaVA checkpoint from outside on ScienceQA, as LLaVA's scripts evaluate it");
+  qs::cli::EvalSqaRequest sqa_request;
+  eval_sqa->add_option("model", sqa_request.model, "llava-hf folder (or the original layout's, with --clip)")->required();
+  eval_sqa->add_option("--scienceqa", sqa_request.scienceqa, "folder with problems.json, pid_splits.json and images/")->required();
+  eval_sqa->add_option("--tokenizer", sqa_request.tokenizer, "tokenizer.model (default: the model folder's)");
+  eval_sqa->add_option("--clip", sqa_request.clip, "the vision tower's folder (original LLaVA layout)");
+  eval_sqa->add_option("--split", sqa_request.split, "split of pid_splits.json")->capture_default_str();
+  eval_sqa->add_option("--limit", sqa_request.limit, "the first N problems (0: all)")->capture_default_str();
+  eval_sqa->add_option("--quantize", sqa_request.quantize, "none, minmax2/3/4/8 (group 64) or nf4")->capture_default_str();
+  eval_sqa->add_option("--predictions", sqa_request.predictions, "write every answer as JSON Lines");
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
@@ -252,6 +263,7 @@ int main(int argc, char** argv) {
     if (*table) return cmd_table(table_path);
     if (*verify) return cmd_cache_verify(runs_root);
     if (*inspect) return qs::cli::inspect(inspect_path, inspect_all);
+    if (*eval_sqa) return qs::cli::eval_sqa(sqa_request);
     if (*probe) {
       probe_request.weights = probe_weights;
       probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";

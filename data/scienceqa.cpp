@@ -37,6 +37,14 @@ bool inside(const std::filesystem::path& p) {
   return true;
 }
 
+constexpr const char* kLetters = "ABCDE";
+
+std::string choice_text(const ScienceQaProblem& p) {
+  std::string out;
+  for (std::size_t i = 0; i < p.choices.size(); ++i) out += fmt::format("{}({}) {}", i ? " " : "", kLetters[i], p.choices[i]);
+  return out;
+}
+
 std::string string_field(const JsonObject& o, const std::string& key) {
   return o.has(key) ? o.string(key) : std::string();
 }
@@ -80,11 +88,8 @@ std::vector<ScienceQaProblem> load_scienceqa(const std::filesystem::path& folder
 }
 
 LlavaRecord to_llava_qcm_lea(const ScienceQaProblem& p) {
-  const char* letters = "ABCDE";
-  std::string choices;
-  for (std::size_t i = 0; i < p.choices.size(); ++i) {
-    choices += fmt::format("{}({}) {}", i ? " " : "", letters[i], p.choices[i]);
-  }
+  const char* letters = kLetters;
+  const std::string choices = choice_text(p);
   const std::string context = strip(p.hint).empty() ? "N/A" : strip(p.hint);
   std::string input = fmt::format("Question: {}\nContext: {}\nOptions: {}\n", p.question, context, choices);
   std::string output = fmt::format("Answer: {} {} The answer is {}.", p.lecture, p.solution, letters[p.answer]);
@@ -94,6 +99,49 @@ LlavaRecord to_llava_qcm_lea(const ScienceQaProblem& p) {
   r.conversations.push_back({"human", p.image.empty() ? input : input + "\n<image>"});
   r.conversations.push_back({"gpt", output});
   return r;
+}
+
+std::string scienceqa_eval_question(const ScienceQaProblem& p) {
+  const std::string context = strip(p.hint).empty() ? "N/A" : strip(p.hint);
+  std::string input = fmt::format("Context: {}\nQuestion: {}\nOptions: {}\n", context, p.question, choice_text(p));
+  input = replace_all(strip(replace_all(input, "  ", " ")), "Question: ", "");
+  if (!p.image.empty()) input = "<image>\n" + input;
+  return input + "\nAnswer with the option's letter from the given choices directly.";
+}
+
+int64_t parse_scienceqa_answer(const std::string& text, std::size_t n_choices) {
+  const std::string t = strip(text);
+  for (std::size_t i = 0; i < n_choices; ++i) {
+    if (t.size() == 1 && t[0] == kLetters[i]) return static_cast<int64_t>(i);
+  }
+  // One "The answer is X." with X a capital letter (any character after it).
+  int64_t found = -1, count = 0;
+  const std::string key = "The answer is ";
+  for (std::size_t at = t.find(key); at != std::string::npos; at = t.find(key, at + 1)) {
+    const std::size_t x = at + key.size();
+    if (x + 1 < t.size() && t[x] >= 'A' && t[x] <= 'Z') {
+      ++count;
+      found = t[x] - 'A';
+    }
+  }
+  return count == 1 && found < static_cast<int64_t>(n_choices) ? found : -1;
+}
+
+std::vector<std::string> scienceqa_columns(const ScienceQaProblem& p) {
+  std::vector<std::string> out;
+  if (p.subject == "natural science") out.push_back("NAT");
+  if (p.subject == "social science") out.push_back("SOC");
+  if (p.subject == "language science") out.push_back("LAN");
+  const bool text = !strip(p.hint).empty(), image = !p.image.empty();
+  if (text) out.push_back("TXT");
+  if (image) out.push_back("IMG");
+  if (!text && !image) out.push_back("NO");
+  if (p.grade.rfind("grade", 0) == 0) {
+    const int g = std::atoi(p.grade.c_str() + 5);
+    if (g >= 1 && g <= 6) out.push_back("G1-6");
+    if (g >= 7 && g <= 12) out.push_back("G7-12");
+  }
+  return out;
 }
 
 std::filesystem::path scienceqa_image_path(const std::filesystem::path& folder, const ScienceQaProblem& p) {

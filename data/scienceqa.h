@@ -39,6 +39,19 @@ struct LlavaRecord {
 };
 
 LlavaRecord to_llava_qcm_lea(const ScienceQaProblem& problem);
+// The question as LLaVA's ScienceQA evaluation asks it (model_vqa_science
+// with --single-pred-prompt over llava_test_CQM-A.json): "<image>\n" first
+// for image problems, "Context: ..\n<question>\nOptions: (A) .. (B) ..", then
+// "Answer with the option's letter from the given choices directly."
+std::string scienceqa_eval_question(const ScienceQaProblem& problem);
+// The chosen option's index from a generated answer: the text a single
+// letter of the options, or one "The answer is X." in it (as
+// eval_science_qa.py parses); -1 when neither (malformed).
+int64_t parse_scienceqa_answer(const std::string& text, std::size_t n_choices);
+// ScienceQA's accuracy columns a problem counts in: NAT/SOC/LAN by subject,
+// TXT (a hint), IMG (an image), NO (neither), G1-6 or G7-12.
+std::vector<std::string> scienceqa_columns(const ScienceQaProblem& problem);
+
 // The image's path: folder/images/<split>/<pid>/<image>.
 std::filesystem::path scienceqa_image_path(const std::filesystem::path& folder, const ScienceQaProblem& problem);
 

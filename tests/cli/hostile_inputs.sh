@@ -39,6 +39,10 @@ expect 0 "vision tower: CLIP vision, 3 layers" "$qslaw" inspect "$src/tests/fixt
 expect 0 "model.layers.1.self_attn.v_proj.weight" "$qslaw" inspect --all "$src/tests/fixtures/hf_llama/linear_rope_bf16_sharded"
 printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' > "$work/bad.safetensors"
 expect 1 "bad.safetensors: header length" "$qslaw" inspect "$work/bad.safetensors"
+expect 1 "the tokenizer has 320 tokens but the LLM's vocabulary only 61" "$qslaw" eval-sqa "$src/tests/fixtures/hf_llava" \
+  --tokenizer "$src/tests/fixtures/tokenizers/llama_like.model" --scienceqa "$src/tests/fixtures/scienceqa"
+expect 1 "missing 'nope'" "$qslaw" eval-sqa "$src/tests/fixtures/hf_llava" \
+  --tokenizer "$src/tests/fixtures/tokenizers/llama_like.model" --scienceqa "$src/tests/fixtures/scienceqa" --split nope
 mkdir -p "$work/empty_model"
 expect 1 "holds neither model.safetensors nor model.safetensors.index.json" "$qslaw" inspect "$work/empty_model"
 if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)

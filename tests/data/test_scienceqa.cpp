@@ -71,3 +71,22 @@ TEST_CASE("scienceqa and llava json: bad files are refused naming file, record a
   CHECK(has(error_of([&] { load_llava_conversations(root / "llava.json"); }), "turn 0: missing 'value'"));
   std::filesystem::remove_all(root);
 }
+
+TEST_CASE("scienceqa: the evaluation question, answer parsing and accuracy columns follow LLaVA's and ScienceQA's scripts") {
+  const std::vector<ScienceQaProblem> train = load_scienceqa(kDir, "train");
+  CHECK(scienceqa_eval_question(train[1]) ==
+        "<image>\nContext: Arctic foxes live in cold places. Their feet are covered in thick fur.\n"
+        "Which animal's feet are also adapted for walking on snow?\nOptions: (A) camel (B) snowshoe hare (C) koala\n"
+        "Answer with the option's letter from the given choices directly.");
+  CHECK(scienceqa_eval_question(train[0]).rfind("Context: N/A\nWhich figure", 0) == 0);
+  CHECK(parse_scienceqa_answer("B", 3) == 1);
+  CHECK(parse_scienceqa_answer(" C\n", 3) == 2);
+  CHECK(parse_scienceqa_answer("D", 3) == -1);  // not an option
+  CHECK(parse_scienceqa_answer("Because of fur. The answer is A.", 3) == 0);
+  CHECK(parse_scienceqa_answer("The answer is A. The answer is B.", 3) == -1);  // two answers
+  CHECK(parse_scienceqa_answer("The answer is b.", 3) == -1);
+  CHECK(parse_scienceqa_answer("The answer is B", 3) == -1);  // the pattern needs a character after the letter
+  CHECK(parse_scienceqa_answer("", 3) == -1);
+  CHECK(scienceqa_columns(train[0]) == std::vector<std::string>{"LAN", "NO", "G7-12"});
+  CHECK(scienceqa_columns(train[1]) == std::vector<std::string>{"NAT", "TXT", "IMG", "G1-6"});
+}
