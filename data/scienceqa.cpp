@@ -88,11 +88,10 @@ std::vector<ScienceQaProblem> load_scienceqa(const std::filesystem::path& folder
 }
 
 LlavaRecord to_llava_qcm_lea(const ScienceQaProblem& p) {
-  const char* letters = kLetters;
   const std::string choices = choice_text(p);
   const std::string context = strip(p.hint).empty() ? "N/A" : strip(p.hint);
   std::string input = fmt::format("Question: {}\nContext: {}\nOptions: {}\n", p.question, context, choices);
-  std::string output = fmt::format("Answer: {} {} The answer is {}.", p.lecture, p.solution, letters[p.answer]);
+  std::string output = fmt::format("Answer: {} {} The answer is {}.", p.lecture, p.solution, kLetters[p.answer]);
   input = replace_all(strip(replace_all(input, "  ", " ")), "Question: ", "");
   output = replace_all(strip(replace_all(output, "  ", " ")), "Answer: ", "");
   LlavaRecord r{p.pid, p.image.empty() ? "" : p.pid + "/" + p.image, {}};

@@ -21,7 +21,9 @@ void CheckpointSource::map(const std::string& ours, const std::string& theirs, c
 void CheckpointSource::skip(const std::string& theirs) { belongs_.erase(theirs); }
 
 nn::StateSource CheckpointSource::under(const std::string& prefix) {
-  nn::StateSource source{.origin = fmt::format("loading {}", checkpoint_.path().string()), .widen_floats = true};
+  nn::StateSource source;
+  source.origin = fmt::format("loading {}", checkpoint_.path().string());
+  source.widen_floats = true;
   for (const auto& [ours, target] : targets_) {
     if (ours.compare(0, prefix.size(), prefix) != 0) continue;
     source.names.push_back(ours.substr(prefix.size()));

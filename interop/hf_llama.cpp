@@ -1,11 +1,11 @@
 #include "interop/hf_llama.h"
 
 #include <map>
-#include <set>
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/ops.h"
+#include "interop/merged_weights.h"
 
 namespace qs::interop {
 
@@ -162,17 +162,7 @@ LoadedLlama load_hf_llama(const std::filesystem::path& folder) {
   return out;
 }
 
-void save_hf_llama(const nn::Llama& model, const HfLlama& info, const std::filesystem::path& folder,
-                   engine::DType dtype, uint64_t max_shard_bytes) {
-  QS_CHECK(dtype == engine::DType::f32 || dtype == engine::DType::bf16 || dtype == engine::DType::f16,
-           "save_hf_llama: weights are written as f32, bf16 or f16, not {}", engine::dtype_name(dtype));
-  std::map<std::string, engine::Tensor> tensors;
-  for (const auto& [name, param] : model.named_parameters()) {
-    tensors[hf_llama_name(name)] = param.data().to(engine::Device::cpu()).to(dtype);
-  }
-  const bool tied = engine::equal(tensors.at("lm_head.weight"), tensors.at("model.embed_tokens.weight"));
-  if (tied) tensors.erase("lm_head.weight");
-  const nn::LlamaConfig& m = model.config();
+nlohmann::json hf_llama_config_json(const nn::LlamaConfig& m, const HfLlama& info, engine::DType dtype, bool tied) {
   nlohmann::json config = {
       {"architectures", {"LlamaForCausalLM"}},
       {"model_type", "llama"},
@@ -199,7 +189,29 @@ void save_hf_llama(const nn::Llama& model, const HfLlama& info, const std::files
                          {"pad_token_id", info.pad_token_id}}) {
     config[key] = id >= 0 ? nlohmann::json(id) : nlohmann::json(nullptr);
   }
-  engine::save_safetensors_checkpoint(folder, tensors, max_shard_bytes);
+  return config;
+}
+
+void save_hf_llama(const nn::Llama& model, const HfLlama& info, const std::filesystem::path& folder,
+                   engine::DType dtype, uint64_t max_shard_bytes) {
+  QS_CHECK(dtype == engine::DType::f32 || dtype == engine::DType::bf16 || dtype == engine::DType::f16,
+           "save_hf_llama: weights are written as f32, bf16 or f16, not {}", engine::dtype_name(dtype));
+  // Adapters merged and quantized layers dequantized: the checkpoint is the
+  // full-precision model that computes what this one does, made one tensor
+  // at a time as the writer reaches it.
+  std::map<std::string, MergedTensor> merged;
+  for (MergedTensor& t : merged_tensors(model)) {
+    std::string name = hf_llama_name(t.name);
+    merged.emplace(std::move(name), std::move(t));
+  }
+  const bool tied = engine::equal(merged.at("lm_head.weight").make(), merged.at("model.embed_tokens.weight").make());
+  if (tied) merged.erase("lm_head.weight");
+  std::vector<engine::TensorHeader> headers;
+  for (const auto& [name, t] : merged) headers.push_back({name, dtype, t.shape});
+  engine::save_safetensors_checkpoint(
+      folder, std::move(headers), [&](const engine::TensorHeader& h) { return merged.at(h.name).make().to(dtype); },
+      max_shard_bytes);
+  const nlohmann::json config = hf_llama_config_json(model.config(), info, dtype, tied);
   engine::write_file_atomically(folder / "config.json", config.dump(2) + "\n");
 }
 

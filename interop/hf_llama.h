@@ -59,10 +59,16 @@ struct LoadedLlama {
 // A folder holding config.json and model.safetensors (or its shards).
 LoadedLlama load_hf_llama(const std::filesystem::path& folder);
 
+// The config.json that describes `m` to transformers (torch_dtype from
+// `dtype`; tie_word_embeddings from `tied`).
+nlohmann::json hf_llama_config_json(const nn::LlamaConfig& m, const HfLlama& info, engine::DType dtype, bool tied);
+
 // Writes config.json and the weights (as `dtype`: f32, bf16 or f16; sharded
 // above max_shard_bytes) so that transformers' LlamaForCausalLM, or
-// load_hf_llama, reads the same model back. lm_head is written unless it
-// equals the embedding matrix, in which case the config says tied.
+// load_hf_llama, reads the same model back. LoRA adapters are merged and
+// quantized layers dequantized (merged_weights), so a tuned model exports as
+// the full-precision model it computes. lm_head is written unless it equals
+// the embedding matrix, in which case the config says tied.
 void save_hf_llama(const nn::Llama& model, const HfLlama& info, const std::filesystem::path& folder,
                    engine::DType dtype = engine::DType::f32, uint64_t max_shard_bytes = uint64_t{5} << 30);
 

@@ -242,7 +242,7 @@ std::string header_for(const std::vector<TensorHeader>& headers, const std::map<
   for (const TensorHeader& h : headers) {
     QS_CHECK(h.name != "__metadata__", "save_safetensors: '__metadata__' cannot name a tensor");
     QS_CHECK(!header.contains(h.name), "save_safetensors: two tensors are named '{}'", h.name);
-    const uint64_t bytes = static_cast<uint64_t>(numel_of(h.shape)) * dtype_size(h.dtype);
+    const uint64_t bytes = h.bytes();
     header[h.name] = {{"dtype", file_dtype_name(h.dtype)}, {"shape", h.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
@@ -357,7 +357,7 @@ void save_safetensors_checkpoint(const std::filesystem::path& folder, std::vecto
   std::vector<std::vector<TensorHeader>> shards(1);
   uint64_t current = 0;
   for (const TensorHeader& h : headers) {
-    const uint64_t bytes = static_cast<uint64_t>(numel_of(h.shape)) * dtype_size(h.dtype);
+    const uint64_t bytes = h.bytes();
     if (current > 0 && current + bytes > max_shard_bytes) {
       shards.emplace_back();
       current = 0;

@@ -70,6 +70,7 @@ struct TensorHeader {
   std::string name;
   DType dtype;
   Shape shape;
+  uint64_t bytes() const { return static_cast<uint64_t>(numel_of(shape)) * dtype_size(dtype); }
 };
 using TensorMaker = std::function<Tensor(const TensorHeader&)>;
 void save_safetensors(const std::filesystem::path& path, std::vector<TensorHeader> headers, const TensorMaker& make,

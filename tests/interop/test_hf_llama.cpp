@@ -88,7 +88,9 @@ TEST_CASE("hf llama: the KV cache holds the key/value heads only, and cached dec
   CHECK(m.model->generate(prompt, greedy) == cached);
   std::vector<nn::KVCache> caches(2);
   autograd::NoGrad no_grad;
-  m.model->forward(engine::from_vector(prompt, {1, 4}), nn::LlmForward{.caches = &caches});
+  nn::LlmForward cached_forward;
+  cached_forward.caches = &caches;
+  m.model->forward(engine::from_vector(prompt, {1, 4}), cached_forward);
   CHECK(caches[0].k.shape() == engine::Shape{1, 2, 4, 8});
 }
 
