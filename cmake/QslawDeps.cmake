@@ -13,6 +13,7 @@ find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of cached artifacts 
 # LLaMA-2's and Vicuna's tokenizer.model (data/sentencepiece_tokenizer.cpp).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # tokenizer.json split patterns (\p{L}, look-ahead)
 
 # Debian's libstb ships the stb implementations compiled (libstb.so).
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
