@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/host_allocator.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "interop/quantized_llama.h"
@@ -97,7 +98,7 @@ void ensure_checkpoint(const Shape& s, const fs::path& dir) {
   std::printf("  written in %.0f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
-// The child: load one way, print "bytes seconds" on stdout.
+// The child: load one way, print "weight-bytes seconds peak-tensor-bytes" on stdout.
 int load_one(const fs::path& dir, const std::string& way) {
   const auto t0 = std::chrono::steady_clock::now();
   qs::interop::LoadedLlama m;
@@ -109,7 +110,8 @@ int load_one(const fs::path& dir, const std::string& way) {
     m = qs::interop::load_hf_llama_quantized(dir, q);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%lld %.3f\n", static_cast<long long>(qs::quant::weight_footprint(*m.model).total_bytes), s);
+  std::printf("%lld %.3f %lld\n", static_cast<long long>(qs::quant::weight_footprint(*m.model).total_bytes), s,
+              static_cast<long long>(qs::engine::cpu::host_cache_stats().peak_live_bytes));
   return 0;
 }
 
@@ -163,13 +165,14 @@ int main(int argc, char** argv) {
   std::printf("\n%s-shaped LLaMA, checkpoint %.2f GB (f16); f32 model %.2f GB; machine memory %.1f GB\n\n",
               shape->name, gb(static_cast<double>(file_bytes)), f32_gb,
               gb(static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE))));
-  std::printf("| load | peak RSS GB | model weights GB | peak - weights GB | seconds |\n| --- | ---: | ---: | ---: | ---: |\n");
+  std::printf("| load | peak RSS GB | peak tensors GB | model weights GB | peak - weights GB | seconds |\n"
+              "| --- | ---: | ---: | ---: | ---: | ---: |\n");
   std::string rest = ways;
   while (!rest.empty()) {
     const std::string way = rest.substr(0, rest.find(','));
     rest = rest.find(',') == std::string::npos ? "" : rest.substr(rest.find(',') + 1);
     if (way == "f32" && f32_gb > 0.8 * gb(static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE))) {
-      std::printf("| f32 | - | %.2f | - | does not fit in memory |\n", f32_gb);
+      std::printf("| f32 | - | - | %.2f | - | does not fit in memory |\n", f32_gb);
       continue;
     }
     int out[2];
@@ -188,15 +191,16 @@ int main(int argc, char** argv) {
     int status = 0;
     struct rusage usage {};
     wait4(pid, &status, 0, &usage);
-    long long bytes = 0;
+    long long bytes = 0, tensors = 0;
     double seconds = 0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n <= 0 || std::sscanf(buf, "%lld %lf", &bytes, &seconds) != 2) {
-      std::printf("| %s | failed (status %d) | | | |\n", way.c_str(), status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n <= 0 ||
+        std::sscanf(buf, "%lld %lf %lld", &bytes, &seconds, &tensors) != 3) {
+      std::printf("| %s | failed (status %d) | | | | |\n", way.c_str(), status);
       continue;
     }
     const double peak = static_cast<double>(usage.ru_maxrss) * 1024.0;  // kB on Linux
-    std::printf("| %s | %.2f | %.2f | %.2f | %.1f |\n", way.c_str(), gb(peak), gb(static_cast<double>(bytes)),
-                gb(peak - static_cast<double>(bytes)), seconds);
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1f |\n", way.c_str(), gb(peak), gb(static_cast<double>(tensors)),
+                gb(static_cast<double>(bytes)), gb(peak - static_cast<double>(bytes)), seconds);
     std::fflush(stdout);
   }
   return 0;

@@ -62,6 +62,18 @@ void print_config(const fs::path& folder) {
   };
   if (type == "llama") {
     llama(interop::read_hf_llama_config(c), "model");
+    if (c.has("quantization_config")) {
+      const engine::JsonObject q = c.object("quantization_config");
+      fmt::print("  quantized: {} ({}-bit, groups of {}, {} linears)\n", q.string_or("quant_method", "?"),
+                 q.integer_or("bits", 0), q.integer_or("group_size", 0),
+                 q.has("modules") ? q.array("modules").size() : std::size_t{0});
+    }
+    if (fs::exists(folder / "adapter_config.json")) {
+      const engine::JsonObject a = engine::JsonObject::read(folder / "adapter_config.json");
+      fmt::print("  with a {} adapter beside it: rank {}, alpha {}, on {}\n", a.string_or("peft_type", "?"),
+                 a.integer_or("r", 0), a.number_or("lora_alpha", 0.0),
+                 a.has("target_modules") ? a.json()["target_modules"].dump() : "?");
+    }
     if (c.has("mm_projector_type")) {
       fmt::print("  the original LLaVA layout: projector {}, vision tower '{}' (a separate checkpoint)\n",
                  c.string("mm_projector_type"), c.string_or("mm_vision_tower", "?"));

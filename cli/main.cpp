@@ -15,6 +15,7 @@
 #include "cli/generate_world.h"
 #include "cli/eval_sqa.h"
 #include "cli/inspect.h"
+#include "cli/quantize.h"
 #include "data/sqa.h"
 #include "data/render.h"
 #include "data/scene.h"
@@ -235,6 +236,14 @@ int main(int argc, char** argv) {
   eval_sqa->add_option("--limit", sqa_request.limit, "the first N problems (0: all)")->capture_default_str();
   eval_sqa->add_option("--quantize", sqa_request.quantize, "none, minmax2/3/4/8 (group 64) or nf4")->capture_default_str();
   eval_sqa->add_option("--predictions", sqa_request.predictions, "write every answer as JSON Lines");
+  auto* quantize = app.add_subcommand("quantize", "a Hugging Face LLaMA into packed min-max codes, streamed block by block");
+  qs::cli::QuantizeRequest quantize_request;
+  quantize->add_option("model", quantize_request.model, "folder with config.json and safetensors")->required();
+  quantize->add_option("out", quantize_request.out, "folder for the packed model")->required();
+  quantize->add_option("--bits", quantize_request.bits, "2, 3, 4 or 8")->capture_default_str();
+  quantize->add_option("--group-size", quantize_request.group_size, "weights per scale")->capture_default_str();
+  quantize->add_option("--dtype", quantize_request.dtype, "f32, bf16 or f16 for the unquantized tensors")
+      ->capture_default_str();
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
@@ -264,6 +273,7 @@ int main(int argc, char** argv) {
     if (*verify) return cmd_cache_verify(runs_root);
     if (*inspect) return qs::cli::inspect(inspect_path, inspect_all);
     if (*eval_sqa) return qs::cli::eval_sqa(sqa_request);
+    if (*quantize) return qs::cli::quantize(quantize_request);
     if (*probe) {
       probe_request.weights = probe_weights;
       probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";

@@ -18,7 +18,11 @@ constexpr int64_t kMatvecRows = 4;  // up to this many input rows use the fused 
 QuantLinear::QuantLinear(const nn::Linear& source, const QuantSpec& spec)
     : spec_(spec), in_(source.in_features()), out_(source.out_features()) {
   spec_.check();
-  weight_ = register_parameter("weight", source.weight.data().to(e::DType::f32).clone(), false);
+  // The master weight shares an f32 source's storage rather than copying it:
+  // surgery drops the source, and quantizing a 7B model on load would
+  // otherwise hold every weight twice. Nothing writes to a frozen master.
+  const e::Tensor& w = source.weight.data();
+  weight_ = register_parameter("weight", w.dtype() == e::DType::f32 ? w : w.to(e::DType::f32), false);
   if (source.bias.defined()) bias_ = register_parameter("bias", source.bias.data().clone(), false);
   const GroupParams g = minmax_params(weight_.data(), spec_);
   register_buffer("scale", g.scale);

@@ -1,6 +1,7 @@
 #include "engine/cpu/host_allocator.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -41,14 +42,40 @@ Cache& cache() {
   return *c;
 }
 
+// Blocks of 2 MiB and more are mapped directly rather than taken from
+// malloc: glibc raises its mmap threshold after the first large free, so
+// later blocks up to 32 MiB came from the heap, and freeing them left the
+// pages resident (a quantize-on-load of a 1B model held 0.5 GB more than its
+// live tensors). A mapping goes back to the system whole when freed.
 void* system_alloc(std::size_t size) {
-  const std::size_t align = size >= kHugePage ? kHugePage : kAlign;
-  void* p = std::aligned_alloc(align, size);
-  if (!p) fail("out of CPU memory allocating {} bytes", size);
 #ifdef __linux__
-  if (align == kHugePage) madvise(p, size, MADV_HUGEPAGE);  // a hint; failure is harmless
+  if (size >= kHugePage) {
+    // Over-map by one huge page, then trim to a 2 MiB-aligned range.
+    const std::size_t span = size + kHugePage;
+    void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) fail("out of CPU memory mapping {} bytes", size);
+    const auto base = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > base) munmap(raw, aligned - base);
+    const std::uintptr_t end = aligned + size, span_end = base + span;
+    if (span_end > end) munmap(reinterpret_cast<void*>(end), span_end - end);
+    madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);  // a hint; failure is harmless
+    return reinterpret_cast<void*>(aligned);
+  }
 #endif
+  void* p = std::aligned_alloc(kAlign, size);
+  if (!p) fail("out of CPU memory allocating {} bytes", size);
   return p;
+}
+
+void system_free(void* p, std::size_t size) {
+#ifdef __linux__
+  if (size >= kHugePage) {
+    munmap(p, size);
+    return;
+  }
+#endif
+  std::free(p);
 }
 
 }  // namespace
@@ -88,7 +115,7 @@ void host_free(void* ptr, std::size_t nbytes) {
       return;
     }
   }
-  std::free(ptr);
+  system_free(ptr, size);
 }
 
 HostCacheStats host_cache_stats() {
@@ -107,7 +134,7 @@ void host_release_cached() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   for (auto& [size, blocks] : c.free_lists) {
-    for (void* p : blocks) std::free(p);
+    for (void* p : blocks) system_free(p, size);
   }
   c.free_lists.clear();
   c.cached = 0;

@@ -43,6 +43,13 @@ expect 1 "the tokenizer has 320 tokens but the LLM's vocabulary only 61" "$qslaw
   --tokenizer "$src/tests/fixtures/tokenizers/llama_like.model" --scienceqa "$src/tests/fixtures/scienceqa"
 expect 1 "missing 'nope'" "$qslaw" eval-sqa "$src/tests/fixtures/hf_llava" \
   --tokenizer "$src/tests/fixtures/tokenizers/llama_like.model" --scienceqa "$src/tests/fixtures/scienceqa" --split nope
+# qslaw quantize: the deployed packed model, which inspect then describes.
+expect 0 "written to" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed" --group-size 16
+expect 0 "quantized: qslaw (4-bit, groups of 16, 14 linears)" "$qslaw" inspect "$work/packed"
+expect 0 "model.layers.1.mlp.up_proj.qweight" "$qslaw" inspect --all "$work/packed"
+expect 1 "--dtype 'f8'" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed8" --dtype f8
+expect 1 "bits" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed5" --bits 5
+expect 1 "is the input's" "$qslaw" quantize "$work/packed" "$work/packed"
 mkdir -p "$work/empty_model"
 expect 1 "holds neither model.safetensors nor model.safetensors.index.json" "$qslaw" inspect "$work/empty_model"
 if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)
