@@ -244,6 +244,8 @@ int main(int argc, char** argv) {
   quantize->add_option("--group-size", quantize_request.group_size, "weights per scale")->capture_default_str();
   quantize->add_option("--dtype", quantize_request.dtype, "f32, bf16 or f16 for the unquantized tensors")
       ->capture_default_str();
+  quantize->add_option("--grid", quantize_request.grid,
+                       "calibrated grids (<layer>.scale/.zero in .h5 or .safetensors, e.g. the calibrate stage's LWC file)");
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");

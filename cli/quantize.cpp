@@ -18,6 +18,7 @@ int quantize(const QuantizeRequest& r) {
            "the output folder {} is the input's; write the quantized model elsewhere", r.out.string());
   interop::QuantizeOnLoad options;
   options.spec = {.bits = r.bits, .group_size = r.group_size};
+  options.grid_file = r.grid;
   const auto t0 = std::chrono::steady_clock::now();
   const interop::LoadedLlama m = interop::load_hf_llama_quantized(r.model, options);
   interop::save_packed_llama(*m.model, m.info, r.out, dtype);

@@ -17,6 +17,12 @@ struct QuantizeOnLoad {
   quant::QuantSpec spec{.bits = 4, .group_size = 64};  // minmax
   int64_t nf4_block = 64;
   std::string select = ".*_proj";  // the linears of each block to quantize (a regular expression)
+  // minmax only: a calibrated grid (LWC's, from the calibrate stage) instead
+  // of the min-max one: a qslaw .h5 or a .safetensors file holding
+  // "<layer>.scale" and "<layer>.zero" (out, groups) for every quantized
+  // layer under nn::Llama's names ("layers.3.attn.q_proj.scale"); other
+  // tensors in it are ignored.
+  std::filesystem::path grid_file;
 };
 
 // Errors name the checkpoint and list tensors it lacks, has in excess or has

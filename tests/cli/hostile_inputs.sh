@@ -50,6 +50,7 @@ expect 0 "model.layers.1.mlp.up_proj.qweight" "$qslaw" inspect --all "$work/pack
 expect 1 "--dtype 'f8'" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed8" --dtype f8
 expect 1 "bits" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed5" --bits 5
 expect 1 "is the input's" "$qslaw" quantize "$work/packed" "$work/packed"
+expect 1 "cannot open safetensors file $work/none.safetensors" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed_g" --grid "$work/none.safetensors"
 mkdir -p "$work/empty_model"
 expect 1 "holds neither model.safetensors nor model.safetensors.index.json" "$qslaw" inspect "$work/empty_model"
 if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)

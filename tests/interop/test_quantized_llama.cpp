@@ -2,6 +2,7 @@
 // fully loaded f32 model afterwards.
 #include <filesystem>
 
+#include "engine/io/tensor_file.h"
 #include "interop/quantized_llama.h"
 #include "quant/quant_linear.h"
 #include "quant/surgery.h"
@@ -74,5 +75,49 @@ TEST_CASE("quantize on load: a bad spec or a checkpoint with extra tensors is re
   const std::string err = qs::test::error_of([&] { interop::load_hf_llama_quantized(root, {}); });
   CHECK(qs::test::has(err, "unexpected: model.extra.weight"));
   CHECK(qs::test::has(err, root.string()));
+  std::filesystem::remove_all(root);
+}
+
+TEST_CASE("quantize on load: a calibrated grid file (.safetensors or .h5) replaces the min-max grid") {
+  const std::filesystem::path root = qs::test::temp_root("quantized_grid");
+  std::filesystem::create_directories(root);
+  const quant::QuantSpec spec{.bits = 4, .group_size = 16};
+  // A "calibrated" grid: min-max shrunk by 10% (clipping, as LWC learns).
+  interop::LoadedLlama full = interop::load_hf_llama(kFixture);
+  std::map<std::string, Tensor> grid;
+  for (const std::string& path : quant::quantize_linears(*full.model, spec, quant::path_pattern(".*_proj"))) {
+    auto& q = dynamic_cast<quant::QuantLinear&>(full.model->submodule(path));
+    const quant::GroupParams g = q.grid();
+    q.set_grid({engine::mul(g.scale, engine::full_like(g.scale, 0.9)), g.zero.clone()});
+    grid[path + ".scale"] = q.grid().scale;
+    grid[path + ".zero"] = q.grid().zero;
+    q.to_real();
+  }
+  grid["layers.0.attn_norm.weight"] = engine::ones({32});  // other tensors are ignored
+  engine::save_safetensors(root / "grid.safetensors", grid);
+  engine::TensorFile h5;
+  h5.tensors = grid;
+  engine::save_tensor_file(root / "grid.h5", h5);
+  const Tensor want = logits_of(*full.model);
+  for (const char* file : {"grid.safetensors", "grid.h5"}) {
+    CAPTURE(file);
+    interop::QuantizeOnLoad q{.spec = spec, .grid_file = root / file};
+    CHECK(engine::equal(logits_of(*interop::load_hf_llama_quantized(kFixture, q).model), want));
+  }
+  const Tensor minmax = logits_of(*interop::load_hf_llama_quantized(kFixture, {.spec = spec}).model);
+  CHECK(!engine::equal(minmax, want));
+
+  // A grid for another group size, or one that misses a layer, is refused by name.
+  interop::QuantizeOnLoad other{.spec = {.bits = 4, .group_size = 8}, .grid_file = root / "grid.safetensors"};
+  std::string e = qs::test::error_of([&] { interop::load_hf_llama_quantized(kFixture, other); });
+  CHECK(qs::test::has(e, "layers.0.attn.q_proj.scale"));
+  CHECK(qs::test::has(e, "other bits or group size"));
+  grid.erase("layers.1.mlp.down_proj.zero");
+  engine::save_safetensors(root / "partial.safetensors", grid);
+  interop::QuantizeOnLoad partial{.spec = spec, .grid_file = root / "partial.safetensors"};
+  e = qs::test::error_of([&] { interop::load_hf_llama_quantized(kFixture, partial); });
+  CHECK(qs::test::has(e, "no tensor 'layers.1.mlp.down_proj.zero'"));
+  interop::QuantizeOnLoad nf4{.kind = interop::QuantizeOnLoad::Kind::nf4, .grid_file = root / "grid.h5"};
+  CHECK(qs::test::has(qs::test::error_of([&] { interop::load_hf_llama_quantized(kFixture, nf4); }), "NF4"));
   std::filesystem::remove_all(root);
 }
