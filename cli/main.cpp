@@ -15,6 +15,7 @@
 #include "cli/generate_world.h"
 #include "cli/eval_sqa.h"
 #include "cli/inspect.h"
+#include "cli/merge.h"
 #include "cli/quantize.h"
 #include "data/sqa.h"
 #include "data/render.h"
@@ -246,6 +247,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   quantize->add_option("--grid", quantize_request.grid,
                        "calibrated grids (<layer>.scale/.zero in .h5 or .safetensors, e.g. the calibrate stage's LWC file)");
+  auto* merge = app.add_subcommand("merge", "a PEFT LoRA adapter folded into its base LLaMA, written as a plain checkpoint");
+  qs::cli::MergeRequest merge_request;
+  merge->add_option("base", merge_request.base, "the base model's folder (Hugging Face, or qslaw's packed model)")
+      ->required();
+  merge->add_option("out", merge_request.out, "folder for the merged model")->required();
+  merge->add_option("--adapter", merge_request.adapter, "adapter_config.json + adapter_model.safetensors");
+  merge->add_option("--dtype", merge_request.dtype, "f32, bf16 or f16")->capture_default_str();
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
@@ -276,6 +284,7 @@ int main(int argc, char** argv) {
     if (*inspect) return qs::cli::inspect(inspect_path, inspect_all);
     if (*eval_sqa) return qs::cli::eval_sqa(sqa_request);
     if (*quantize) return qs::cli::quantize(quantize_request);
+    if (*merge) return qs::cli::merge(merge_request);
     if (*probe) {
       probe_request.weights = probe_weights;
       probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";

@@ -51,6 +51,13 @@ expect 1 "--dtype 'f8'" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied
 expect 1 "bits" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed5" --bits 5
 expect 1 "is the input's" "$qslaw" quantize "$work/packed" "$work/packed"
 expect 1 "cannot open safetensors file $work/none.safetensors" "$qslaw" quantize "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/packed_g" --grid "$work/none.safetensors"
+# qslaw merge: a PEFT adapter folded into its base; the packed model back to full precision.
+expect 0 "6 adapted linears merged" "$qslaw" merge "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/merged" \
+  --adapter "$src/tests/fixtures/hf_llama/gqa_tied_f16_lora"
+expect 0 "model: LLaMA, 2 layers" "$qslaw" inspect "$work/merged"
+expect 0 "written to $work/unpacked as f32" "$qslaw" merge "$work/packed" "$work/unpacked" --dtype f32
+expect 1 "adapter_config.json" "$qslaw" merge "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/merged2" \
+  --adapter "$work/empty_model_missing"
 mkdir -p "$work/empty_model"
 expect 1 "holds neither model.safetensors nor model.safetensors.index.json" "$qslaw" inspect "$work/empty_model"
 if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)

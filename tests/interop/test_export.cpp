@@ -175,3 +175,28 @@ TEST_CASE("export: the packed deployed model round-trips with its codes and adap
   e = error_of([&] { interop::save_packed_llama(*plain.model, plain.info, root / "plain"); });
   CHECK(has(e, "no quantized linear"));
 }
+
+TEST_CASE("export: an adapter written from PEFT's definition gives the reference logits, adapted and merged") {
+  const fs::path folder = fs::path(QS_FIXTURES) / "hf_llama" / "gqa_tied_f16_lora";
+  const nlohmann::json ref = engine::read_json_file(folder / "reference.json");
+  const auto ids = ref["ids"].get<std::vector<int64_t>>();
+  std::vector<double> flat;
+  for (const auto& row : ref["logits"]) {
+    for (const auto& v : row) flat.push_back(v.get<double>());
+  }
+  const Tensor want = engine::from_vector(flat, {static_cast<int64_t>(ids.size()), 61});
+  auto check = [&](nn::Llama& model) {
+    model.eval();
+    autograd::NoGrad no_grad;
+    const Tensor got = model.forward(engine::from_vector(ids, {1, static_cast<int64_t>(ids.size())}))
+                           .logits.data().select(0, 0).to(DType::f64);
+    const double scale = engine::max(engine::abs(want)).item<double>();
+    CHECK(engine::max_abs_diff(got, want) < 1e-4 * scale);
+  };
+  auto model = interop::load_hf_llama(kTiny);
+  CHECK(interop::load_peft_adapter(*model.model, folder).size() == 6);
+  check(*model.model);
+  const fs::path root = qs::test::temp_root("export_peft_reference");
+  interop::save_hf_llama(*model.model, model.info, root / "merged");
+  check(*interop::load_hf_llama(root / "merged").model);
+}
