@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data/conversation.h"
 #include "data/sentencepiece_tokenizer.h"
 
 namespace qs::data {
@@ -28,5 +29,20 @@ std::string chat_text(ChatTemplate t, std::string_view question, std::string_vie
 // as the vision tower has features).
 std::vector<int64_t> tokenize_with_images(const SentencePieceTokenizer& tok, std::string_view text, int64_t image_id,
                                           int64_t image_tokens = 1);
+
+// A conversation as LLaVA's preprocessing turns it into a training sample:
+// vicuna_v1 (c.system, then "USER: ... ASSISTANT: ...</s>" per turn, the
+// image first in the first question) or plain (the image, then the caption
+// of c's one turn, then "\n"), tokenized whole by tokenize_with_images.
+// Labels cover each answer and its closing "</s>" (plain: the caption and
+// "\n"), found as the tokens between the encoding of the text up to
+// "ASSISTANT:" and up to the answer's end; an error names the turn if those
+// encodings are not prefixes of the whole (a tokenizer merging across the
+// boundary). The prompt must fit max_len; answers past it are cut.
+Encoded encode_llava_conversation(const Conversation& c, ChatTemplate t, const SentencePieceTokenizer& tok,
+                                  int64_t image_id, int64_t image_tokens, int64_t max_len);
+// The same text up to the last turn's "ASSISTANT:" (plain: the image), for generation.
+std::vector<int64_t> encode_llava_prompt(const Conversation& c, ChatTemplate t, const SentencePieceTokenizer& tok,
+                                         int64_t image_id, int64_t image_tokens);
 
 }  // namespace qs::data

@@ -11,13 +11,26 @@ namespace e = qs::engine;
 
 e::Tensor pack_sequences(const std::vector<std::string>& documents, const Tokenizer& tok,
                          int64_t seq_len) {
+  return pack_sequences(
+      documents,
+      [&](const std::string& d) {
+        std::vector<int64_t> ids{Tokenizer::kBos};
+        const auto body = tok.encode(d);
+        ids.insert(ids.end(), body.begin(), body.end());
+        ids.push_back(Tokenizer::kEos);
+        return ids;
+      },
+      seq_len);
+}
+
+e::Tensor pack_sequences(const std::vector<std::string>& documents,
+                         const std::function<std::vector<int64_t>(const std::string&)>& encode_document,
+                         int64_t seq_len) {
   QS_CHECK(seq_len > 0, "pack_sequences: seq_len must be positive, got {}", seq_len);
   std::vector<int64_t> stream;
   for (const std::string& d : documents) {
-    stream.push_back(Tokenizer::kBos);
-    auto ids = tok.encode(d);
+    const std::vector<int64_t> ids = encode_document(d);
     stream.insert(stream.end(), ids.begin(), ids.end());
-    stream.push_back(Tokenizer::kEos);
   }
   const int64_t total = static_cast<int64_t>(stream.size());
   const int64_t rows = total > seq_len ? (total - 1) / seq_len : 0;

@@ -3,6 +3,7 @@
 // into fixed-length sequences, and served in shuffled batches whose order is
 // a pure function of (seed, step), so a resumed run sees the same batches.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,11 @@ namespace qs::data {
 // (N, seq_len + 1) i64: inputs are [:, :-1], targets [:, 1:]. Consecutive
 // rows overlap by one token, so every token is a target exactly once.
 engine::Tensor pack_sequences(const std::vector<std::string>& documents, const Tokenizer& tok,
+                              int64_t seq_len);
+// The same for any tokenizer: encode_document returns a document's ids with
+// whatever framing (<s> ... </s>) the model was trained on.
+engine::Tensor pack_sequences(const std::vector<std::string>& documents,
+                              const std::function<std::vector<int64_t>(const std::string&)>& encode_document,
                               int64_t seq_len);
 
 struct LmBatch {

@@ -25,37 +25,60 @@ void check_projector_act(const JsonObject& c, const char* key, const std::string
   QS_CHECK(act == "gelu", "{} is '{}'; the projector computes GELU (erf)", c.at(key), act);
 }
 
-LoadedLlava assemble(const HfLlama& text, const vision::VitConfig& vision_config, const nn::ProjectorConfig& projector,
-                     int64_t image_token_id) {
-  LoadedLlava out{text, nullptr};
-  auto vit = std::make_shared<vision::VisionTransformer>(vision_config);
-  auto llm = std::make_shared<nn::Llama>(text.config, nullptr, /*random_init=*/false);
-  out.model = std::make_shared<nn::Llava>(vit, projector, llm);
-  out.model->image_token_id = image_token_id;
-  return out;
-}
-
 }  // namespace
 
-LoadedLlava load_llava(const std::filesystem::path& folder, const std::filesystem::path& clip_folder) {
+LlavaConfigs read_llava_configs(const std::filesystem::path& folder, const std::filesystem::path& clip_folder) {
   const JsonObject c = JsonObject::read(folder / "config.json");
-  const engine::SafetensorsCheckpoint checkpoint(folder);
+  LlavaConfigs out;
   if (clip_folder.empty()) {
     QS_CHECK(c.has("text_config") && c.has("vision_config"),
              "{}: not a llava-hf config (no text_config and vision_config); a checkpoint of the original LLaVA "
              "repository needs its CLIP vision tower's folder too",
              c.where());
-    HfLlama text = read_hf_llama_config(c.object("text_config"));
-    text.tie_word_embeddings = c.boolean_or("tie_word_embeddings", text.tie_word_embeddings);
-    vision::VitConfig v = read_hf_clip_vision_config(c.object("vision_config"));
-    select_features(v, c.integer_or("vision_feature_layer", -2), c.string_or("vision_feature_select_strategy", "default"),
-                    c, "vision_feature_select_strategy");
+    out.text = read_hf_llama_config(c.object("text_config"));
+    out.text.tie_word_embeddings = c.boolean_or("tie_word_embeddings", out.text.tie_word_embeddings);
+    out.vision = read_hf_clip_vision_config(c.object("vision_config"));
+    select_features(out.vision, c.integer_or("vision_feature_layer", -2),
+                    c.string_or("vision_feature_select_strategy", "default"), c, "vision_feature_select_strategy");
     check_projector_act(c, "projector_hidden_act", c.string_or("projector_hidden_act", "gelu"));
-    const nn::ProjectorConfig projector{.type = "mlp2x_gelu", .in = v.width, .out = text.config.dim};
-    LoadedLlava out = assemble(text, v, projector, c.integer_or("image_token_index", 32000));
-    QS_CHECK(out.model->image_token_id >= 0 && out.model->image_token_id < text.config.vocab_size,
-             "{} {} is outside the vocabulary of {}", c.at("image_token_index"), out.model->image_token_id,
-             text.config.vocab_size);
+    out.projector = {.type = "mlp2x_gelu", .in = out.vision.width, .out = out.text.config.dim};
+    out.image_token_id = c.integer_or("image_token_index", 32000);
+    QS_CHECK(out.image_token_id >= 0 && out.image_token_id < out.text.config.vocab_size,
+             "{} {} is outside the vocabulary of {}", c.at("image_token_index"), out.image_token_id,
+             out.text.config.vocab_size);
+    return out;
+  }
+  // The original repository: a LLaMA config with mm_* keys.
+  out.text = read_hf_llama_config(c);
+  const JsonObject clip_config = JsonObject::read(clip_folder / "config.json");
+  out.vision = read_hf_clip_vision_config(clip_config.has("vision_config") ? clip_config.object("vision_config")
+                                                                           : clip_config);
+  select_features(out.vision, c.integer_or("mm_vision_select_layer", -2),
+                  c.string_or("mm_vision_select_feature", "patch"), c, "mm_vision_select_feature");
+  const std::string type = c.string_or("mm_projector_type", "linear");
+  QS_CHECK(type == "linear" || type == "mlp2x_gelu", "{} is '{}'; 'linear' and 'mlp2x_gelu' are supported",
+           c.at("mm_projector_type"), type);
+  QS_CHECK(c.integer_or("mm_hidden_size", out.vision.width) == out.vision.width,
+           "{} is {} but the vision tower in {} is {} wide", c.at("mm_hidden_size"), c.integer("mm_hidden_size"),
+           clip_folder.string(), out.vision.width);
+  out.projector = {.type = type, .in = out.vision.width, .out = out.text.config.dim};
+  // The repository splices at IMAGE_TOKEN_INDEX (-200), not an embedding
+  // row; here the prompt marks the image with <unk> (id 0) tokens.
+  out.image_token_id = 0;
+  return out;
+}
+
+LoadedLlava load_llava(const std::filesystem::path& folder, const std::filesystem::path& clip_folder) {
+  const LlavaConfigs configs = read_llava_configs(folder, clip_folder);
+  const engine::SafetensorsCheckpoint checkpoint(folder);
+  LoadedLlava out{configs.text, nullptr};
+  auto vit = std::make_shared<vision::VisionTransformer>(configs.vision);
+  auto llm = std::make_shared<nn::Llama>(configs.text.config, nullptr, /*random_init=*/false);
+  out.model = std::make_shared<nn::Llava>(vit, configs.projector, llm);
+  out.model->image_token_id = configs.image_token_id;
+  const HfLlama& text = configs.text;
+  const vision::VitConfig& v = configs.vision;
+  if (clip_folder.empty()) {
     // transformers >= 4.52 nests the parts under model.; older ones do not.
     const bool nested = checkpoint.contains("model.language_model.embed_tokens.weight");
     const std::string root = nested ? "model." : "";
@@ -72,33 +95,19 @@ LoadedLlava load_llava(const std::filesystem::path& folder, const std::filesyste
     out.model->projector().load_state(proj.under(""));
     return out;
   }
-  // The original repository: a LLaMA config with mm_* keys.
-  HfLlama text = read_hf_llama_config(c);
-  const JsonObject clip_config = JsonObject::read(clip_folder / "config.json");
-  vision::VitConfig v = read_hf_clip_vision_config(
-      clip_config.has("vision_config") ? clip_config.object("vision_config") : clip_config);
-  select_features(v, c.integer_or("mm_vision_select_layer", -2), c.string_or("mm_vision_select_feature", "patch"), c,
-                  "mm_vision_select_feature");
-  const std::string type = c.string_or("mm_projector_type", "linear");
-  QS_CHECK(type == "linear" || type == "mlp2x_gelu", "{} is '{}'; 'linear' and 'mlp2x_gelu' are supported",
-           c.at("mm_projector_type"), type);
-  QS_CHECK(c.integer_or("mm_hidden_size", v.width) == v.width, "{} is {} but the vision tower in {} is {} wide",
-           c.at("mm_hidden_size"), c.integer("mm_hidden_size"), clip_folder.string(), v.width);
-  const nn::ProjectorConfig projector{.type = type, .in = v.width, .out = text.config.dim};
-  LoadedLlava out = assemble(text, v, projector, 0);
   // The LLM's checkpoint also holds the projector (model.mm_projector.*),
   // which the LLaMA source must not call unexpected.
-  CheckpointSource llm = hf_llama_source(checkpoint, text);
+  CheckpointSource llm_source = hf_llama_source(checkpoint, text);
   for (const std::string& n : checkpoint.names()) {
-    if (starts_with(n, "model.mm_projector.") || starts_with(n, "model.vision_tower.")) llm.skip(n);
+    if (starts_with(n, "model.mm_projector.") || starts_with(n, "model.vision_tower.")) llm_source.skip(n);
   }
-  out.model->llm().load_state(llm.under(""));
+  out.model->llm().load_state(llm_source.under(""));
   const engine::SafetensorsCheckpoint clip_checkpoint(clip_folder);
   out.model->vision().load_state(hf_clip_source(clip_checkpoint, v).under(""));
   CheckpointSource proj(checkpoint, [](const std::string& n) { return starts_with(n, "model.mm_projector."); });
   for (const char* part : {"weight", "bias"}) {
     proj.map(fmt::format("fc1.{}", part), fmt::format("model.mm_projector.0.{}", part));
-    if (type == "mlp2x_gelu") proj.map(fmt::format("fc2.{}", part), fmt::format("model.mm_projector.2.{}", part));
+    if (configs.projector.type == "mlp2x_gelu") proj.map(fmt::format("fc2.{}", part), fmt::format("model.mm_projector.2.{}", part));
   }
   out.model->projector().load_state(proj.under(""));
   return out;

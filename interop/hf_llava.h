@@ -19,6 +19,18 @@
 
 namespace qs::interop {
 
+// What a LLaVA checkpoint's configs say, without loading weights: the
+// language model, the vision tower with LLaVA's feature selection, the
+// projector and the token id that marks image positions.
+struct LlavaConfigs {
+  HfLlama text;
+  vision::VitConfig vision;
+  nn::ProjectorConfig projector;
+  int64_t image_token_id = 0;
+};
+// llava-hf layout, or with clip_folder the original one; errors name the file and key.
+LlavaConfigs read_llava_configs(const std::filesystem::path& folder, const std::filesystem::path& clip_folder = {});
+
 struct LoadedLlava {
   HfLlama text;
   std::shared_ptr<nn::Llava> model;

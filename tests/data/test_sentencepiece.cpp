@@ -82,3 +82,61 @@ TEST_CASE("chat templates: vicuna_v1 turns tokenize as LLaVA's tokenizer_image_t
   CHECK(has(error_of([] { qs::data::chat_text(qs::data::ChatTemplate::plain, "what?", "x"); }), "holds the image alone"));
   CHECK(has(error_of([] { qs::data::parse_chat_template("llama_3"); }), "unknown chat template 'llama_3'"));
 }
+
+TEST_CASE("LLaVA's preprocessing: the whole conversation tokenized, labels on each answer and its </s> only") {
+  using namespace qs::data;
+  const SentencePieceTokenizer tok = SentencePieceTokenizer::load(kDir / "llama_like.model");
+  const int64_t image = 0;  // <unk>, as the original layout marks images
+  Conversation c{{{"What color is the triangle?", "The triangle is green."}}, true, kSystemPrompt};
+  const Encoded e = encode_llava_conversation(c, ChatTemplate::vicuna_v1, tok, image, 4, 512);
+  const std::string text = chat_text(ChatTemplate::vicuna_v1, "<image>\nWhat color is the triangle?",
+                                     "The triangle is green.");
+  CHECK(e.ids == tokenize_with_images(tok, text, image, 4));
+  CHECK(e.has_image);
+  std::vector<int64_t> learned;
+  std::size_t first = 0;
+  for (std::size_t k = 0; k < e.ids.size(); ++k) {
+    if (e.labels[k] == kIgnore) continue;
+    if (learned.empty()) first = k;
+    CHECK(e.labels[k] == e.ids[k]);
+    learned.push_back(e.ids[k]);
+  }
+  REQUIRE(!learned.empty());
+  CHECK(learned.back() == tok.eos_id());
+  CHECK(tok.decode(learned) == "The triangle is green.");
+  // Everything before the answer is the prompt generation starts from.
+  const std::vector<int64_t> prompt = encode_llava_prompt(c, ChatTemplate::vicuna_v1, tok, image, 4);
+  CHECK(prompt.size() == first);
+  CHECK(std::equal(prompt.begin(), prompt.end(), e.ids.begin()));
+
+  // Two turns: both answers learned, the second question not.
+  Conversation two = c;
+  two.turns.push_back({"And the circle?", "Red."});
+  const Encoded t = encode_llava_conversation(two, ChatTemplate::vicuna_v1, tok, image, 4, 512);
+  std::vector<int64_t> answers;
+  int64_t runs = 0;
+  for (std::size_t k = 0; k < t.ids.size(); ++k) {
+    if (t.labels[k] == kIgnore) continue;
+    runs += k == 0 || t.labels[k - 1] == kIgnore;
+    answers.push_back(t.ids[k]);
+  }
+  CHECK(runs == 2);
+  CHECK(tok.decode(answers) == "The triangle is green. Red.");
+
+  // plain: the image, then the caption and "\n" learned.
+  Conversation caption{{{"", "A red circle above a blue square."}}, true, ""};
+  const Encoded p = encode_llava_conversation(caption, ChatTemplate::plain, tok, image, 4, 512);
+  CHECK(p.ids[0] == tok.bos_id());
+  CHECK(std::count(p.ids.begin(), p.ids.begin() + 5, image) == 4);
+  CHECK(p.labels[4] == kIgnore);
+  CHECK(p.labels[5] == p.ids[5]);
+  CHECK(p.labels.back() == p.ids.back());
+  CHECK(encode_llava_prompt(caption, ChatTemplate::plain, tok, image, 4).size() == 5);
+
+  // max_len cuts the answer, never the prompt.
+  const Encoded cut = encode_llava_conversation(c, ChatTemplate::vicuna_v1, tok, image, 4, static_cast<int64_t>(first) + 2);
+  CHECK(cut.ids.size() == first + 2);
+  const std::string err = error_of([&] { encode_llava_conversation(c, ChatTemplate::vicuna_v1, tok, image, 4, 10); });
+  CHECK(has(err, "max_len is 10"));
+  CHECK(has(error_of([&] { encode_llava_conversation(two, ChatTemplate::plain, tok, image, 4, 512); }), "one turn"));
+}
