@@ -229,7 +229,12 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
       upstream_keys += fmt::format("{}[{}]:{:016x};", u, fmt::join(part->second, ","), fnv1a(part_text));
     }
     std::string shared;
-    for (const std::string& r : def->reads) shared += r + "=" + (root[r] ? to_yaml(root[r]) : std::string("~")) + ";";
+    for (const std::string& r : def->reads) {
+      shared += r + "=" + (root[r] ? to_yaml(root[r]) : std::string("~")) + ";";
+      for (const SharedSectionDef& d : shared_sections()) {
+        if (d.name == r && d.fingerprint && root[r]) shared += d.fingerprint(root[r]) + ";";
+      }
+    }
     const std::string key_text = fmt::format("{}|{}|{}|{}|{}|{}", kCacheVersion, s, seed, to_yaml(section), upstream_keys, shared);
     const std::string key = fmt::format("{:016x}", fnv1a(key_text));
     const CacheEntry entry = cache_entry(options.runs_root / "cache", s, key);

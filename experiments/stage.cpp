@@ -23,7 +23,7 @@ const std::vector<StageDef>& stage_registry() {
 const std::vector<SharedSectionDef>& shared_sections() {
   static const std::vector<SharedSectionDef> sections{
       {"method", [](ConfigSection& s) { read_method_config(s); }},
-      {"llava", [](ConfigSection& s) { read_llava_settings(s); }},
+      {"llava", [](ConfigSection& s) { read_llava_settings(s); }, imported_fingerprint},
       {"sqa", [](ConfigSection& s) { read_sqa_config(s); }},
   };
   return sections;

@@ -47,6 +47,11 @@ struct StageDef {
 struct SharedSectionDef {
   std::string name;
   std::function<void(ConfigSection&)> validate;
+  // Files outside the config that the section names (an imported
+  // checkpoint): a fingerprint of them (sizes and modification times) joins
+  // the cache key of every stage reading the section, so replacing the files
+  // recomputes. May be empty.
+  std::function<std::string(const YAML::Node& section)> fingerprint = {};
 };
 const std::vector<SharedSectionDef>& shared_sections();
 

@@ -30,7 +30,9 @@ nlohmann::json run(StageContext& ctx) {
   AlignConfig c = read_config(ctx.config);
   MultimodalSetup setup = load_setup(ctx);
   RunLog& log = *ctx.log;
-  const data::SceneConfig scene = read_clip_scene_config(ctx.experiment, ctx.file);
+  data::SceneConfig scene = read_clip_scene_config(ctx.experiment, ctx.file);
+  // An imported tower sees scenes drawn at its own resolution.
+  if (setup.llava.imported()) scene.canvas = static_cast<int>(setup.vit.image_size);
   // The caption set of pretrain_clip when the sizes agree (the same cached file).
   data::CaptionDataset pairs = data::cached_caption_dataset({ctx.seed, c.pairs, scene}, setup.dataset_dir);
   auto model = build_llava(setup, Phase::adapt, {});
@@ -45,7 +47,7 @@ nlohmann::json run(StageContext& ctx) {
     for (int64_t k = 0; k < c.train.batch_size; ++k) {
       const int64_t i = order.at(step * c.train.batch_size + k);
       data::Conversation conv{{{"", pairs.captions[static_cast<std::size_t>(i)]}}, true, ""};
-      samples.push_back({data::encode_conversation(conv, data::Template::plain, setup.tok, image_tokens, setup.llava.max_len),
+      samples.push_back({setup.tok.conversation(conv, data::Template::plain, image_tokens, setup.llava.max_len),
                          pairs.images.select(0, i)});
     }
     return make_batch(samples);

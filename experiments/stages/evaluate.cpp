@@ -172,7 +172,7 @@ nlohmann::json run(StageContext& ctx) {
   const nlohmann::json& primary = by_scoring[name(c.scorings.front())];
   // Text perplexity of the tuned LLM (adapters included) on the held-out corpus.
   const data::Corpus corpus = data::make_corpus(setup.pre.corpus);
-  const engine::Tensor val = data::pack_sequences(corpus.val, setup.tok, setup.pre.train.seq_len);
+  const engine::Tensor val = setup.tok.pack(corpus.val, setup.pre.train.seq_len);
   const double text_loss = evaluate_lm(model->llm(), val, setup.pre.train.batch_size, c.text_batches);
 
   const nlohmann::json& tuned = ctx.upstream_results.at("instruct");

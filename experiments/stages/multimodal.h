@@ -15,6 +15,7 @@
 #include "data/sqa.h"
 #include "data/tokenizer.h"
 #include "experiments/stage.h"
+#include "experiments/stages/pipeline_tokens.h"
 #include "experiments/stages/pretrain_config.h"
 #include "nn/lora.h"
 #include "nn/models/llava.h"
@@ -80,8 +81,16 @@ struct LlavaSettings {
   // run the model: cpu, cuda or cuda:N. Pretraining and calibration stay on
   // the CPU.
   std::string device = "cpu";
+  // An imported LLaVA checkpoint (interop/hf_llava.h) instead of the models
+  // pretrain_llm and pretrain_clip build: llava-hf's folder, or the original
+  // layout's with its CLIP tower in clip_from; tokenizer.model from the
+  // folder unless `tokenizer` names one.
+  std::filesystem::path from, clip_from, tokenizer;
+  bool imported() const { return !from.empty(); }
 };
 LlavaSettings read_llava_settings(ConfigSection& s);
+// The imported files' sizes and modification times (SharedSectionDef::fingerprint).
+std::string imported_fingerprint(const YAML::Node& llava);
 data::SqaConfig read_sqa_config(ConfigSection& s);
 
 // Optimisation settings of one training stage (its `train:` subsection).
@@ -95,17 +104,19 @@ StageTrain read_stage_train(ConfigSection s, StageTrain defaults);
 
 // Everything the multimodal stages rebuild from upstream stages and shared sections.
 struct MultimodalSetup {
+  // The corpus, sequence length and (unless imported) the LLM's config.
   PretrainConfig pre;
-  data::Tokenizer tok;
-  std::map<std::string, engine::Tensor> llm_weights;
+  PipelineTokens tok;
+  int64_t image_token_id = data::Tokenizer::kImage;
+  std::map<std::string, engine::Tensor> llm_weights;  // empty when imported
   vision::VitConfig vit;
-  std::map<std::string, engine::Tensor> vit_weights;
+  std::map<std::string, engine::Tensor> vit_weights;  // empty when imported
   MethodConfig method;
   LlavaSettings llava;
   data::SqaConfig sqa;
   std::filesystem::path lwc_weights;  // calibrate's packed LWC model (weights: lwc)
   std::filesystem::path dataset_dir;  // runs/cache/datasets
-  int64_t image_tokens() const { return vit.patches(); }
+  int64_t image_tokens() const { return vit.patches() + (vit.select_class_token ? 1 : 0); }
 };
 MultimodalSetup load_setup(StageContext& ctx);
 // SynthSQA of the experiment, generated once into the dataset cache.

@@ -2,6 +2,8 @@
 // llava, sqa, and each stage's train settings.
 #include "experiments/stages/multimodal.h"
 
+#include <algorithm>
+
 #include "engine/backend.h"
 #include "quant/surgery.h"
 
@@ -70,6 +72,22 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
            s.path_of("target"), target);
   c.target = data::parse_answer_target(target);
   QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
+  c.from = s.get<std::string>("from", "");
+  c.clip_from = s.get<std::string>("clip_from", "");
+  c.tokenizer = s.get<std::string>("tokenizer", "");
+  QS_CHECK(c.imported() || (c.clip_from.empty() && c.tokenizer.empty()),
+           "config {}: '{}' and '{}' go with '{}' (an imported LLaVA)", s.file(), s.path_of("clip_from"),
+           s.path_of("tokenizer"), s.path_of("from"));
+  if (c.imported()) {
+    QS_CHECK(std::filesystem::exists(c.from / "config.json"), "config {}: '{}' is {}, which holds no config.json",
+             s.file(), s.path_of("from"), c.from.string());
+    QS_CHECK(c.clip_from.empty() || std::filesystem::exists(c.clip_from / "config.json"),
+             "config {}: '{}' is {}, which holds no config.json", s.file(), s.path_of("clip_from"),
+             c.clip_from.string());
+    if (c.tokenizer.empty()) c.tokenizer = c.from / "tokenizer.model";
+    QS_CHECK(std::filesystem::is_regular_file(c.tokenizer), "config {}: no tokenizer at {} (set '{}')", s.file(),
+             c.tokenizer.string(), s.path_of("tokenizer"));
+  }
   c.device = s.get<std::string>("device", c.device);
   try {
     e::parse_device(c.device);
@@ -77,6 +95,30 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
     fail("config {}: '{}': {}", s.file(), s.path_of("device"), err.what());
   }
   return c;
+}
+
+std::string imported_fingerprint(const YAML::Node& llava) {
+  std::string out;
+  for (const char* key : {"from", "clip_from", "tokenizer"}) {
+    if (!llava[key] || !llava[key].IsScalar()) continue;
+    const std::filesystem::path root = llava[key].as<std::string>();
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    if (std::filesystem::is_directory(root, ec)) {
+      for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+        if (entry.is_regular_file(ec)) files.push_back(entry.path());
+      }
+    } else {
+      files.push_back(root);
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const auto size = std::filesystem::file_size(f, ec);
+      const auto time = std::filesystem::last_write_time(f, ec).time_since_epoch().count();
+      out += fmt::format("{}:{}:{};", f.string(), ec ? 0 : size, ec ? 0 : time);
+    }
+  }
+  return out;
 }
 
 data::SqaConfig read_sqa_config(ConfigSection& s) {

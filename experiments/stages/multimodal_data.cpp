@@ -22,8 +22,8 @@ e::Tensor split_image(const data::SqaSplit& split, int64_t index) {
 
 Sample sqa_sample(const data::SqaSplit& split, int64_t index, const MultimodalSetup& setup) {
   const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(index)];
-  return {data::encode_conversation(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens(),
-                                    setup.llava.max_len),
+  return {setup.tok.conversation(sqa_conversation(q, setup.llava), data::Template::v1, setup.image_tokens(),
+                                 setup.llava.max_len),
           split_image(split, index)};
 }
 

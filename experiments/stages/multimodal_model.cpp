@@ -6,6 +6,7 @@
 #include "engine/backend.h"
 #include "engine/io/tensor_file.h"
 #include "experiments/stages/pretrain_clip.h"
+#include "interop/hf_llava.h"
 #include "quant/quant_linear.h"
 #include "quant/scale_learning.h"
 #include "quant/surgery.h"
@@ -29,21 +30,41 @@ std::map<std::string, e::Tensor> load_weights(const std::filesystem::path& path)
 
 MultimodalSetup load_setup(StageContext& ctx) {
   MultimodalSetup s;
-  for (const char* need : {"pretrain_llm", "pretrain_clip"}) {
-    QS_CHECK(ctx.upstream.count(need), "[{}] needs the {} stage before it in 'stages'", ctx.stage, need);
-  }
-  ConfigSection pre = shared_section(ctx, "pretrain_llm");
-  s.pre = read_pretrain_config(pre, ctx.seed);
-  const auto& llm_dir = ctx.upstream.at("pretrain_llm");
-  s.tok = data::Tokenizer::load(llm_dir / "tokenizer.json");
-  s.pre.model.vocab_size = s.tok.vocab_size();
-  s.llm_weights = load_weights(llm_dir / "model.h5");
-  s.vit = read_clip_vit_config(ctx.experiment, ctx.file);
-  s.vit_weights = load_weights(ctx.upstream.at("pretrain_clip") / "vision.h5");
-  ConfigSection method = shared_section(ctx, "method");
-  s.method = read_method_config(method);
   ConfigSection llava = shared_section(ctx, "llava");
   s.llava = read_llava_settings(llava);
+  // The corpus (warmup's text, SynthSQA's creatures, the text perplexity)
+  // comes from pretrain_llm's section even when the models are imported.
+  ConfigSection pre = shared_section(ctx, "pretrain_llm");
+  s.pre = read_pretrain_config(pre, ctx.seed);
+  ConfigSection method = shared_section(ctx, "method");
+  s.method = read_method_config(method);
+  if (s.llava.imported()) {
+    const interop::LlavaConfigs configs = interop::read_llava_configs(s.llava.from, s.llava.clip_from);
+    s.pre.model = configs.text.config;
+    s.vit = configs.vision;
+    s.image_token_id = configs.image_token_id;
+    auto tok = std::make_shared<data::SentencePieceTokenizer>(data::SentencePieceTokenizer::load(s.llava.tokenizer));
+    QS_CHECK(tok->vocab_size() <= s.pre.model.vocab_size,
+             "[{}] the tokenizer {} has {} tokens but the LLM's vocabulary only {}", ctx.stage,
+             s.llava.tokenizer.string(), tok->vocab_size(), s.pre.model.vocab_size);
+    s.tok = PipelineTokens::sentencepiece(std::move(tok), s.image_token_id);
+    QS_CHECK(s.method.weights != Weights::lwc,
+             "[{}] method.weights lwc needs the calibrate stage, which runs on pretrain_llm's model; an imported "
+             "LLaVA starts from minmax, nf4 or fp weights (set method.weights)",
+             ctx.stage);
+  } else {
+    for (const char* need : {"pretrain_llm", "pretrain_clip"}) {
+      QS_CHECK(ctx.upstream.count(need), "[{}] needs the {} stage before it in 'stages' (or llava.from)", ctx.stage,
+               need);
+    }
+    const auto& llm_dir = ctx.upstream.at("pretrain_llm");
+    data::Tokenizer tok = data::Tokenizer::load(llm_dir / "tokenizer.json");
+    s.pre.model.vocab_size = tok.vocab_size();
+    s.tok = PipelineTokens::own(std::move(tok));
+    s.llm_weights = load_weights(llm_dir / "model.h5");
+    s.vit = read_clip_vit_config(ctx.experiment, ctx.file);
+    s.vit_weights = load_weights(ctx.upstream.at("pretrain_clip") / "vision.h5");
+  }
   QS_CHECK(s.llava.max_len <= s.pre.model.max_seq_len, "config {}: llava.max_len {} exceeds the LLM's max_seq_len {}",
            ctx.file, s.llava.max_len, s.pre.model.max_seq_len);
   ConfigSection sqa = shared_section(ctx, "sqa");
@@ -69,13 +90,21 @@ data::SqaDataset load_sqa_data(const MultimodalSetup& setup) { return data::cach
 
 std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, const std::filesystem::path& adapted) {
   const MethodConfig& m = s.method;
-  auto llm = std::make_shared<nn::Llama>(s.pre.model);
-  llm->load_state_dict(s.llm_weights);
-  auto vit = std::make_shared<vision::VisionTransformer>(s.vit);
-  vit->load_state_dict(s.vit_weights);
-  nn::ProjectorConfig pc{.type = s.llava.projector, .in = s.vit.width, .out = s.pre.model.dim, .init_std = 0.02, .seed = m.seed + 11};
-  auto model = std::make_shared<nn::Llava>(vit, pc, llm);
-  model->image_token_id = data::Tokenizer::kImage;
+  std::shared_ptr<nn::Llava> model;
+  if (s.llava.imported()) {
+    // Its projector comes with it (LLaVA's pretrained one); align goes on from there.
+    model = interop::load_llava(s.llava.from, s.llava.clip_from).model;
+  } else {
+    auto llm = std::make_shared<nn::Llama>(s.pre.model);
+    llm->load_state_dict(s.llm_weights);
+    auto vit = std::make_shared<vision::VisionTransformer>(s.vit);
+    vit->load_state_dict(s.vit_weights);
+    nn::ProjectorConfig pc{.type = s.llava.projector, .in = s.vit.width, .out = s.pre.model.dim, .init_std = 0.02,
+                           .seed = m.seed + 11};
+    model = std::make_shared<nn::Llava>(vit, pc, llm);
+    model->image_token_id = s.image_token_id;
+  }
+  nn::Llama* llm = &model->llm();
 
   const quant::PathFilter select = quant::path_pattern(m.layers);
   if (m.uniform_quant()) {

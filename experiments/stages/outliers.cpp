@@ -114,7 +114,7 @@ nlohmann::json run(StageContext& ctx) {
     autograd::NoGrad no_grad;
     for (int64_t i : picked) {
       ModelBatch b = make_batch({sqa_sample(sqa.test, i, setup)});
-      is_image = engine::eq(b.batch.ids.select(0, 0), static_cast<double>(data::Tokenizer::kImage)).contiguous();
+      is_image = engine::eq(b.batch.ids.select(0, 0), static_cast<double>(setup.image_token_id)).contiguous();
       model->forward(b.batch.ids, b.images);
     }
   }

@@ -53,14 +53,14 @@ std::vector<std::string> generate_texts(nn::Llava& model, const data::SqaSplit& 
   std::vector<std::vector<int64_t>> prompts;
   for (int64_t i : indices) {
     const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(i)];
-    prompts.push_back(data::encode_prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.tok, setup.image_tokens()));
+    prompts.push_back(setup.tok.prompt(sqa_conversation(q, setup.llava), data::Template::v1, setup.image_tokens()));
   }
   std::vector<std::size_t> order(indices.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return prompts[a].size() < prompts[b].size(); });
   nn::GenerateOptions gen;
   gen.max_new_tokens = o.max_new_tokens;
-  gen.eos_id = data::Tokenizer::kEos;
+  gen.eos_id = setup.tok.eos_id();
   std::vector<std::string> out(indices.size());
   for (std::size_t first = 0; first < order.size(); first += static_cast<std::size_t>(o.batch_questions)) {
     const std::size_t last = std::min(order.size(), first + static_cast<std::size_t>(o.batch_questions));
@@ -77,7 +77,7 @@ std::vector<std::string> generate_texts(nn::Llava& model, const data::SqaSplit& 
     }
     const auto produced =
         model.generate_batch(batch, images.empty() ? e::Tensor() : normalized_images(images), image_of_sample, gen);
-    for (std::size_t k = first; k < last; ++k) out[order[k]] = setup.tok.decode(produced[k - first], /*skip_special=*/true);
+    for (std::size_t k = first; k < last; ++k) out[order[k]] = setup.tok.decode(produced[k - first]);
   }
   return out;
 }
@@ -209,7 +209,7 @@ std::vector<data::Encoded> choice_rows(const data::SqaQuestion& q, const Multimo
       const std::string answer = data::sqa_answer(alt, setup.llava.answer_format);
       c.turns.back().assistant = rationale.empty() ? answer : rationale + " " + answer;
     }
-    rows.push_back(data::encode_conversation(c, data::Template::v1, setup.tok, setup.image_tokens(), setup.llava.max_len));
+    rows.push_back(setup.tok.conversation(c, data::Template::v1, setup.image_tokens(), setup.llava.max_len));
     truncated = truncated || static_cast<int64_t>(rows.back().ids.size()) >= setup.llava.max_len;
   }
   // The answer tokens start where the choices' encodings first differ.

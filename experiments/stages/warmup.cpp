@@ -96,7 +96,7 @@ nlohmann::json run(StageContext& ctx) {
     for (bool text : slots) {
       if (text) {
         const std::string& doc = corpus.train[text_first + static_cast<std::size_t>(text_order.at(text_drawn++))];
-        samples.push_back({data::encode_text(doc, setup.tok, c.text_len), engine::Tensor()});
+        samples.push_back({setup.tok.text(doc, c.text_len), engine::Tensor()});
         ++n_text;
       } else {
         samples.push_back(sqa_sample(sqa.train, pool[static_cast<std::size_t>(mm_order.at(mm_drawn++))], setup));

@@ -132,7 +132,11 @@ std::vector<std::vector<int64_t>> Llava::generate_batch(const std::vector<std::v
     width = std::max<int64_t>(width, static_cast<int64_t>(p.size()));
   }
   const int64_t b = static_cast<int64_t>(prompts.size());
-  std::vector<int64_t> ids(static_cast<std::size_t>(b * width), 0);
+  // Padding is masked, so any embedding row serves, except the image
+  // token's, which the splice would count as image positions (the original
+  // LLaVA layout marks images with id 0).
+  const int64_t filler = image_token_id == 0 ? 1 : 0;
+  std::vector<int64_t> ids(static_cast<std::size_t>(b * width), filler);
   std::vector<uint8_t> pad(static_cast<std::size_t>(b * width), 1);
   for (int64_t i = 0; i < b; ++i) {
     const auto& p = prompts[static_cast<std::size_t>(i)];

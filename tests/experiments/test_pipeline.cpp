@@ -182,6 +182,56 @@ TEST_CASE("the tiny pipeline on the second-edition world: English in the warmup,
   fs::remove_all(root);
 }
 
+TEST_CASE("QSLAW's stages run on an imported LLaVA in both layouts, with its SentencePiece tokenizer") {
+  const fs::path root = temp_root("pipeline_imported");
+  const std::string fixtures = std::string(QSLAW_SOURCE_DIR) + "/tests/fixtures";
+  RunOptions o;
+  o.runs_root = root;
+  o.progress = false;
+  const fs::path config = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/imported.yaml";
+  for (const bool original : {false, true}) {
+    const std::string layout = original ? "original layout" : "llava-hf layout";
+    CAPTURE(layout);
+    o.overrides = original ? std::vector<std::string>{"llava.from=" + fixtures + "/hf_llava_sp/original",
+                                                      "llava.clip_from=" + fixtures + "/hf_clip"}
+                           : std::vector<std::string>{"llava.from=" + fixtures + "/hf_llava_sp/hf"};
+    RunSummary s = run_experiment(config, o);
+    const nlohmann::json& r = s.results;  // one run, no sweep: results by stage
+    for (const char* stage : {"align", "warmup", "instruct", "evaluate"}) CHECK(r.contains(stage));
+    CHECK(r["align"]["alpha_shift"].get<double>() > 0.0);  // scales learned on the imported LLM
+    CHECK(r["warmup"]["text_share_realised"].get<double>() == doctest::Approx(0.5));
+    CHECK(std::isfinite(r["instruct"]["loss"].get<double>()));
+    CHECK(r["evaluate"]["counts"]["Avg"].get<int64_t>() == 8);
+    CHECK(r["evaluate"]["by_scoring"].contains("generate"));
+    CHECK(r["evaluate"]["text_ppl"].get<double>() > 1.0);
+    const std::string log = read(s.run_dir / "log.txt");
+    CHECK(has(log, "learn alpha"));
+  }
+  // Outside files enter the cache key: the same folder after an edit recomputes.
+  const fs::path copy = root / "model";
+  fs::copy(fixtures + "/hf_llava_sp/hf", copy);
+  o.overrides = {"llava.from=" + copy.string()};
+  auto align_entries = [&] { return std::distance(fs::directory_iterator(root / "cache/align"), fs::directory_iterator()); };
+  run_experiment(config, o);
+  const auto before = align_entries();
+  run_experiment(config, o);
+  CHECK(align_entries() == before);  // unchanged: cached
+  std::ofstream(copy / "config.json", std::ios::app) << "\n";
+  run_experiment(config, o);
+  CHECK(align_entries() == before + 1);
+
+  // What an imported model cannot do is said before any work.
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "method.weights=lwc"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "method.weights lwc needs the calibrate stage"));
+  o.overrides = {"llava.from=" + fixtures + "/nowhere"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "holds no config.json"));
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava"};  // a vocabulary of 61 for a 320-piece tokenizer
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "no tokenizer at"));
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava", "llava.tokenizer=" + fixtures + "/tokenizers/llama_like.model"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "the LLM's vocabulary only 61"));
+  fs::remove_all(root);
+}
+
 TEST_CASE("sweep and method config errors name the variant and the key") {
   fs::path dir = temp_root("sweep_errors");
   fs::create_directories(dir);
@@ -228,6 +278,12 @@ TEST_CASE("sweep and method config errors name the variant and the key") {
 }
 
 TEST_CASE("every experiment under experiments/ is a valid config with valid sweep variants") {
+  // Paths in configs are relative to where qslaw runs: the repository root.
+  struct Chdir {
+    fs::path before = fs::current_path();
+    Chdir() { fs::current_path(QSLAW_SOURCE_DIR); }
+    ~Chdir() { fs::current_path(before); }
+  } at_root;
   int files = 0;
   for (const fs::path& dir : {fs::path(QSLAW_SOURCE_DIR) / "experiments", fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny"}) {
     for (const auto& entry : fs::directory_iterator(dir)) {

@@ -17,9 +17,11 @@ namespace d = qs::data;
 
 namespace {
 
+const d::Tokenizer kBytes;  // bytes only: 261 ids; the setup speaks through it
+
 MultimodalSetup tiny_setup(d::AnswerTarget target = d::AnswerTarget::answer) {
   MultimodalSetup s;
-  s.tok = d::Tokenizer();  // bytes: 261 ids
+  s.tok = PipelineTokens::own(kBytes);
   s.pre.model.vocab_size = s.tok.vocab_size();
   s.pre.model.dim = 32;
   s.pre.model.n_layers = 2;
@@ -131,12 +133,12 @@ TEST_CASE("length-normalised likelihood is the mean log-probability of the answe
     alt.answer = static_cast<int64_t>(c);
     // The prompt and "The answer is " are shared by every choice; the answer
     // tokens are the option's bytes, the period and the end of the turn.
-    const std::vector<int64_t> prompt = d::encode_prompt(sqa_conversation(alt, setup.llava), d::Template::v1, setup.tok,
+    const std::vector<int64_t> prompt = d::encode_prompt(sqa_conversation(alt, setup.llava), d::Template::v1, kBytes,
                                                          setup.image_tokens());
     std::vector<int64_t> ids = prompt;
-    for (int64_t t : setup.tok.encode(" The answer is " + q.choices[c] + ".")) ids.push_back(t);
+    for (int64_t t : kBytes.encode(" The answer is " + q.choices[c] + ".")) ids.push_back(t);
     ids.push_back(d::Tokenizer::kEos);
-    const int64_t first = static_cast<int64_t>(prompt.size() + setup.tok.encode(" The answer is ").size());
+    const int64_t first = static_cast<int64_t>(prompt.size() + kBytes.encode(" The answer is ").size());
     // Another choice may share the option's first byte(s); the answer span
     // starts after the prefix all choices share, which is the same here.
     const e::Tensor logits = [&] {
@@ -163,13 +165,13 @@ TEST_CASE("LEA targets: the loss covers the answer turn only, lecture and explan
   const d::SqaQuestion& q = split.questions[1];
   const std::string turn = d::sqa_target(q, setup.llava.answer_format, setup.llava.target);
   CHECK(turn == "Answer: Look. It is 4. The answer is 4.");
-  const d::Encoded enc = d::encode_conversation(sqa_conversation(q, setup.llava), d::Template::v1, setup.tok,
+  const d::Encoded enc = d::encode_conversation(sqa_conversation(q, setup.llava), d::Template::v1, kBytes,
                                                 setup.image_tokens(), setup.llava.max_len);
   std::vector<int64_t> scored;
   for (std::size_t i = 0; i < enc.labels.size(); ++i) {
     if (enc.labels[i] != d::kIgnore) scored.push_back(enc.labels[i]);
   }
-  CHECK(setup.tok.decode(scored) == " " + turn + "</s>");  // the template puts a space before the turn
+  CHECK(kBytes.decode(scored) == " " + turn + "</s>");  // the template puts a space before the turn
   // No lecture: no double space.
   d::SqaQuestion bare = q;
   bare.lecture.clear();
@@ -182,7 +184,7 @@ TEST_CASE("LEA targets: the loss covers the answer turn only, lecture and explan
   for (std::size_t i = 0; i < rows[2].labels.size(); ++i) {
     if (rows[2].labels[i] != d::kIgnore) answer.push_back(rows[2].labels[i]);
   }
-  CHECK(setup.tok.decode(answer) == "12.</s>");  // after the shared "... The answer is "
+  CHECK(kBytes.decode(answer) == "12.</s>");  // after the shared "... The answer is "
 }
 
 TEST_CASE("generation scoring parses the paper's way: malformed outputs count as wrong, never crash") {
@@ -227,7 +229,7 @@ TEST_CASE("batched generation equals one prompt at a time") {
   std::vector<int64_t> image_of_sample;
   for (std::size_t i = 0; i < split.questions.size(); ++i) {
     const d::SqaQuestion& q = split.questions[i];
-    prompts.push_back(d::encode_prompt(sqa_conversation(q, setup.llava), d::Template::v1, setup.tok, setup.image_tokens()));
+    prompts.push_back(d::encode_prompt(sqa_conversation(q, setup.llava), d::Template::v1, kBytes, setup.image_tokens()));
     const e::Tensor image = split_image(split, static_cast<int64_t>(i));
     alone.push_back(model->generate(prompts.back(), image.defined() ? normalized_images({image}) : e::Tensor(), gen));
     if (image.defined()) {
