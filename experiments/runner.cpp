@@ -232,7 +232,9 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
     for (const std::string& r : def->reads) {
       shared += r + "=" + (root[r] ? to_yaml(root[r]) : std::string("~")) + ";";
       for (const SharedSectionDef& d : shared_sections()) {
-        if (d.name == r && d.fingerprint && root[r]) shared += d.fingerprint(root[r]) + ";";
+        // Nothing is added without outside files: existing cache keys stay valid.
+        if (d.name != r || !d.fingerprint || !root[r]) continue;
+        if (const std::string f = d.fingerprint(root[r]); !f.empty()) shared += f + ";";
       }
     }
     const std::string key_text = fmt::format("{}|{}|{}|{}|{}|{}", kCacheVersion, s, seed, to_yaml(section), upstream_keys, shared);
