@@ -31,7 +31,9 @@ int eval_sqa(const EvalSqaRequest& r) {
   } else {
     QS_CHECK(r.quantize == "none", "--quantize '{}': none, minmax2/3/4/8 or nf4", r.quantize);
   }
-  interop::SqaEvalOptions options{.split = r.split, .limit = r.limit};
+  interop::SqaEvalOptions options;
+  options.split = r.split;
+  options.limit = r.limit;
   options.preprocess.size = dynamic_cast<vision::VisionTransformer&>(m.model->vision()).config().image_size;
   const auto t0 = std::chrono::steady_clock::now();
   const interop::SqaEvalResult res = interop::evaluate_scienceqa(*m.model, tokenizer, r.scienceqa, options);

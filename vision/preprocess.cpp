@@ -170,7 +170,7 @@ e::Tensor normalize_batch(const e::Tensor& images, const PreprocessConfig& c) {
   return (x - mean) / std;
 }
 
-e::Tensor preprocess(const e::Tensor& image, const PreprocessConfig& c) {
+e::Tensor fit_image(const e::Tensor& image, const PreprocessConfig& c) {
   e::Tensor img = image;
   if (c.pad_to_square) {
     std::array<uint8_t, 3> color;
@@ -178,7 +178,9 @@ e::Tensor preprocess(const e::Tensor& image, const PreprocessConfig& c) {
     for (int i = 0; i < 3; ++i) color[i] = static_cast<uint8_t>(c.mean[i] * 255.0);
     img = pad_to_square(img, color);
   }
-  return normalize(center_crop(resize_short_side(img, c.size), c.size), c);
+  return center_crop(resize_short_side(img, c.size), c.size);
 }
+
+e::Tensor preprocess(const e::Tensor& image, const PreprocessConfig& c) { return normalize(fit_image(image, c), c); }
 
 }  // namespace qs::vision

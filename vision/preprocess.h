@@ -27,6 +27,9 @@ engine::Tensor center_crop(const engine::Tensor& image, int64_t size);
 // u8 (H, W, 3) -> f32 (3, H, W), (x / 255 - mean) / std.
 engine::Tensor normalize(const engine::Tensor& image, const PreprocessConfig& config);
 
+// Padded (LLaVA), resized and cropped to the model's size, still u8 (size, size, 3).
+engine::Tensor fit_image(const engine::Tensor& image, const PreprocessConfig& config);
+// fit_image, then normalize: f32 (3, size, size).
 engine::Tensor preprocess(const engine::Tensor& image, const PreprocessConfig& config);
 // A batch already at the model's size: u8 (B, H, W, 3) -> f32 (B, 3, H, W).
 engine::Tensor normalize_batch(const engine::Tensor& images, const PreprocessConfig& config);

@@ -20,6 +20,7 @@ namespace {
 constexpr std::size_t kAlign = 64;  // a cache line; AVX-512 loads
 constexpr std::size_t kCachedMin = std::size_t{64} << 10;
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kMapped = std::size_t{256} << 10;  // and above: mmap, not malloc
 // Beyond this many cached bytes, released blocks go back to the system.
 constexpr std::size_t kCacheLimit = std::size_t{4} << 30;
 
@@ -42,13 +43,19 @@ Cache& cache() {
   return *c;
 }
 
-// Blocks of 2 MiB and more are mapped directly rather than taken from
+// Blocks of 256 KiB and more are mapped directly rather than taken from
 // malloc: glibc raises its mmap threshold after the first large free, so
 // later blocks up to 32 MiB came from the heap, and freeing them left the
 // pages resident (a quantize-on-load of a 1B model held 0.5 GB more than its
-// live tensors). A mapping goes back to the system whole when freed.
+// live tensors). A mapping goes back to the system whole when freed. The
+// cache above keeps repeated sizes from paying for the system calls.
 void* system_alloc(std::size_t size) {
 #ifdef __linux__
+  if (size >= kMapped && size < kHugePage) {  // page-aligned, and rounded to 64 KiB
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) fail("out of CPU memory mapping {} bytes", size);
+    return p;
+  }
   if (size >= kHugePage) {
     // Over-map by one huge page, then trim to a 2 MiB-aligned range.
     const std::size_t span = size + kHugePage;
@@ -70,7 +77,7 @@ void* system_alloc(std::size_t size) {
 
 void system_free(void* p, std::size_t size) {
 #ifdef __linux__
-  if (size >= kHugePage) {
+  if (size >= kMapped) {
     munmap(p, size);
     return;
   }

@@ -39,7 +39,8 @@ nlohmann::json run(StageContext& ctx) {
   const quant::WeightFootprint footprint = quant::weight_footprint(model->llm());
   data::SqaDataset sqa = load_sqa_data(setup);
   const int64_t n = static_cast<int64_t>(sqa.train.questions.size());
-  log.line(fmt::format("[instruct] {}: {} SynthSQA train questions, LLM weights {:.2f} MB", setup.method.label(), n,
+  log.line(fmt::format("[instruct] {}: {} {} train questions, LLM weights {:.2f} MB", setup.method.label(), n,
+                       setup.sqa_source.empty() ? "SynthSQA" : "ScienceQA",
                        static_cast<double>(footprint.total_bytes) / (1 << 20)));
   EpochSampler order(n, setup.method.seed + 505);
   auto next = [&](int64_t step) {

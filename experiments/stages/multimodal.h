@@ -89,9 +89,12 @@ struct LlavaSettings {
   bool imported() const { return !from.empty(); }
 };
 LlavaSettings read_llava_settings(ConfigSection& s);
-// The imported files' sizes and modification times (SharedSectionDef::fingerprint).
-std::string imported_fingerprint(const YAML::Node& llava);
-data::SqaConfig read_sqa_config(ConfigSection& s);
+// The sizes and modification times of the files a section names under
+// `keys` (a folder: the files in it), for SharedSectionDef::fingerprint.
+std::string outside_files_fingerprint(const YAML::Node& section, std::initializer_list<const char*> keys);
+// SynthSQA's generation settings; `source` (may be null) receives sqa.source,
+// a ScienceQA folder that replaces SynthSQA (interop/scienceqa_data.h).
+data::SqaConfig read_sqa_config(ConfigSection& s, std::filesystem::path* source = nullptr);
 
 // Optimisation settings of one training stage (its `train:` subsection).
 struct StageTrain {
@@ -114,12 +117,14 @@ struct MultimodalSetup {
   MethodConfig method;
   LlavaSettings llava;
   data::SqaConfig sqa;
+  std::filesystem::path sqa_source;  // ScienceQA's folder instead of SynthSQA; empty: SynthSQA
   std::filesystem::path lwc_weights;  // calibrate's packed LWC model (weights: lwc)
   std::filesystem::path dataset_dir;  // runs/cache/datasets
   int64_t image_tokens() const { return vit.patches() + (vit.select_class_token ? 1 : 0); }
 };
 MultimodalSetup load_setup(StageContext& ctx);
-// SynthSQA of the experiment, generated once into the dataset cache.
+// SynthSQA of the experiment, generated once into the dataset cache; or the
+// first sqa.train/val/test problems of ScienceQA's folder (sqa.source).
 data::SqaDataset load_sqa_data(const MultimodalSetup& setup);
 
 enum class Phase {

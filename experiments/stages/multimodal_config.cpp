@@ -97,11 +97,11 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
   return c;
 }
 
-std::string imported_fingerprint(const YAML::Node& llava) {
+std::string outside_files_fingerprint(const YAML::Node& section, std::initializer_list<const char*> keys) {
   std::string out;
-  for (const char* key : {"from", "clip_from", "tokenizer"}) {
-    if (!llava[key] || !llava[key].IsScalar()) continue;
-    const std::filesystem::path root = llava[key].as<std::string>();
+  for (const char* key : keys) {
+    if (!section[key] || !section[key].IsScalar()) continue;
+    const std::filesystem::path root = section[key].as<std::string>();
     std::vector<std::filesystem::path> files;
     std::error_code ec;
     if (std::filesystem::is_directory(root, ec)) {
@@ -121,8 +121,14 @@ std::string imported_fingerprint(const YAML::Node& llava) {
   return out;
 }
 
-data::SqaConfig read_sqa_config(ConfigSection& s) {
+data::SqaConfig read_sqa_config(ConfigSection& s, std::filesystem::path* source) {
   data::SqaConfig c;
+  const std::filesystem::path folder = s.get<std::string>("source", "");
+  QS_CHECK(folder.empty() || (std::filesystem::exists(folder / "problems.json") &&
+                              std::filesystem::exists(folder / "pid_splits.json")),
+           "config {}: '{}' is {}, which lacks ScienceQA's problems.json and pid_splits.json", s.file(),
+           s.path_of("source"), folder.string());
+  if (source) *source = folder;
   c.train = s.get<int64_t>("train", c.train);
   c.val = s.get<int64_t>("val", c.val);
   c.test = s.get<int64_t>("test", c.test);

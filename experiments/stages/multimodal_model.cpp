@@ -7,6 +7,7 @@
 #include "engine/io/tensor_file.h"
 #include "experiments/stages/pretrain_clip.h"
 #include "interop/hf_llava.h"
+#include "interop/scienceqa_data.h"
 #include "quant/quant_linear.h"
 #include "quant/scale_learning.h"
 #include "quant/surgery.h"
@@ -68,7 +69,7 @@ MultimodalSetup load_setup(StageContext& ctx) {
   QS_CHECK(s.llava.max_len <= s.pre.model.max_seq_len, "config {}: llava.max_len {} exceeds the LLM's max_seq_len {}",
            ctx.file, s.llava.max_len, s.pre.model.max_seq_len);
   ConfigSection sqa = shared_section(ctx, "sqa");
-  s.sqa = read_sqa_config(sqa);
+  s.sqa = read_sqa_config(sqa, &s.sqa_source);
   s.sqa.seed = ctx.seed;
   s.sqa.scene.canvas = static_cast<int>(s.vit.image_size);
   // Questions about the creatures the LLM read about in pretraining.
@@ -86,7 +87,16 @@ MultimodalSetup load_setup(StageContext& ctx) {
   return s;
 }
 
-data::SqaDataset load_sqa_data(const MultimodalSetup& setup) { return data::cached_sqa(setup.sqa, setup.dataset_dir); }
+data::SqaDataset load_sqa_data(const MultimodalSetup& setup) {
+  if (!setup.sqa_source.empty()) {
+    return interop::scienceqa_dataset({.folder = setup.sqa_source,
+                                       .image_size = setup.vit.image_size,
+                                       .train = setup.sqa.train,
+                                       .val = setup.sqa.val,
+                                       .test = setup.sqa.test});
+  }
+  return data::cached_sqa(setup.sqa, setup.dataset_dir);
+}
 
 std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, const std::filesystem::path& adapted) {
   const MethodConfig& m = s.method;

@@ -207,6 +207,19 @@ TEST_CASE("QSLAW's stages run on an imported LLaVA in both layouts, with its Sen
     const std::string log = read(s.run_dir / "log.txt");
     CHECK(has(log, "learn alpha"));
   }
+  // ScienceQA's own files in place of SynthSQA (sqa.source): its two train
+  // problems tune, its test problem is evaluated, in ScienceQA's columns.
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "sqa.source=" + fixtures + "/scienceqa", "sqa.train=2",
+                 "sqa.val=0", "sqa.test=1"};
+  {
+    RunSummary s = run_experiment(config, o);
+    CHECK(s.results["evaluate"]["counts"]["Avg"].get<int64_t>() == 1);
+    CHECK(s.results["evaluate"]["counts"]["SOC"].get<int64_t>() == 1);  // pid 40: social science
+    CHECK(has(read(s.run_dir / "log.txt"), "2 ScienceQA train questions"));
+  }
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "sqa.source=" + fixtures + "/nowhere"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "lacks ScienceQA's problems.json"));
+
   // Outside files enter the cache key: the same folder after an edit recomputes.
   const fs::path copy = root / "model";
   fs::copy(fixtures + "/hf_llava_sp/hf", copy);
