@@ -237,6 +237,9 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
         if (const std::string f = d.fingerprint(root[r]); !f.empty()) shared += f + ";";
       }
     }
+    if (def->fingerprint) {
+      if (const std::string f = def->fingerprint(section); !f.empty()) shared += s + "<-" + f + ";";
+    }
     const std::string key_text = fmt::format("{}|{}|{}|{}|{}|{}", kCacheVersion, s, seed, to_yaml(section), upstream_keys, shared);
     const std::string key = fmt::format("{:016x}", fnv1a(key_text));
     const CacheEntry entry = cache_entry(options.runs_root / "cache", s, key);

@@ -41,6 +41,9 @@ struct StageDef {
   // whole cache key, enter this stage's key (pretrain_clip reads pretrain_llm's
   // tokenizer, so a longer LLM pretraining must not retrain the ViT).
   std::map<std::string, std::vector<std::string>> uses_part_of = {};
+  // Files outside the config that its own section names: their fingerprint
+  // joins its cache key (as SharedSectionDef::fingerprint). May be empty.
+  std::function<std::string(const YAML::Node& section)> fingerprint = {};
 };
 
 // A top-level section shared by several stages, with its validator.

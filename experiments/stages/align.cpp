@@ -7,6 +7,7 @@
 #include "data/caption_dataset.h"
 #include "experiments/stages/multimodal.h"
 #include "experiments/stages/pretrain_clip.h"
+#include "interop/caption_data.h"
 #include "quant/scale_learning.h"
 
 namespace qs::experiments {
@@ -16,12 +17,22 @@ namespace {
 struct AlignConfig {
   int64_t pairs = 20000;
   StageTrain train;
+  // LLaVA's pretraining JSON instead of the shape world's captions, with the
+  // folder its image paths are relative to (default: the JSON's folder).
+  std::filesystem::path source, images;
 };
 
 AlignConfig read_config(ConfigSection& s) {
   AlignConfig c;
   c.pairs = s.get<int64_t>("pairs", c.pairs);
   QS_CHECK(c.pairs > 0, "config {}: '{}' must be positive", s.file(), s.path_of("pairs"));
+  c.source = s.get<std::string>("source", "");
+  c.images = s.get<std::string>("images", "");
+  QS_CHECK(c.source.empty() || std::filesystem::is_regular_file(c.source), "config {}: '{}' is {}, which is no file",
+           s.file(), s.path_of("source"), c.source.string());
+  QS_CHECK(c.images.empty() || !c.source.empty(), "config {}: '{}' goes with '{}'", s.file(), s.path_of("images"),
+           s.path_of("source"));
+  if (!c.source.empty() && c.images.empty()) c.images = c.source.parent_path();
   c.train = read_stage_train(s.section("train"), {.steps = 300, .batch_size = 32, .log_every = 10, .lr = 1e-3});
   return c;
 }
@@ -34,13 +45,19 @@ nlohmann::json run(StageContext& ctx) {
   // An imported tower sees scenes drawn at its own resolution.
   if (setup.llava.imported()) scene.canvas = static_cast<int>(setup.vit.image_size);
   // The caption set of pretrain_clip when the sizes agree (the same cached file).
-  data::CaptionDataset pairs = data::cached_caption_dataset({ctx.seed, c.pairs, scene}, setup.dataset_dir);
+  data::CaptionDataset pairs =
+      c.source.empty()
+          ? data::cached_caption_dataset({ctx.seed, c.pairs, scene}, setup.dataset_dir)
+          : interop::llava_caption_dataset(
+                {.json = c.source, .images = c.images, .image_size = setup.vit.image_size, .limit = c.pairs});
+  const int64_t n_pairs = static_cast<int64_t>(pairs.captions.size());
   auto model = build_llava(setup, Phase::adapt, {});
   std::vector<nn::ParamGroup> groups = adapt_groups(*model, c.train);
   const int64_t alpha_params = static_cast<int64_t>(groups[1].params.size());
-  log.line(fmt::format("[align] {}: {} pairs, projector {} params, {} layers learn alpha", setup.method.label(), c.pairs,
+  log.line(fmt::format("[align] {}: {} pairs{}, projector {} params, {} layers learn alpha", setup.method.label(), n_pairs,
+                       c.source.empty() ? "" : " from " + c.source.string(),
                        model->projector().num_parameters(), alpha_params));
-  EpochSampler order(c.pairs, setup.method.seed + 101);
+  EpochSampler order(n_pairs, setup.method.seed + 101);
   const int64_t image_tokens = setup.image_tokens();
   auto next = [&](int64_t step) {
     std::vector<Sample> samples;
@@ -65,7 +82,8 @@ nlohmann::json run(StageContext& ctx) {
 
 StageDef align_stage() {
   return {"align", "projector alignment on image-caption pairs (plus scale factors for QSLAW)",
-          [](ConfigSection& s) { read_config(s); }, run, {"method", "llava"}};
+          [](ConfigSection& s) { read_config(s); }, run, {"method", "llava"}, {},
+          [](const YAML::Node& n) { return outside_files_fingerprint(n, {"source"}); }};
 }
 
 }  // namespace qs::experiments

@@ -207,18 +207,24 @@ TEST_CASE("QSLAW's stages run on an imported LLaVA in both layouts, with its Sen
     const std::string log = read(s.run_dir / "log.txt");
     CHECK(has(log, "learn alpha"));
   }
-  // ScienceQA's own files in place of SynthSQA (sqa.source): its two train
-  // problems tune, its test problem is evaluated, in ScienceQA's columns.
+  // Outside data throughout: LLaVA's pretraining JSON for align
+  // (align.source), ScienceQA's own files in place of SynthSQA (sqa.source):
+  // its two train problems tune, its test problem is evaluated, in
+  // ScienceQA's columns.
   o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "sqa.source=" + fixtures + "/scienceqa", "sqa.train=2",
-                 "sqa.val=0", "sqa.test=1"};
+                 "sqa.val=0", "sqa.test=1", "align.source=" + fixtures + "/llava_pretrain/captions.json",
+                 "align.images=" + fixtures + "/scienceqa/images"};
   {
     RunSummary s = run_experiment(config, o);
+    CHECK(has(read(s.run_dir / "log.txt"), "3 pairs from " + fixtures + "/llava_pretrain/captions.json"));
     CHECK(s.results["evaluate"]["counts"]["Avg"].get<int64_t>() == 1);
     CHECK(s.results["evaluate"]["counts"]["SOC"].get<int64_t>() == 1);  // pid 40: social science
     CHECK(has(read(s.run_dir / "log.txt"), "2 ScienceQA train questions"));
   }
   o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "sqa.source=" + fixtures + "/nowhere"};
   CHECK(has(error_of([&] { run_experiment(config, o); }), "lacks ScienceQA's problems.json"));
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "align.source=" + fixtures + "/llava_pretrain/captions.json"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "train/12/image.png"));  // not beside the JSON
 
   // Outside files enter the cache key: the same folder after an edit recomputes.
   const fs::path copy = root / "model";
