@@ -1,5 +1,6 @@
 #include "cli/merge.h"
 
+#include "cli/weight_dtype.h"
 #include "engine/error.h"
 #include "engine/io/json_file.h"
 #include "interop/packed_llama.h"
@@ -8,10 +9,7 @@
 namespace qs::cli {
 
 int merge(const MergeRequest& r) {
-  const auto dtype = r.dtype == "f32"    ? engine::DType::f32
-                     : r.dtype == "bf16" ? engine::DType::bf16
-                     : r.dtype == "f16"  ? engine::DType::f16
-                                         : throw Error(fmt::format("--dtype '{}': f32, bf16 or f16", r.dtype));
+  const engine::DType dtype = weight_dtype(r.dtype);
   QS_CHECK(std::filesystem::absolute(r.out) != std::filesystem::absolute(r.base),
            "the output folder {} is the base model's; write the merged model elsewhere", r.out.string());
   // qslaw's packed model (which may carry its adapter beside it) merges

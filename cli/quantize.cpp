@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "cli/weight_dtype.h"
 #include "engine/error.h"
 #include "interop/packed_llama.h"
 #include "interop/quantized_llama.h"
@@ -10,10 +11,7 @@
 namespace qs::cli {
 
 int quantize(const QuantizeRequest& r) {
-  const auto dtype = r.dtype == "f32"    ? engine::DType::f32
-                     : r.dtype == "bf16" ? engine::DType::bf16
-                     : r.dtype == "f16"  ? engine::DType::f16
-                                         : throw Error(fmt::format("--dtype '{}': f32, bf16 or f16", r.dtype));
+  const engine::DType dtype = weight_dtype(r.dtype);
   QS_CHECK(std::filesystem::absolute(r.out) != std::filesystem::absolute(r.model),
            "the output folder {} is the input's; write the quantized model elsewhere", r.out.string());
   interop::QuantizeOnLoad options;
