@@ -24,7 +24,7 @@ const std::vector<SharedSectionDef>& shared_sections() {
   static const std::vector<SharedSectionDef> sections{
       {"method", [](ConfigSection& s) { read_method_config(s); }},
       {"llava", [](ConfigSection& s) { read_llava_settings(s); },
-       [](const YAML::Node& n) { return outside_files_fingerprint(n, {"from", "clip_from", "tokenizer"}); }},
+       [](const YAML::Node& n) { return outside_files_fingerprint(n, {"from", "clip_from", "llm_from", "vision_from", "tokenizer"}); }},
       {"sqa", [](ConfigSection& s) { read_sqa_config(s); },
        [](const YAML::Node& n) { return outside_files_fingerprint(n, {"source"}); }},
   };

@@ -68,6 +68,33 @@ LlavaConfigs read_llava_configs(const std::filesystem::path& folder, const std::
   return out;
 }
 
+LlavaConfigs assembled_llava_configs(const std::filesystem::path& llm_folder, const std::filesystem::path& clip_folder,
+                                     const nn::ProjectorConfig& projector) {
+  LlavaConfigs out;
+  out.text = read_hf_llama_config(JsonObject::read(llm_folder / "config.json"));
+  const JsonObject clip = JsonObject::read(clip_folder / "config.json");
+  out.vision = read_hf_clip_vision_config(clip.has("vision_config") ? clip.object("vision_config") : clip);
+  out.vision.select_layer = -2;
+  out.vision.select_class_token = false;
+  QS_CHECK(projector.type == "linear" || projector.type == "mlp2x_gelu",
+           "assembled LLaVA: projector '{}' is neither linear nor mlp2x_gelu", projector.type);
+  out.projector = projector;
+  out.projector.in = out.vision.width;
+  out.projector.out = out.text.config.dim;
+  out.image_token_id = 0;
+  return out;
+}
+
+LoadedLlava assemble_llava(const std::filesystem::path& llm_folder, const std::filesystem::path& clip_folder,
+                           const nn::ProjectorConfig& projector) {
+  const LlavaConfigs configs = assembled_llava_configs(llm_folder, clip_folder, projector);
+  LoadedLlama llm = load_hf_llama(llm_folder);
+  auto vit = load_hf_clip_vision(clip_folder, configs.vision.select_layer, configs.vision.select_class_token);
+  LoadedLlava out{llm.info, std::make_shared<nn::Llava>(vit, configs.projector, llm.model)};
+  out.model->image_token_id = configs.image_token_id;
+  return out;
+}
+
 LoadedLlava load_llava(const std::filesystem::path& folder, const std::filesystem::path& clip_folder) {
   const LlavaConfigs configs = read_llava_configs(folder, clip_folder);
   const engine::SafetensorsCheckpoint checkpoint(folder);

@@ -31,6 +31,14 @@ struct LlavaConfigs {
 // llava-hf layout, or with clip_folder the original one; errors name the file and key.
 LlavaConfigs read_llava_configs(const std::filesystem::path& folder, const std::filesystem::path& clip_folder = {});
 
+// LLaVA's starting point before its projector is trained: a LLaMA (Vicuna)
+// folder and a CLIP folder, joined by a new projector (`projector` gives its
+// type, init and seed; in and out come from the two models). As LLaVA-1.5
+// trains: features of the penultimate layer without the class token, image
+// positions marked by <unk> (id 0) tokens.
+LlavaConfigs assembled_llava_configs(const std::filesystem::path& llm_folder, const std::filesystem::path& clip_folder,
+                                     const nn::ProjectorConfig& projector);
+
 struct LoadedLlava {
   HfLlama text;
   std::shared_ptr<nn::Llava> model;
@@ -41,5 +49,8 @@ struct LoadedLlava {
 // as many <unk> (id 0) tokens as the tower has features (the repository
 // splices at the out-of-vocabulary IMAGE_TOKEN_INDEX -200 instead).
 LoadedLlava load_llava(const std::filesystem::path& folder, const std::filesystem::path& clip_folder = {});
+// The assembled model: both checkpoints loaded, the projector drawn afresh.
+LoadedLlava assemble_llava(const std::filesystem::path& llm_folder, const std::filesystem::path& clip_folder,
+                           const nn::ProjectorConfig& projector);
 
 }  // namespace qs::interop

@@ -83,10 +83,12 @@ struct LlavaSettings {
   std::string device = "cpu";
   // An imported LLaVA checkpoint (interop/hf_llava.h) instead of the models
   // pretrain_llm and pretrain_clip build: llava-hf's folder, or the original
-  // layout's with its CLIP tower in clip_from; tokenizer.model from the
+  // layout's with its CLIP tower in clip_from; or, before any projector was
+  // trained, a LLaMA (Vicuna) in llm_from and a CLIP tower in vision_from
+  // with a new projector of type `projector`. tokenizer.model from the LLM's
   // folder unless `tokenizer` names one.
-  std::filesystem::path from, clip_from, tokenizer;
-  bool imported() const { return !from.empty(); }
+  std::filesystem::path from, clip_from, llm_from, vision_from, tokenizer;
+  bool imported() const { return !from.empty() || !llm_from.empty(); }
 };
 LlavaSettings read_llava_settings(ConfigSection& s);
 // The sizes and modification times of the files a section names under

@@ -74,17 +74,24 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
   QS_CHECK(c.max_len > 8, "config {}: '{}' must be > 8", s.file(), s.path_of("max_len"));
   c.from = s.get<std::string>("from", "");
   c.clip_from = s.get<std::string>("clip_from", "");
+  c.llm_from = s.get<std::string>("llm_from", "");
+  c.vision_from = s.get<std::string>("vision_from", "");
   c.tokenizer = s.get<std::string>("tokenizer", "");
-  QS_CHECK(c.imported() || (c.clip_from.empty() && c.tokenizer.empty()),
-           "config {}: '{}' and '{}' go with '{}' (an imported LLaVA)", s.file(), s.path_of("clip_from"),
-           s.path_of("tokenizer"), s.path_of("from"));
+  QS_CHECK(c.from.empty() || c.llm_from.empty(), "config {}: give '{}' (a LLaVA) or '{}' (a LLaMA and a CLIP tower), not both",
+           s.file(), s.path_of("from"), s.path_of("llm_from"));
+  QS_CHECK(c.llm_from.empty() == c.vision_from.empty(), "config {}: '{}' and '{}' go together", s.file(),
+           s.path_of("llm_from"), s.path_of("vision_from"));
+  QS_CHECK(!c.from.empty() || c.clip_from.empty(), "config {}: '{}' goes with '{}'", s.file(), s.path_of("clip_from"),
+           s.path_of("from"));
+  QS_CHECK(c.imported() || c.tokenizer.empty(), "config {}: '{}' goes with an imported model ('{}' or '{}')", s.file(),
+           s.path_of("tokenizer"), s.path_of("from"), s.path_of("llm_from"));
+  for (auto [key, folder] : {std::pair{"from", &c.from}, {"clip_from", &c.clip_from}, {"llm_from", &c.llm_from},
+                             {"vision_from", &c.vision_from}}) {
+    QS_CHECK(folder->empty() || std::filesystem::exists(*folder / "config.json"),
+             "config {}: '{}' is {}, which holds no config.json", s.file(), s.path_of(key), folder->string());
+  }
   if (c.imported()) {
-    QS_CHECK(std::filesystem::exists(c.from / "config.json"), "config {}: '{}' is {}, which holds no config.json",
-             s.file(), s.path_of("from"), c.from.string());
-    QS_CHECK(c.clip_from.empty() || std::filesystem::exists(c.clip_from / "config.json"),
-             "config {}: '{}' is {}, which holds no config.json", s.file(), s.path_of("clip_from"),
-             c.clip_from.string());
-    if (c.tokenizer.empty()) c.tokenizer = c.from / "tokenizer.model";
+    if (c.tokenizer.empty()) c.tokenizer = (c.from.empty() ? c.llm_from : c.from) / "tokenizer.model";
     QS_CHECK(std::filesystem::is_regular_file(c.tokenizer), "config {}: no tokenizer at {} (set '{}')", s.file(),
              c.tokenizer.string(), s.path_of("tokenizer"));
   }

@@ -27,6 +27,12 @@ std::map<std::string, e::Tensor> load_weights(const std::filesystem::path& path)
   return e::load_tensor_file(path).tensors;
 }
 
+// The projector a run trains from scratch (in and out: the towers' widths).
+nn::ProjectorConfig new_projector(const MultimodalSetup& s) {
+  return {.type = s.llava.projector, .in = s.vit.width, .out = s.pre.model.dim, .init_std = 0.02,
+          .seed = s.method.seed + 11};
+}
+
 }  // namespace
 
 MultimodalSetup load_setup(StageContext& ctx) {
@@ -40,7 +46,9 @@ MultimodalSetup load_setup(StageContext& ctx) {
   ConfigSection method = shared_section(ctx, "method");
   s.method = read_method_config(method);
   if (s.llava.imported()) {
-    const interop::LlavaConfigs configs = interop::read_llava_configs(s.llava.from, s.llava.clip_from);
+    const interop::LlavaConfigs configs =
+        s.llava.from.empty() ? interop::assembled_llava_configs(s.llava.llm_from, s.llava.vision_from, new_projector(s))
+                             : interop::read_llava_configs(s.llava.from, s.llava.clip_from);
     s.pre.model = configs.text.config;
     s.vit = configs.vision;
     s.image_token_id = configs.image_token_id;
@@ -102,16 +110,16 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
   const MethodConfig& m = s.method;
   std::shared_ptr<nn::Llava> model;
   if (s.llava.imported()) {
-    // Its projector comes with it (LLaVA's pretrained one); align goes on from there.
-    model = interop::load_llava(s.llava.from, s.llava.clip_from).model;
+    // A LLaVA's projector comes with it (align goes on from there); an
+    // assembled one starts from a new projector, as LLaVA's stage 1 does.
+    model = s.llava.from.empty() ? interop::assemble_llava(s.llava.llm_from, s.llava.vision_from, new_projector(s)).model
+                                 : interop::load_llava(s.llava.from, s.llava.clip_from).model;
   } else {
     auto llm = std::make_shared<nn::Llama>(s.pre.model);
     llm->load_state_dict(s.llm_weights);
     auto vit = std::make_shared<vision::VisionTransformer>(s.vit);
     vit->load_state_dict(s.vit_weights);
-    nn::ProjectorConfig pc{.type = s.llava.projector, .in = s.vit.width, .out = s.pre.model.dim, .init_std = 0.02,
-                           .seed = m.seed + 11};
-    model = std::make_shared<nn::Llava>(vit, pc, llm);
+    model = std::make_shared<nn::Llava>(vit, new_projector(s), llm);
     model->image_token_id = s.image_token_id;
   }
   nn::Llama* llm = &model->llm();

@@ -189,12 +189,14 @@ TEST_CASE("QSLAW's stages run on an imported LLaVA in both layouts, with its Sen
   o.runs_root = root;
   o.progress = false;
   const fs::path config = fs::path(QSLAW_SOURCE_DIR) / "experiments/tiny/imported.yaml";
-  for (const bool original : {false, true}) {
-    const std::string layout = original ? "original layout" : "llava-hf layout";
-    CAPTURE(layout);
-    o.overrides = original ? std::vector<std::string>{"llava.from=" + fixtures + "/hf_llava_sp/original",
-                                                      "llava.clip_from=" + fixtures + "/hf_clip"}
-                           : std::vector<std::string>{"llava.from=" + fixtures + "/hf_llava_sp/hf"};
+  // llava-hf; the original layout; a LLaMA and a CLIP tower joined by a new projector.
+  const std::vector<std::vector<std::string>> layouts{
+      {"llava.from=" + fixtures + "/hf_llava_sp/hf"},
+      {"llava.from=" + fixtures + "/hf_llava_sp/original", "llava.clip_from=" + fixtures + "/hf_clip"},
+      {"llava.from=~", "llava.llm_from=" + fixtures + "/hf_llava_sp/llm", "llava.vision_from=" + fixtures + "/hf_clip"}};
+  for (const auto& layout : layouts) {
+    CAPTURE(layout.back());
+    o.overrides = layout;
     RunSummary s = run_experiment(config, o);
     const nlohmann::json& r = s.results;  // one run, no sweep: results by stage
     for (const char* stage : {"align", "warmup", "instruct", "evaluate"}) CHECK(r.contains(stage));
@@ -248,6 +250,10 @@ TEST_CASE("QSLAW's stages run on an imported LLaVA in both layouts, with its Sen
   CHECK(has(error_of([&] { run_experiment(config, o); }), "no tokenizer at"));
   o.overrides = {"llava.from=" + fixtures + "/hf_llava", "llava.tokenizer=" + fixtures + "/tokenizers/llama_like.model"};
   CHECK(has(error_of([&] { run_experiment(config, o); }), "the LLM's vocabulary only 61"));
+  o.overrides = {"llava.llm_from=" + fixtures + "/hf_llava_sp/llm", "llava.vision_from=" + fixtures + "/hf_clip"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "not both"));
+  o.overrides = {"llava.from=~", "llava.llm_from=" + fixtures + "/hf_llava_sp/llm"};
+  CHECK(has(error_of([&] { run_experiment(config, o); }), "go together"));
   fs::remove_all(root);
 }
 
