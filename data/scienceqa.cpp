@@ -183,4 +183,19 @@ std::vector<LlavaRecord> load_llava_conversations(const std::filesystem::path& p
   return out;
 }
 
+Conversation llava_conversation(const LlavaRecord& r, const std::string& system) {
+  Conversation c;
+  c.system = system;
+  c.has_image = !r.image.empty();
+  for (std::size_t t = 0; t + 1 < r.conversations.size(); t += 2) {
+    std::string user = r.conversations[t].value;
+    if (const std::size_t at = user.find("<image>"); at != std::string::npos) {
+      user.erase(at, std::string("<image>").size());
+      user = strip(user);
+    }
+    c.turns.push_back({user, r.conversations[t + 1].value});
+  }
+  return c;
+}
+
 }  // namespace qs::data

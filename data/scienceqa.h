@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "data/conversation.h"
+
 namespace qs::data {
 
 struct ScienceQaProblem {
@@ -59,5 +61,11 @@ std::filesystem::path scienceqa_image_path(const std::filesystem::path& folder, 
 // in a human turn and only in a record with an image; image paths stay
 // inside the image folder.
 std::vector<LlavaRecord> load_llava_conversations(const std::filesystem::path& path);
+
+// A record as a training conversation: human/gpt pairs as turns, the image
+// (if any) before the first question, as LLaVA's preprocess_multimodal moves
+// "<image>" to the front of its turn (the placeholder and the line break
+// beside it leave the text).
+Conversation llava_conversation(const LlavaRecord& record, const std::string& system);
 
 }  // namespace qs::data

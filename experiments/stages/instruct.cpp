@@ -1,23 +1,44 @@
-// Stage instruct: VL instruction tuning on SynthSQA train (the `v1` template,
-// loss on the answers only). The LLM is built as the method says (FP, NF4,
+// Stage instruct: VL instruction tuning on SynthSQA train (or ScienceQA's,
+// sqa.source; or LLaVA's instruction JSON, instruct.source), the `v1`
+// template, loss on the answers only. The LLM is built as the method says (FP, NF4,
 // or uniform 4-bit with alpha folded into its codes), then fully fine-tuned
 // or given LoRA adapters; the projector always trains, at its own rate.
 // Outputs: tuned.h5 (every parameter that trained), results (loss, time,
 // tokens/s, trainable parameters, peak memory, weight memory).
+#include "data/scienceqa.h"
 #include "engine/io/tensor_file.h"
 #include "experiments/stages/multimodal.h"
 #include "quant/footprint.h"
+#include "vision/image_io.h"
+#include "vision/preprocess.h"
 
 namespace qs::experiments {
 
 namespace {
 
-StageTrain read_config(ConfigSection& s) {
-  return read_stage_train(s.section("train"), {600, 16, 10, 2e-4, 2e-5, 0.03, 0.0, 0.0, 1.0});
+struct InstructConfig {
+  StageTrain train;
+  // LLaVA's instruction JSON (e.g. llava_v1_5_mix665k.json, or ScienceQA's
+  // converted QCM-LEA records) in place of the sqa questions, with the folder
+  // its image paths are relative to (default: the JSON's folder).
+  std::filesystem::path source, images;
+};
+
+InstructConfig read_config(ConfigSection& s) {
+  InstructConfig c;
+  c.train = read_stage_train(s.section("train"), {600, 16, 10, 2e-4, 2e-5, 0.03, 0.0, 0.0, 1.0});
+  c.source = s.get<std::string>("source", "");
+  c.images = s.get<std::string>("images", "");
+  QS_CHECK(c.source.empty() || std::filesystem::is_regular_file(c.source), "config {}: '{}' is {}, which is no file",
+           s.file(), s.path_of("source"), c.source.string());
+  QS_CHECK(c.images.empty() || !c.source.empty(), "config {}: '{}' goes with '{}'", s.file(), s.path_of("images"),
+           s.path_of("source"));
+  if (!c.source.empty() && c.images.empty()) c.images = c.source.parent_path();
+  return c;
 }
 
 nlohmann::json run(StageContext& ctx) {
-  StageTrain c = read_config(ctx.config);
+  const InstructConfig c = read_config(ctx.config);
   QS_CHECK(ctx.upstream.count("warmup"), "[instruct] needs the warmup stage before it in 'stages'");
   MultimodalSetup setup = load_setup(ctx);
   RunLog& log = *ctx.log;
@@ -34,21 +55,44 @@ nlohmann::json run(StageContext& ctx) {
     }
   }
   model->projector().set_requires_grad(true);
-  std::vector<nn::ParamGroup> groups{trainable_group("llm", model->llm(), "llm.", c.lr, c.weight_decay),
-                                     trainable_group("projector", model->projector(), "projector.", c.projector_lr, 0.0)};
+  std::vector<nn::ParamGroup> groups{trainable_group("llm", model->llm(), "llm.", c.train.lr, c.train.weight_decay),
+                                     trainable_group("projector", model->projector(), "projector.", c.train.projector_lr, 0.0)};
   const quant::WeightFootprint footprint = quant::weight_footprint(model->llm());
-  data::SqaDataset sqa = load_sqa_data(setup);
-  const int64_t n = static_cast<int64_t>(sqa.train.questions.size());
-  log.line(fmt::format("[instruct] {}: {} {} train questions, LLM weights {:.2f} MB", setup.method.label(), n,
-                       setup.sqa_source.empty() ? "SynthSQA" : "ScienceQA",
-                       static_cast<double>(footprint.total_bytes) / (1 << 20)));
+  const double weight_mb = static_cast<double>(footprint.total_bytes) / (1 << 20);
+  std::function<Sample(int64_t)> sample;
+  int64_t n = 0;
+  data::SqaDataset sqa;
+  std::vector<data::LlavaRecord> records;
+  vision::PreprocessConfig fit;
+  fit.size = setup.vit.image_size;
+  if (c.source.empty()) {
+    sqa = load_sqa_data(setup);
+    n = static_cast<int64_t>(sqa.train.questions.size());
+    log.line(fmt::format("[instruct] {}: {} {} train questions, LLM weights {:.2f} MB", setup.method.label(), n,
+                         setup.sqa_source.empty() ? "SynthSQA" : "ScienceQA", weight_mb));
+    sample = [&](int64_t i) { return sqa_sample(sqa.train, i, setup); };
+  } else {
+    records = data::load_llava_conversations(c.source);
+    n = static_cast<int64_t>(records.size());
+    QS_CHECK(n > 0, "[instruct] {} holds no records", c.source.string());
+    log.line(fmt::format("[instruct] {}: {} LLaVA conversations from {}, LLM weights {:.2f} MB", setup.method.label(), n,
+                         c.source.string(), weight_mb));
+    // Images are read as batches need them: an instruction set's images do
+    // not fit in memory at once.
+    sample = [&](int64_t i) {
+      const data::LlavaRecord& r = records[static_cast<std::size_t>(i)];
+      const data::Conversation conv = data::llava_conversation(r, setup.llava.system_prompt);
+      return Sample{setup.tok.conversation(conv, data::Template::v1, setup.image_tokens(), setup.llava.max_len),
+                    r.image.empty() ? engine::Tensor() : vision::fit_image(vision::load_image(c.images / r.image), fit)};
+    };
+  }
   EpochSampler order(n, setup.method.seed + 505);
   auto next = [&](int64_t step) {
     std::vector<Sample> samples;
-    for (int64_t k = 0; k < c.batch_size; ++k) samples.push_back(sqa_sample(sqa.train, order.at(step * c.batch_size + k), setup));
+    for (int64_t k = 0; k < c.train.batch_size; ++k) samples.push_back(sample(order.at(step * c.train.batch_size + k)));
     return make_batch(samples);
   };
-  TrainStats stats = train_llava(*model, std::move(groups), c, next, log, "instruct");
+  TrainStats stats = train_llava(*model, std::move(groups), c.train, next, log, "instruct");
   log.line(fmt::format("[instruct] loss {:.4f}; {:.1f} s, {:.0f} tokens/s, {} trainable parameters, peak {:.1f} MB",
                        stats.final_loss, stats.seconds, stats.tokens_per_second, stats.trainable_params,
                        stats.peak_memory_mb));
@@ -73,7 +117,8 @@ nlohmann::json run(StageContext& ctx) {
 
 StageDef instruct_stage() {
   return {"instruct", "VL instruction tuning on SynthSQA train (full, LoRA, QLoRA or QSLAW)",
-          [](ConfigSection& s) { read_config(s); }, run, {"method", "llava", "sqa"}};
+          [](ConfigSection& s) { read_config(s); }, run, {"method", "llava", "sqa"}, {},
+          [](const YAML::Node& n) { return outside_files_fingerprint(n, {"source"}); }};
 }
 
 }  // namespace qs::experiments

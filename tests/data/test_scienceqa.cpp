@@ -59,6 +59,20 @@ TEST_CASE("scienceqa and llava json: bad files are refused naming file, record a
   write("llava.json", R"([{"id": "x", "image": "a/b.png", "conversations": [{"from": "human", "value": "<image>\nhi"}, {"from": "gpt", "value": "yo"}]}])");
   const std::vector<LlavaRecord> ok = load_llava_conversations(root / "llava.json");
   CHECK(ok[0].conversations[1].value == "yo");
+  // As a training conversation: the placeholder leaves the text, the image goes first.
+  const Conversation conv = llava_conversation(ok[0], "sys");
+  CHECK(conv.has_image);
+  CHECK(conv.system == "sys");
+  REQUIRE(conv.turns.size() == 1);
+  CHECK(conv.turns[0].user == "hi");
+  CHECK(conv.turns[0].assistant == "yo");
+  write("llava.json", R"([{"id": "t", "conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"},
+                                                        {"from": "human", "value": "c"}, {"from": "gpt", "value": "d"}]}])");
+  const Conversation two = llava_conversation(load_llava_conversations(root / "llava.json")[0], "");
+  CHECK(!two.has_image);
+  REQUIRE(two.turns.size() == 2);
+  CHECK(two.turns[1].user == "c");
+  CHECK(two.turns[1].assistant == "d");
   write("llava.json", R"([{"id": "x", "conversations": [{"from": "gpt", "value": "hi"}, {"from": "human", "value": "yo"}]}])");
   CHECK(has(error_of([&] { load_llava_conversations(root / "llava.json"); }), "'from' is 'gpt', expected 'human'"));
   write("llava.json", R"([{"id": 7, "conversations": [{"from": "human", "value": "<image> hi"}, {"from": "gpt", "value": "yo"}]}])");

@@ -223,6 +223,14 @@ TEST_CASE("QSLAW's stages run on an imported LLaVA in both layouts, with its Sen
     CHECK(s.results["evaluate"]["counts"]["SOC"].get<int64_t>() == 1);  // pid 40: social science
     CHECK(has(read(s.run_dir / "log.txt"), "2 ScienceQA train questions"));
   }
+  // LLaVA's instruction JSON as the instruct stage's data (instruct.source).
+  o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "instruct.source=" + fixtures + "/llava_pretrain/captions.json",
+                 "instruct.images=" + fixtures + "/scienceqa/images"};
+  {
+    RunSummary s = run_experiment(config, o);
+    CHECK(has(read(s.run_dir / "log.txt"), "3 LLaVA conversations from"));
+    CHECK(std::isfinite(s.results["instruct"]["loss"].get<double>()));
+  }
   o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "sqa.source=" + fixtures + "/nowhere"};
   CHECK(has(error_of([&] { run_experiment(config, o); }), "lacks ScienceQA's problems.json"));
   o.overrides = {"llava.from=" + fixtures + "/hf_llava_sp/hf", "align.source=" + fixtures + "/llava_pretrain/captions.json"};
