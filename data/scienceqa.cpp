@@ -39,9 +39,9 @@ bool inside(const std::filesystem::path& p) {
 
 constexpr const char* kLetters = "ABCDE";
 
-std::string choice_text(const ScienceQaProblem& p) {
+std::string choice_text(const std::vector<std::string>& choices) {
   std::string out;
-  for (std::size_t i = 0; i < p.choices.size(); ++i) out += fmt::format("{}({}) {}", i ? " " : "", kLetters[i], p.choices[i]);
+  for (std::size_t i = 0; i < choices.size(); ++i) out += fmt::format("{}({}) {}", i ? " " : "", kLetters[i], choices[i]);
   return out;
 }
 
@@ -87,22 +87,28 @@ std::vector<ScienceQaProblem> load_scienceqa(const std::filesystem::path& folder
   return out;
 }
 
+std::string qcm_input(const std::string& question, const std::string& hint, const std::vector<std::string>& choices) {
+  const std::string context = strip(hint).empty() ? "N/A" : strip(hint);
+  const std::string input = fmt::format("Question: {}\nContext: {}\nOptions: {}\n", question, context, choice_text(choices));
+  return replace_all(strip(replace_all(input, "  ", " ")), "Question: ", "");
+}
+
+std::string qcm_lea_output(const std::string& lecture, const std::string& solution, int64_t answer) {
+  const std::string output = fmt::format("Answer: {} {} The answer is {}.", lecture, solution, kLetters[answer]);
+  return replace_all(strip(replace_all(output, "  ", " ")), "Answer: ", "");
+}
+
 LlavaRecord to_llava_qcm_lea(const ScienceQaProblem& p) {
-  const std::string choices = choice_text(p);
-  const std::string context = strip(p.hint).empty() ? "N/A" : strip(p.hint);
-  std::string input = fmt::format("Question: {}\nContext: {}\nOptions: {}\n", p.question, context, choices);
-  std::string output = fmt::format("Answer: {} {} The answer is {}.", p.lecture, p.solution, kLetters[p.answer]);
-  input = replace_all(strip(replace_all(input, "  ", " ")), "Question: ", "");
-  output = replace_all(strip(replace_all(output, "  ", " ")), "Answer: ", "");
+  const std::string input = qcm_input(p.question, p.hint, p.choices);
   LlavaRecord r{p.pid, p.image.empty() ? "" : p.pid + "/" + p.image, {}};
   r.conversations.push_back({"human", p.image.empty() ? input : input + "\n<image>"});
-  r.conversations.push_back({"gpt", output});
+  r.conversations.push_back({"gpt", qcm_lea_output(p.lecture, p.solution, p.answer)});
   return r;
 }
 
 std::string scienceqa_eval_question(const ScienceQaProblem& p) {
   const std::string context = strip(p.hint).empty() ? "N/A" : strip(p.hint);
-  std::string input = fmt::format("Context: {}\nQuestion: {}\nOptions: {}\n", context, p.question, choice_text(p));
+  std::string input = fmt::format("Context: {}\nQuestion: {}\nOptions: {}\n", context, p.question, choice_text(p.choices));
   input = replace_all(strip(replace_all(input, "  ", " ")), "Question: ", "");
   if (!p.image.empty()) input = "<image>\n" + input;
   return input + "\nAnswer with the option's letter from the given choices directly.";

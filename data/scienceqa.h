@@ -68,4 +68,12 @@ std::vector<LlavaRecord> load_llava_conversations(const std::filesystem::path& p
 // beside it leave the text).
 Conversation llava_conversation(const LlavaRecord& record, const std::string& system);
 
+// The official QCM-LEA conversion's two halves for any question: the input
+// "{question}\nContext: {hint or N/A}\nOptions: (A) .. (B) .." and the output
+// "{lecture} {solution} The answer is X." (double spaces collapsed, ends
+// stripped, the "Question: " and "Answer: " prefixes dropped as the script's
+// replace() drops them).
+std::string qcm_input(const std::string& question, const std::string& hint, const std::vector<std::string>& choices);
+std::string qcm_lea_output(const std::string& lecture, const std::string& solution, int64_t answer);
+
 }  // namespace qs::data

@@ -3,6 +3,7 @@
 #include "experiments/stages/multimodal.h"
 
 #include "data/random.h"
+#include "data/scienceqa.h"
 #include "engine/ops.h"
 #include "vision/preprocess.h"
 
@@ -11,6 +12,13 @@ namespace qs::experiments {
 namespace e = qs::engine;
 
 data::Conversation sqa_conversation(const data::SqaQuestion& q, const LlavaSettings& llava) {
+  // ScienceQA's own problems (sqa.source) in the official QCM-LEA format.
+  if (q.kind == "scienceqa") {
+    const std::string target = llava.target == data::AnswerTarget::lea
+                                   ? data::qcm_lea_output(q.lecture, q.explanation, q.answer)
+                                   : data::sqa_answer(q, llava.answer_format);
+    return {{{data::qcm_input(q.question, q.context, q.choices), target}}, q.has_image, llava.system_prompt};
+  }
   return {{{data::sqa_prompt(q), data::sqa_target(q, llava.answer_format, llava.target)}}, q.has_image,
           llava.system_prompt};
 }

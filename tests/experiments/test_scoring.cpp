@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include "autograd/var.h"
+#include "data/scienceqa.h"
 #include "data/tokenizer.h"
 #include "engine/ops.h"
 #include "experiments/stages/sqa_scoring.h"
+#include "interop/scienceqa_data.h"
 #include "support.h"
 
 using namespace qs::experiments;
@@ -246,4 +248,22 @@ TEST_CASE("batched generation equals one prompt at a time") {
   }
   // Prompts of different lengths really were padded.
   CHECK(prompts[0].size() != prompts[1].size());
+}
+
+TEST_CASE("ScienceQA's problems (sqa.source) are asked and answered in the official QCM-LEA format") {
+  const std::filesystem::path folder = std::filesystem::path(QSLAW_SOURCE_DIR) / "tests/fixtures/scienceqa";
+  const d::ScienceQaProblem p = d::load_scienceqa(folder, "train")[1];  // pid 12, with an image and a hint
+  const d::LlavaRecord official = d::to_llava_qcm_lea(p);
+  LlavaSettings llava;
+  llava.target = d::AnswerTarget::lea;
+  const d::Conversation c = sqa_conversation(qs::interop::scienceqa_question(p), llava);
+  REQUIRE(c.turns.size() == 1);
+  CHECK(c.has_image);
+  // The converted record puts "\n<image>" last; LLaVA moves it to the front, as our template does.
+  std::string input = official.conversations[0].value;
+  input.erase(input.find("\n<image>"));
+  CHECK(c.turns[0].user == input);
+  CHECK(c.turns[0].assistant == official.conversations[1].value);
+  llava.target = d::AnswerTarget::answer;
+  CHECK(sqa_conversation(qs::interop::scienceqa_question(p), llava).turns[0].assistant == "The answer is B.");
 }
