@@ -16,6 +16,8 @@
 #include "cli/eval_sqa.h"
 #include "cli/inspect.h"
 #include "cli/merge.h"
+#include "cli/weight_dtype.h"
+#include "experiments/model_files.h"
 #include "cli/quantize.h"
 #include "data/sqa.h"
 #include "data/render.h"
@@ -254,6 +256,11 @@ int main(int argc, char** argv) {
   merge->add_option("out", merge_request.out, "folder for the merged model")->required();
   merge->add_option("--adapter", merge_request.adapter, "adapter_config.json + adapter_model.safetensors");
   merge->add_option("--dtype", merge_request.dtype, "f32, bf16 or f16")->capture_default_str();
+  auto* convert = app.add_subcommand("convert", "qslaw's LLM file (model.h5) to a Hugging Face LLaMA folder, or back");
+  std::string convert_in, convert_out, convert_dtype = "f32";
+  convert->add_option("in", convert_in, "pretrain_llm's model.h5, or a Hugging Face LLaMA folder")->required();
+  convert->add_option("out", convert_out, "a folder, or a .h5 file")->required();
+  convert->add_option("--dtype", convert_dtype, "f32, bf16 or f16 (to Hugging Face)")->capture_default_str();
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
@@ -285,6 +292,18 @@ int main(int argc, char** argv) {
     if (*eval_sqa) return qs::cli::eval_sqa(sqa_request);
     if (*quantize) return qs::cli::quantize(quantize_request);
     if (*merge) return qs::cli::merge(merge_request);
+    if (*convert) {
+      const std::filesystem::path in = convert_in, out = convert_out;
+      if (in.extension() == ".h5") {
+        qs::experiments::qslaw_llm_to_hf(in, out, qs::cli::weight_dtype(convert_dtype));
+      } else {
+        QS_CHECK(out.extension() == ".h5", "convert: {} is a Hugging Face folder, so the output must be a .h5 file, got {}",
+                 in.string(), out.string());
+        qs::experiments::hf_llm_to_qslaw(in, out);
+      }
+      fmt::print("{} -> {}\n", in.string(), out.string());
+      return 0;
+    }
     if (*probe) {
       probe_request.weights = probe_weights;
       probe_request.dataset_dir = std::filesystem::path(runs_root) / "cache" / "datasets";

@@ -58,6 +58,12 @@ expect 0 "model: LLaMA, 2 layers" "$qslaw" inspect "$work/merged"
 expect 0 "written to $work/unpacked as f32" "$qslaw" merge "$work/packed" "$work/unpacked" --dtype f32
 expect 1 "adapter_config.json" "$qslaw" merge "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/merged2" \
   --adapter "$work/empty_model_missing"
+# qslaw convert: a Hugging Face LLaMA to qslaw's model.h5 and back.
+expect 0 "model.h5" "$qslaw" convert "$src/tests/fixtures/hf_llama/mha_f32" "$work/model.h5"
+expect 0 "$work/converted" "$qslaw" convert "$work/model.h5" "$work/converted" --dtype bf16
+expect 0 "model: LLaMA, 2 layers, hidden 32, 4 heads (4 key/value)" "$qslaw" inspect "$work/converted"
+expect 1 "grouped-query attention" "$qslaw" convert "$src/tests/fixtures/hf_llama/gqa_tied_f16" "$work/gqa.h5"
+expect 1 "the output must be a .h5 file" "$qslaw" convert "$src/tests/fixtures/hf_llama/mha_f32" "$work/nowhere"
 mkdir -p "$work/empty_model"
 expect 1 "holds neither model.safetensors nor model.safetensors.index.json" "$qslaw" inspect "$work/empty_model"
 if [[ -x $bench/bench_quant ]]; then  # benchmarks are not built everywhere (QSLAW_BUILD_BENCH)
