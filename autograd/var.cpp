@@ -1,5 +1,7 @@
 #include "autograd/var.h"
 
+#include "autograd/grad_ready.h"
+
 #include <unordered_map>
 #include <unordered_set>
 
@@ -31,6 +33,25 @@ Tensor accumulate(Tensor sum, const Tensor& g) {
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
+
+namespace {
+// The GradReadyHook of this thread, how deep backward calls are nested (the
+// outermost is 1), and the leaves already reported by the outermost one.
+thread_local std::function<void(VarImpl*)>* g_grad_ready = nullptr;
+thread_local int g_backward_depth = 0;
+thread_local std::unordered_set<VarImpl*>* g_reported = nullptr;
+
+struct DepthGuard {
+  DepthGuard() { ++g_backward_depth; }
+  ~DepthGuard() { --g_backward_depth; }
+};
+}  // namespace
+
+GradReadyHook::GradReadyHook(std::function<void(VarImpl*)> on_ready)
+    : on_ready_(std::move(on_ready)), previous_(g_grad_ready) {
+  g_grad_ready = &on_ready_;
+}
+GradReadyHook::~GradReadyHook() { g_grad_ready = previous_; }
 
 thread_local bool g_autocast = false;
 bool autocast_enabled() { return g_autocast; }
@@ -124,11 +145,29 @@ void Var::backward(const Tensor& grad, bool retain_graph) const {
   QS_CHECK(seed.shape() == impl_->data.shape(), "backward: gradient {} does not match output {}",
            engine::describe(seed), engine::describe(impl_->data));
 
+  DepthGuard depth;
+  const bool report = g_grad_ready && g_backward_depth == 1;
+  std::unordered_set<VarImpl*> reported;
+  if (report) g_reported = &reported;
+  struct ClearReported {
+    bool active;
+    ~ClearReported() {
+      if (active) g_reported = nullptr;
+    }
+  } clear_reported{report};
   auto accumulate_leaf = [](VarImpl* leaf, Tensor g) {
+    QS_CHECK(!g_reported || !g_reported->count(leaf),
+             "backward: a gradient changed after it was reported final (a parameter used both inside and outside an "
+             "activation-checkpointed segment); data-parallel overlap cannot all-reduce it early");
     leaf->grad = leaf->grad.defined() ? accumulate(std::move(leaf->grad), g) : own(std::move(g));
+  };
+  auto ready = [&](VarImpl* leaf) {
+    reported.insert(leaf);
+    (*g_grad_ready)(leaf);
   };
   if (is_leaf()) {
     accumulate_leaf(impl_.get(), seed);
+    if (report) ready(impl_.get());
     return;
   }
 
@@ -148,11 +187,30 @@ void Var::backward(const Tensor& grad, bool retain_graph) const {
     }
   }
 
+  // With a GradReadyHook: how many node inputs still feed each leaf.
+  std::unordered_map<VarImpl*, int> pending;
+  if (report) {
+    for (Node* node : order) {
+      for (const Var& in : node->inputs) {
+        if (in.is_leaf() && in.requires_grad()) ++pending[in.impl()];
+      }
+    }
+  }
+  auto done_with = [&](Node* node) {
+    if (!report) return;
+    for (const Var& in : node->inputs) {
+      if (in.is_leaf() && in.requires_grad() && --pending[in.impl()] == 0) ready(in.impl());
+    }
+  };
+
   std::unordered_map<Node*, Tensor> grads{{impl_->grad_fn.get(), seed}};
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
     auto found = grads.find(node);
-    if (found == grads.end()) continue;  // no gradient flowed here
+    if (found == grads.end()) {  // no gradient flowed here
+      done_with(node);
+      continue;
+    }
     Tensor g = std::move(found->second);
     grads.erase(found);
     QS_CHECK(node->backward,
@@ -182,6 +240,7 @@ void Var::backward(const Tensor& grad, bool retain_graph) const {
       }
     }
     if (!retain_graph) node->backward = nullptr;  // frees the saved tensors
+    done_with(node);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include "engine/backend.h"
+#include "engine/dist/process_group.h"
 #include "engine/error.h"
 #include "experiments/runner.h"
 #include "experiments/stages/clip_probes.h"
@@ -15,6 +16,7 @@
 #include "cli/generate_world.h"
 #include "cli/eval_sqa.h"
 #include "cli/inspect.h"
+#include "cli/diff.h"
 #include "cli/merge.h"
 #include "cli/weight_dtype.h"
 #include "experiments/model_files.h"
@@ -27,7 +29,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 namespace {
@@ -38,10 +42,56 @@ int cmd_info() {
              std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "default");
   fmt::print("cuda backend: {}", qs::engine::cuda_built() ? "built" : "not built");
   if (qs::engine::cuda_built()) fmt::print(", {} GPU(s) visible", qs::engine::cuda_device_count());
+  fmt::print("\ndistributed: {}", qs::engine::dist::build_info());
+  if (qs::engine::dist::launched_by_mpi()) {
+    qs::engine::dist::ProcessGroup& world = qs::engine::dist::world();
+    fmt::print("; this process is rank {} of {} ({})", world.rank(), world.size(), world.backend());
+  } else {
+    fmt::print("; one process (mpirun -np N, or run --ranks N, starts more)");
+  }
   fmt::print("\nstages:");
   for (const auto& s : qs::experiments::stage_registry()) fmt::print(" {}", s.name);
   fmt::print("\n");
   return 0;
+}
+
+// `run --ranks N` outside mpirun: the same command under mpirun, N processes.
+[[noreturn]] void relaunch_under_mpirun(int ranks, int argc, char** argv) {
+  std::vector<std::string> args{"mpirun", "-np", std::to_string(ranks)};
+  // Open MPI refuses root without this, and more ranks than cores without --oversubscribe.
+  if (geteuid() == 0) args.push_back("--allow-run-as-root");
+  args.push_back("--oversubscribe");
+  args.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--ranks") {
+      ++i;  // and its value
+      continue;
+    }
+    if (a.rfind("--ranks=", 0) == 0) continue;
+    args.push_back(a);
+  }
+  std::vector<char*> raw;
+  for (std::string& a : args) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  execvp("mpirun", raw.data());
+  qs::fail("run --ranks {}: cannot start mpirun ({}); install openmpi-bin, or run as one process", ranks,
+           std::strerror(errno));
+}
+
+// A failed rank of a data-parallel run ends the whole job, with its message,
+// instead of leaving the others waiting in a collective.
+int failed(const std::string& message) {
+  if (qs::engine::dist::launched_by_mpi()) {
+    qs::engine::dist::ProcessGroup& world = qs::engine::dist::world();
+    if (world.size() > 1) {
+      fmt::print(stderr, "error (rank {} of {}): {}\n", world.rank(), world.size(), message);
+      std::fflush(stderr);
+      world.abort(1);
+    }
+  }
+  fmt::print(stderr, "error: {}\n", message);
+  return 1;
 }
 
 // An output folder for `generate`, created if needed; errors name it.
@@ -179,6 +229,10 @@ int main(int argc, char** argv) {
   run->add_option("--runs", runs_root, "where runs and the stage cache live")->capture_default_str();
   bool no_progress = false;
   run->add_flag("--no-progress", no_progress, "no progress line");
+  int ranks = 1;
+  run->add_option("--ranks", ranks, "data-parallel processes: runs itself under mpirun -np N")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   auto* info = app.add_subcommand("info", "print build, device and stage information");
   auto* generate = app.add_subcommand("generate", "write samples of the synthetic data to look at");
   auto* scenes = generate->add_subcommand("scenes", "rendered shape-world scenes (PNG) with their captions");
@@ -261,6 +315,13 @@ int main(int argc, char** argv) {
   convert->add_option("in", convert_in, "pretrain_llm's model.h5, or a Hugging Face LLaMA folder")->required();
   convert->add_option("out", convert_out, "a folder, or a .h5 file")->required();
   convert->add_option("--dtype", convert_dtype, "f32, bf16 or f16 (to Hugging Face)")->capture_default_str();
+  auto* diff = app.add_subcommand("diff", "two qslaw tensor files (.h5) compared tensor by tensor (exit 1 when they differ)");
+  qs::cli::DiffRequest diff_request;
+  diff->add_option("a", diff_request.a, "a checkpoint or stage output (.h5)")->required();
+  diff->add_option("b", diff_request.b, "the one to compare it with")->required();
+  diff->add_option("--rtol", diff_request.rtol, "relative tolerance (of b)")->capture_default_str();
+  diff->add_option("--atol", diff_request.atol, "absolute tolerance")->capture_default_str();
+  diff->add_flag("--norm", diff_request.norm, "compare each tensor's norm of differences, not each value");
   auto* cache = app.add_subcommand("cache", "inspect the stage cache");
   cache->require_subcommand(1);
   auto* verify = cache->add_subcommand("verify", "check every cached stage output and dataset against its checksums");
@@ -279,7 +340,9 @@ int main(int argc, char** argv) {
       options.overrides = overrides;
       options.runs_root = runs_root;
       options.progress = !no_progress;
+      if (ranks > 1 && !qs::engine::dist::launched_by_mpi()) relaunch_under_mpirun(ranks, argc, argv);
       qs::experiments::run_experiment(config, options);
+      qs::engine::dist::finalize();
       return 0;
     }
     if (*info) return cmd_info();
@@ -292,6 +355,7 @@ int main(int argc, char** argv) {
     if (*eval_sqa) return qs::cli::eval_sqa(sqa_request);
     if (*quantize) return qs::cli::quantize(quantize_request);
     if (*merge) return qs::cli::merge(merge_request);
+    if (*diff) return qs::cli::diff(diff_request);
     if (*convert) {
       const std::filesystem::path in = convert_in, out = convert_out;
       if (in.extension() == ".h5") {
@@ -310,18 +374,14 @@ int main(int argc, char** argv) {
       return cmd_probe(probe_request);
     }
   } catch (const qs::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return failed(e.what());
   } catch (const std::filesystem::filesystem_error& e) {
-    fmt::print(stderr, "error: {} ({})\n", e.code().message(), e.path1().string());
-    return 1;
+    return failed(fmt::format("{} ({})", e.code().message(), e.path1().string()));
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "error: out of memory\n");
-    return 1;
+    return failed("out of memory");
   } catch (const std::exception& e) {
     // A failure no check anticipated: still a message and exit 1, never an abort.
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return failed(e.what());
   }
   return 0;
 }

@@ -50,3 +50,16 @@ if(NOT QSLAW_CUDA STREQUAL "OFF")
     message(FATAL_ERROR "QSLAW_CUDA=ON but no CUDA compiler (nvcc) was found; set CUDACXX or use QSLAW_CUDA=AUTO")
   endif()
 endif()
+
+# Data parallel training across processes (engine/dist): Open MPI, Debian's
+# libopenmpi-dev. Without it qslaw runs as one process.
+set(QSLAW_MPI AUTO CACHE STRING "Build the MPI process groups: AUTO (when MPI is found), ON or OFF")
+set(QSLAW_WITH_MPI OFF)
+if(NOT QSLAW_MPI STREQUAL "OFF")
+  find_package(MPI COMPONENTS CXX QUIET)
+  if(MPI_CXX_FOUND)
+    set(QSLAW_WITH_MPI ON)
+  elseif(QSLAW_MPI STREQUAL "ON")
+    message(FATAL_ERROR "QSLAW_MPI=ON but no MPI was found (apt-get install libopenmpi-dev)")
+  endif()
+endif()

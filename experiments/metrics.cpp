@@ -18,6 +18,12 @@ RunLog::RunLog(const std::filesystem::path& dir, bool progress)
   }
 }
 
+RunLog RunLog::silent() {
+  RunLog log({}, false);
+  log.silent_ = true;
+  return log;
+}
+
 void RunLog::metrics(const nlohmann::json& record) {
   if (metrics_.is_open()) {
     metrics_ << json_line(record) << '\n';
@@ -26,6 +32,7 @@ void RunLog::metrics(const nlohmann::json& record) {
 }
 
 void RunLog::line(const std::string& text) {
+  if (silent_) return;
   if (progress_open_) {
     std::fputs("\n", stderr);
     progress_open_ = false;

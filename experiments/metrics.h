@@ -14,6 +14,8 @@ class RunLog {
  public:
   // An empty dir logs to stdout only (tests, tools).
   explicit RunLog(const std::filesystem::path& dir = {}, bool progress = true);
+  // Writes and prints nothing: the ranks other than 0 of a data-parallel run.
+  static RunLog silent();
   void metrics(const nlohmann::json& record);  // appended to metrics.jsonl
   void line(const std::string& text);         // log.txt and stdout
   // Redraws the progress line (a terminal) or prints it every `every` steps.
@@ -24,6 +26,7 @@ class RunLog {
   std::ofstream metrics_, log_;
   bool progress_enabled_, tty_;
   bool progress_open_ = false;
+  bool silent_ = false;
 };
 
 }  // namespace qs::experiments

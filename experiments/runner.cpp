@@ -5,10 +5,13 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <set>
 
+#include "engine/dist/process_group.h"
 #include "engine/io/atomic_file.h"
 #include "experiments/config.h"
+#include "experiments/dist_json.h"
 #include "experiments/stage.h"
 #include "experiments/json_text.h"
 #include "experiments/stage_cache.h"
@@ -192,6 +195,9 @@ std::vector<std::string> validate(const YAML::Node& root, const std::string& fil
 }
 
 // Runs the stages of one resolved experiment, reusing cached stage outputs.
+// With several processes every rank runs every stage that is not cached (the
+// training stages split each batch across ranks); rank 0 alone looks the
+// cache up, holds its lock and publishes, and the others wait for it.
 nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::string>& stages, const std::string& file,
                             const RunOptions& options, RunLog& log) {
   const uint64_t seed = root["seed"] ? root["seed"].as<uint64_t>() : 0;
@@ -244,30 +250,51 @@ nlohmann::json run_pipeline(const YAML::Node& root, const std::vector<std::strin
     const std::string key = fmt::format("{:016x}", fnv1a(key_text));
     const CacheEntry entry = cache_entry(options.runs_root / "cache", s, key);
     const auto say = [&log](const std::string& line) { log.line(line); };
+    engine::dist::ProcessGroup& group = engine::dist::world();
+    const bool writer = group.rank() == 0;
     // Held while this stage is looked up or computed: a second process on the
     // same cache waits here, then reuses what the first one published.
-    engine::FileLock lock(entry.lock, [&](const std::string& why) { log.line(fmt::format("[{}] {}", s, why)); });
+    std::optional<engine::FileLock> lock;
+    if (writer) lock.emplace(entry.lock, [&](const std::string& why) { log.line(fmt::format("[{}] {}", s, why)); });
     nlohmann::json results;
-    if (is_published(entry) && !force) {
+    std::string cached;  // rank 0's results of a cached stage, as text
+    if (writer && is_published(entry) && !force) {
       results = read_verified(entry, say);
+      cached = json_text(results);
       log.line(fmt::format("[{}] reusing cached outputs in {} (--force {} recomputes)", s, entry.dir.string(), s));
-    } else {
+    }
+    cached = broadcast_text(group, cached);
+    if (!writer && !cached.empty()) results = nlohmann::json::parse(cached);
+    if (cached.empty()) {
       std::error_code ec;
-      if (force) std::filesystem::remove_all(entry.partial, ec);
-      // A run killed before caches were published by rename left its
-      // checkpoints in the entry's own folder: resume from them.
-      if (!std::filesystem::exists(entry.partial) && std::filesystem::exists(entry.dir) && !is_published(entry)) {
-        std::filesystem::rename(entry.dir, entry.partial, ec);
+      if (writer) {
+        if (force) std::filesystem::remove_all(entry.partial, ec);
+        // A run killed before caches were published by rename left its
+        // checkpoints in the entry's own folder: resume from them.
+        if (!std::filesystem::exists(entry.partial) && std::filesystem::exists(entry.dir) && !is_published(entry)) {
+          std::filesystem::rename(entry.dir, entry.partial, ec);
+        }
+        std::filesystem::create_directories(entry.partial);
+        // A killed run's half-written temporaries; its finished files stay (resume).
+        for (const auto& f : std::filesystem::directory_iterator(entry.partial)) {
+          if (f.path().filename().string().find(".tmp.") != std::string::npos) std::filesystem::remove(f.path(), ec);
+        }
+        log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, entry.dir.string()));
       }
-      std::filesystem::create_directories(entry.partial);
-      // A killed run's half-written temporaries; its finished files stay (resume).
-      for (const auto& f : std::filesystem::directory_iterator(entry.partial)) {
-        if (f.path().filename().string().find(".tmp.") != std::string::npos) std::filesystem::remove(f.path(), ec);
+      // The other ranks write beside it, into a folder of their own that is
+      // dropped afterwards (same parent: the dataset cache is found from it).
+      const std::filesystem::path scratch = entry.dir.string() + fmt::format(".rank{}", group.rank());
+      if (!writer) {
+        std::filesystem::remove_all(scratch, ec);
+        std::filesystem::create_directories(scratch);
       }
-      log.line(fmt::format("[{}] {} (outputs: {})", s, def->summary, entry.dir.string()));
-      StageContext ctx{s, ConfigSection(section, s, file), seed, entry.partial, upstream, &log, root, file, all};
+      group.barrier();  // rank 0's partial folder is ready to be read
+      StageContext ctx{s, ConfigSection(section, s, file), seed, writer ? entry.partial : scratch, upstream, &log, root,
+                       file, all, entry.partial};
       results = def->run(ctx);
-      publish(entry, results);
+      if (writer) publish(entry, results);
+      else std::filesystem::remove_all(scratch, ec);
+      group.barrier();  // published before any rank reads it downstream
     }
     const std::filesystem::path artifacts = entry.dir;
     all[s] = results;
@@ -340,11 +367,16 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
   const std::vector<YAML::Node>& roots = resolved.roots;
   const std::vector<std::vector<std::string>>& stage_lists = resolved.stage_lists;
   const std::string name = exp.root["name"].as<std::string>();
+  // With several processes rank 0 alone writes the run folder and prints.
+  const bool writer = engine::dist::world().rank() == 0;
   RunSummary summary;
-  summary.run_dir = new_run_dir(options.runs_root, name);
-  engine::write_file_atomically(summary.run_dir / "config.yaml", to_yaml(exp.root) + "\n");
-  RunLog log(summary.run_dir, options.progress);
-  log.line(fmt::format("qslaw run {} -> {}", file, summary.run_dir.string()));
+  if (writer) {
+    summary.run_dir = new_run_dir(options.runs_root, name);
+    engine::write_file_atomically(summary.run_dir / "config.yaml", to_yaml(exp.root) + "\n");
+  }
+  RunLog log = writer ? RunLog(summary.run_dir, options.progress) : RunLog::silent();
+  log.line(fmt::format("qslaw run {} -> {}{}", file, summary.run_dir.string(),
+                       engine::dist::world().size() > 1 ? fmt::format(" ({} processes)", engine::dist::world().size()) : ""));
 
   if (variants.size() == 1 && variants[0].name.empty()) {
     summary.results = run_pipeline(exp.root, stage_lists[0], file, options, log);
@@ -354,26 +386,33 @@ RunSummary run_experiment(const std::filesystem::path& config_path, const RunOpt
       const Variant& v = variants[i];
       const std::filesystem::path dir = summary.run_dir / v.dir;
       log.line(fmt::format("== variant {} / {}: {} (seed {}) -> {}", i + 1, variants.size(), v.name, v.seed, dir.string()));
-      std::filesystem::create_directories(dir);
-      engine::write_file_atomically(dir / "config.yaml", to_yaml(roots[i]) + "\n");
-      RunLog vlog(dir, options.progress);
+      if (writer) {
+        std::filesystem::create_directories(dir);
+        engine::write_file_atomically(dir / "config.yaml", to_yaml(roots[i]) + "\n");
+      }
+      RunLog vlog = writer ? RunLog(dir, options.progress) : RunLog::silent();
       nlohmann::json results;
       try {
         results = run_pipeline(roots[i], stage_lists[i], file, options, vlog);
       } catch (const Error& e) {
         fail("sweep variant '{}' (seed {}): {}", v.name, v.seed, e.what());
       }
-      engine::write_file_atomically(dir / "results.json", json_text(results));
       summary.results[v.dir] = results;
       index.push_back({{"name", v.name}, {"seed", v.seed}, {"dir", v.dir}});
+      if (!writer) continue;
+      engine::write_file_atomically(dir / "results.json", json_text(results));
       // After every variant: `qslaw table` reads an interrupted sweep's finished runs.
       engine::write_file_atomically(summary.run_dir / "sweep.json", json_text(index));
     }
-    summary.table = write_sweep_report(summary.run_dir);
-    log.line(summary.table);
+    if (writer) {
+      summary.table = write_sweep_report(summary.run_dir);
+      log.line(summary.table);
+    }
   }
-  engine::write_file_atomically(summary.run_dir / "results.json", json_text(summary.results));
-  log.line(fmt::format("results: {}", (summary.run_dir / "results.json").string()));
+  if (writer) {
+    engine::write_file_atomically(summary.run_dir / "results.json", json_text(summary.results));
+    log.line(fmt::format("results: {}", (summary.run_dir / "results.json").string()));
+  }
   return summary;
 }
 

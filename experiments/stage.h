@@ -24,6 +24,10 @@ struct StageContext {
   YAML::Node experiment;  // the whole resolved config: upstream stages' settings
   std::string file;       // the experiment file, for messages
   nlohmann::json upstream_results = nlohmann::json::object();  // earlier stages' results, by stage
+  // Resume checkpoints. With several processes (engine/dist) rank 0 writes
+  // `artifacts` and the others a scratch folder, but every rank reads the
+  // checkpoints rank 0 keeps here; in one process it is `artifacts`.
+  std::filesystem::path checkpoints;
 };
 
 struct StageDef {

@@ -67,7 +67,7 @@ nlohmann::json run(StageContext& ctx) {
       samples.push_back({setup.tok.conversation(conv, data::Template::plain, image_tokens, setup.llava.max_len),
                          pairs.images.select(0, i)});
     }
-    return make_batch(samples);
+    return samples;
   };
   TrainStats stats = train_llava(*model, std::move(groups), c.train, next, log, "align");
   const double shift = quant::mean_alpha_shift(model->llm());

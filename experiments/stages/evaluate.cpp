@@ -16,6 +16,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
+#include "experiments/dist_json.h"
 #include "experiments/json_text.h"
 #include "experiments/stages/lm_training.h"
 #include "experiments/stages/multimodal.h"
@@ -94,6 +95,7 @@ nlohmann::json run(StageContext& ctx) {
     chance += 100.0 / static_cast<double>(split.questions[static_cast<std::size_t>(i)].choices.size()) / static_cast<double>(n);
   }
   std::vector<nlohmann::json> predictions(static_cast<std::size_t>(n));
+  engine::dist::ProcessGroup& group = engine::dist::world();
   nlohmann::json by_scoring;
   double eval_seconds = 0.0;
   // likelihood and likelihood_mean come from one forward pass: sums and
@@ -119,13 +121,25 @@ nlohmann::json run(StageContext& ctx) {
                                     split.questions[static_cast<std::size_t>(i)], setup));
         }
       } else {
+        // With several processes each rank scores its share of the chunk and
+        // every rank gathers all of it (shares are contiguous, in rank order).
+        const engine::dist::Share share = engine::dist::share_of(chunk, group.rank(), group.size());
+        const std::vector<int64_t> mine(part.begin() + share.begin, part.begin() + share.end);
         std::vector<std::string> part_generations;
         ScoringOptions po = so;
         if (scoring != Scoring::generate && !generated.empty()) {
-          for (int64_t i : part) part_generations.push_back(generated[static_cast<std::size_t>(i)]);
+          for (int64_t i : mine) part_generations.push_back(generated[static_cast<std::size_t>(i)]);
           po.generations = &part_generations;
         }
-        scored = score_questions(*model, split, part, setup, po);
+        if (!mine.empty()) scored = score_questions(*model, split, mine, setup, po);
+        if (group.size() > 1) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const QuestionScore& r : scored) list.push_back(to_json(r));
+          scored.clear();
+          for (const nlohmann::json& rank_list : all_gather_json(group, list)) {
+            for (const nlohmann::json& j : rank_list) scored.push_back(question_score_from_json(j));
+          }
+        }
       }
       for (std::size_t k = 0; k < part.size(); ++k) {
         const data::SqaQuestion& q = split.questions[static_cast<std::size_t>(part[k])];

@@ -90,7 +90,7 @@ nlohmann::json run(StageContext& ctx) {
   auto next = [&](int64_t step) {
     std::vector<Sample> samples;
     for (int64_t k = 0; k < c.train.batch_size; ++k) samples.push_back(sample(order.at(step * c.train.batch_size + k)));
-    return make_batch(samples);
+    return samples;
   };
   TrainStats stats = train_llava(*model, std::move(groups), c.train, next, log, "instruct");
   log.line(fmt::format("[instruct] loss {:.4f}; {:.1f} s, {:.0f} tokens/s, {} trainable parameters, peak {:.1f} MB",

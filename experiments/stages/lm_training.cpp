@@ -7,9 +7,11 @@
 #include "autograd/functions.h"
 #include "data/lm_dataset.h"
 #include "engine/backend.h"
+#include "engine/dist/process_group.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stages/memory_estimate.h"
+#include "nn/data_parallel.h"
 #include "nn/finite.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
@@ -216,14 +218,32 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
   LmTrainResult result;
   int64_t step = 0;
   double seconds_before = 0.0;  // training time of the steps a resumed run did not redo
-  if (std::filesystem::exists(checkpoint)) {
+  // With several processes every rank reads rank 0's checkpoint (rank 0
+  // decides whether there is one) and only rank 0 writes it: all ranks hold
+  // the same weights and moments, so it does not depend on the world size.
+  e::dist::ProcessGroup& group = e::dist::world();
+  bool resume = std::filesystem::exists(checkpoint);
+  if (group.size() > 1) {
+    e::Tensor flag = e::from_vector(std::vector<int64_t>{resume ? 1 : 0});
+    group.broadcast(flag);
+    resume = flag.data<int64_t>()[0] != 0;
+  }
+  if (resume) {
     const CheckpointStats saved = load_checkpoint(checkpoint, model, opt);
     step = saved.step;
     result.train_loss = saved.train_loss;
     seconds_before = saved.seconds;
     result.resumed = true;
     log.line(fmt::format("[{}] resumed from {} at step {}", stage, checkpoint.string(), step));
+  } else if (group.size() > 1) {
+    std::map<std::string, e::Tensor> state = model.state_dict();
+    nn::broadcast_state(state, group);  // rank 0's initial weights everywhere
   }
+  std::vector<ag::Var> trainable;
+  for (const ag::Var& p : model.parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  nn::GradientSync sync(trainable, group);
   {
     const nn::LlamaConfig& mc = model.config();
     const int64_t tokens = c.batch_size * c.seq_len;
@@ -254,12 +274,32 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
       QS_CHECK(b.inputs.size(1) <= model.config().max_seq_len,
                "[{}] seq_len {} exceeds the model's max_seq_len {}", stage, b.inputs.size(1),
                model.config().max_seq_len);
+      // This rank's rows of the global batch; its mean loss weighted by its
+      // share of the rows, so the ranks' average gradient is the batch's.
+      const int64_t rows = b.inputs.size(0);
+      const e::dist::Share share = e::dist::share_of(rows, group.rank(), group.size());
+      if (share.size() == 0) continue;
+      const double weight = static_cast<double>(share.size()) / static_cast<double>(rows);
+      if (group.size() > 1) {
+        b.inputs = b.inputs.slice(0, share.begin, share.end).contiguous();
+        b.targets = b.targets.slice(0, share.begin, share.end).contiguous();
+      }
       ag::Var loss = lm_loss(model, b.inputs, b.targets);
       const double value = loss.data().item<double>();
-      QS_CHECK(std::isfinite(value), "[{}] loss is {} at step {}: training diverged (lower train.lr?)",
-               stage, value, step);
-      loss_sum += value;
-      (c.grad_accum > 1 ? loss * (1.0 / static_cast<double>(c.grad_accum)) : loss).backward();
+      QS_CHECK(std::isfinite(value), "[{}] loss is {} at step {}: training diverged (lower train.lr?){}", stage, value,
+               step, group.size() > 1 ? fmt::format(" (rank {})", group.rank()) : "");
+      ag::Var scaled = group.size() > 1
+                           ? loss * (weight * static_cast<double>(group.size()) / static_cast<double>(c.grad_accum))
+                           : (c.grad_accum > 1 ? loss * (1.0 / static_cast<double>(c.grad_accum)) : loss);
+      loss_sum += group.size() > 1 ? value * weight : value;
+      if (micro + 1 == c.grad_accum) sync.backward(scaled);
+      else scaled.backward();
+    }
+    sync.finish();
+    if (group.size() > 1) {
+      e::Tensor total = e::from_vector(std::vector<double>{loss_sum});
+      group.all_reduce(total);
+      loss_sum = total.data<double>()[0];
     }
     const double grad_norm = c.grad_clip > 0 ? nn::clip_grad_norm(model.parameters(), c.grad_clip) : 0.0;
     opt.step();
@@ -286,7 +326,7 @@ LmTrainResult train_lm(nn::Llama& model, const e::Tensor& train, const e::Tensor
       log.metrics({{"stage", stage}, {"step", done}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}});
       log.line(fmt::format("[{}] step {} val loss {:.4f} ppl {:.2f}", stage, done, vl, std::exp(vl)));
     }
-    if (done % c.checkpoint_every == 0 || done == c.steps) {
+    if ((done % c.checkpoint_every == 0 || done == c.steps) && group.rank() == 0) {
       save_checkpoint(checkpoint, model, opt, {done, result.train_loss, seconds_before + elapsed()}, config_yaml, stage);
     }
   }

@@ -177,11 +177,14 @@ struct TrainStats {
 };
 
 // AdamW with the warmup-cosine schedule on the given groups; the loss is
-// next-token cross-entropy on the batch's unmasked targets. `on_step` (may
-// be empty) runs after each step, for stage-specific logging.
+// next-token cross-entropy on the batch's unmasked targets. `next_samples`
+// gives step's global batch; with several processes (engine/dist) every rank
+// draws it and trains on its share, gradients averaged as one process would
+// (nn/data_parallel.h). `on_step` (may be empty) runs after each step, for
+// stage-specific logging.
 TrainStats train_llava(nn::Llava& model, std::vector<nn::ParamGroup> groups, const StageTrain& config,
-                       const std::function<ModelBatch(int64_t step)>& next_batch, RunLog& log, const std::string& stage,
-                       const std::function<void(int64_t step)>& on_step = {});
+                       const std::function<std::vector<Sample>(int64_t step)>& next_samples, RunLog& log,
+                       const std::string& stage, const std::function<void(int64_t step)>& on_step = {});
 
 // The trainable groups of align and warmup: the projector at projector_lr and
 // every alpha (when scale learning is on) at lr; unfreezes both first.

@@ -57,7 +57,7 @@ nlohmann::json run(StageContext& ctx) {
   model.to(engine::parse_device(c.train.device));
   log.line(fmt::format("[{}] model: {} parameters ({} layers, dim {}, {} heads, ffn {})", ctx.stage,
                        model.num_parameters(), c.model.n_layers, c.model.dim, c.model.n_heads, c.model.hidden()));
-  LmTrainResult r = train_lm(model, train, val, c.train, ctx.seed, ctx.artifacts / "checkpoint.h5", log,
+  LmTrainResult r = train_lm(model, train, val, c.train, ctx.seed, ctx.checkpoints / "checkpoint.h5", log,
                              ctx.stage, -1, to_yaml(ctx.config.node()));
 
   model.eval();

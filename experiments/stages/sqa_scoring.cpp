@@ -243,6 +243,28 @@ QuestionScore rescored(const QuestionScore& s, Scoring scoring, const data::SqaQ
   return r;
 }
 
+nlohmann::json to_json(const QuestionScore& r) {
+  return {{"picked", r.picked ? nlohmann::json(*r.picked) : nlohmann::json()},
+          {"text", r.text},
+          {"scores", r.scores},
+          {"sums", r.sums},
+          {"answer_tokens", r.answer_tokens},
+          {"rationale", r.rationale},
+          {"scorable", r.scorable}};
+}
+
+QuestionScore question_score_from_json(const nlohmann::json& j) {
+  QuestionScore r;
+  if (!j.at("picked").is_null()) r.picked = j.at("picked").get<int64_t>();
+  r.text = j.at("text").get<std::string>();
+  r.scores = j.at("scores").get<std::vector<double>>();
+  r.sums = j.at("sums").get<std::vector<double>>();
+  r.answer_tokens = j.at("answer_tokens").get<std::vector<int64_t>>();
+  r.rationale = j.at("rationale").get<std::string>();
+  r.scorable = j.at("scorable").get<bool>();
+  return r;
+}
+
 std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSplit& split,
                                            const std::vector<int64_t>& indices, const MultimodalSetup& setup,
                                            const ScoringOptions& o) {

@@ -14,6 +14,7 @@
 // rationale greedily, then scores each choice's "The answer is X." after it.
 // Likelihood scoring packs the choices of several questions into one
 // forward pass and runs the vision encoder once per question.
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ struct QuestionScore {
   std::string rationale;             // LEA: the generated text before "The answer is"
   bool scorable = true;              // false when max_len cut a choice's answer
 };
+
+// A score as JSON and back (exactly: doubles round-trip), to gather the
+// ranks' shares of an evaluation.
+nlohmann::json to_json(const QuestionScore& score);
+QuestionScore question_score_from_json(const nlohmann::json& j);
 
 // Scores split.questions[i] for each i in `indices`, in order.
 std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSplit& split,

@@ -106,7 +106,7 @@ nlohmann::json run(StageContext& ctx) {
                  {"text_share_scheduled", data::text_share_at(c.mixture, step, c.train.steps)},
                  {"text_share_realised", static_cast<double>(n_text) / static_cast<double>(slots.size())},
                  {"text_share_cumulative", static_cast<double>(mixture.text_drawn()) / static_cast<double>(mixture.total_drawn())}});
-    return make_batch(samples);
+    return samples;
   };
   TrainStats stats = train_llava(*model, std::move(groups), c.train, next, log, "warmup");
   const double realised = mixture.total_drawn() ? static_cast<double>(mixture.text_drawn()) / static_cast<double>(mixture.total_drawn()) : 0.0;
