@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include "engine/backend.h"
+#include "engine/dist/launch.h"
 #include "engine/dist/process_group.h"
 #include "engine/error.h"
 #include "experiments/runner.h"
@@ -29,9 +30,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 
 namespace {
@@ -53,30 +52,6 @@ int cmd_info() {
   for (const auto& s : qs::experiments::stage_registry()) fmt::print(" {}", s.name);
   fmt::print("\n");
   return 0;
-}
-
-// `run --ranks N` outside mpirun: the same command under mpirun, N processes.
-[[noreturn]] void relaunch_under_mpirun(int ranks, int argc, char** argv) {
-  std::vector<std::string> args{"mpirun", "-np", std::to_string(ranks)};
-  // Open MPI refuses root without this, and more ranks than cores without --oversubscribe.
-  if (geteuid() == 0) args.push_back("--allow-run-as-root");
-  args.push_back("--oversubscribe");
-  args.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--ranks") {
-      ++i;  // and its value
-      continue;
-    }
-    if (a.rfind("--ranks=", 0) == 0) continue;
-    args.push_back(a);
-  }
-  std::vector<char*> raw;
-  for (std::string& a : args) raw.push_back(a.data());
-  raw.push_back(nullptr);
-  execvp("mpirun", raw.data());
-  qs::fail("run --ranks {}: cannot start mpirun ({}); install openmpi-bin, or run as one process", ranks,
-           std::strerror(errno));
 }
 
 // A failed rank of a data-parallel run ends the whole job, with its message,
@@ -340,7 +315,7 @@ int main(int argc, char** argv) {
       options.overrides = overrides;
       options.runs_root = runs_root;
       options.progress = !no_progress;
-      if (ranks > 1 && !qs::engine::dist::launched_by_mpi()) relaunch_under_mpirun(ranks, argc, argv);
+      if (ranks > 1 && !qs::engine::dist::launched_by_mpi()) qs::engine::dist::relaunch_under_mpirun(ranks, argc, argv);
       qs::experiments::run_experiment(config, options);
       qs::engine::dist::finalize();
       return 0;
