@@ -105,6 +105,17 @@ void GradientSync::finish() {
   ++stats_.steps;
 }
 
+autograd::Var all_gather_rows(const autograd::Var& x, e::dist::ProcessGroup& group) {
+  if (group.size() == 1) return x;
+  const int64_t n = x.size(0);
+  const int rank = group.rank();
+  const double world = group.size();
+  return autograd::make_result(group.all_gather(x.data().contiguous()), "all_gather_rows", {x},
+                               [n, rank, world](const e::Tensor& g, const std::vector<bool>&) {
+                                 return std::vector<e::Tensor>{g.slice(0, rank * n, (rank + 1) * n) * world};
+                               });
+}
+
 void broadcast_state(std::map<std::string, e::Tensor>& state, e::dist::ProcessGroup& group, int root) {
   if (group.size() == 1) return;
   for (auto& [key, t] : state) {

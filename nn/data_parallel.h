@@ -70,6 +70,15 @@ class GradientSync {
   GradientSyncStats stats_;
 };
 
+// Every rank's rows of x (the same shape on every rank) concatenated in rank
+// order, differentiably: for a loss every rank computes alike from the
+// gathered rows (CLIP's contrastive loss over the global batch). Backward
+// hands each rank its own rows' gradient times the world size, so that
+// GradientSync's average of the ranks' parameter gradients is their sum, the
+// gradient of the one global loss (parameters used after the gather, such as
+// the temperature, get the same gradient on every rank and keep it).
+autograd::Var all_gather_rows(const autograd::Var& x, engine::dist::ProcessGroup& group);
+
 // Every tensor of a state (a checkpoint's model or optimizer entries) made
 // equal to rank root's, in key order; every rank must hold the same keys and
 // shapes.

@@ -11,6 +11,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "engine/error.h"
 
@@ -145,6 +146,7 @@ class MpiGroup final : public ProcessGroup {
   Tensor all_gather(const Tensor& in) override {
     check_collective_input(in, "all_gather");
     QS_CHECK(in.dim() >= 1, "all_gather: needs at least one dimension, got a scalar");
+    check_same_size(in, "all_gather");
     Shape shape = in.shape();
     shape[0] *= size_;
     Tensor out(shape, in.dtype(), in.device());
@@ -161,6 +163,7 @@ class MpiGroup final : public ProcessGroup {
     QS_CHECK(in.dim() >= 1 && in.size(0) % size_ == 0, "reduce_scatter: dim 0 of {} must divide into {} ranks",
              describe(in), size_);
     if (in.device().is_cpu()) mpi_type(in.dtype(), "reduce_scatter");
+    check_same_size(in, "reduce_scatter");
     Shape shape = in.shape();
     shape[0] /= size_;
     Tensor out(shape, in.dtype(), in.device());
@@ -209,6 +212,21 @@ class MpiGroup final : public ProcessGroup {
         queue_.pop_front();
       }
       task();
+    }
+  }
+
+  // MPI's gathers and scatters take one count for every rank: a rank with
+  // another size would read or write past a buffer. Every rank learns all
+  // sizes first, so all of them refuse together.
+  void check_same_size(const Tensor& t, const char* what) {
+    std::vector<int64_t> sizes(static_cast<std::size_t>(size_));
+    int64_t mine = static_cast<int64_t>(t.nbytes());
+    submit([&] {
+      check_mpi(MPI_Allgather(&mine, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, comm_), "MPI_Allgather (sizes)");
+    }).wait();
+    for (int r = 0; r < size_; ++r) {
+      QS_CHECK(sizes[static_cast<std::size_t>(r)] == mine, "{}: rank {} holds {} bytes, rank {} {}: every rank must hold the same shape",
+               what, r, sizes[static_cast<std::size_t>(r)], rank_, mine);
     }
   }
 

@@ -16,11 +16,13 @@
 #include "data/caption_dataset.h"
 #include "data/random.h"
 #include "data/tokenizer.h"
+#include "engine/dist/process_group.h"
 #include "engine/io/tensor_file.h"
 #include "engine/ops.h"
 #include "experiments/stage.h"
 #include "experiments/stages/clip_probes.h"
 #include "experiments/stages/pretrain_clip.h"
+#include "nn/data_parallel.h"
 #include "nn/finite.h"
 #include "nn/optim/optimizer.h"
 #include "nn/optim/schedule.h"
@@ -140,6 +142,17 @@ nlohmann::json run(StageContext& ctx) {
                        model.vision().num_parameters()));
   nn::ParamGroup decay{"decay", {}, c.lr, c.weight_decay}, no_decay{"no_decay", {}, c.lr, 0.0};
   for (auto& [name, p] : model.named_parameters()) (p.dim() >= 2 ? decay : no_decay).params.emplace_back(name, p);
+  // Several processes: each embeds its share of the batch's images and
+  // captions; the loss runs on every rank over the gathered embeddings
+  // (nn::all_gather_rows), so it contrasts the whole global batch.
+  e::dist::ProcessGroup& group = e::dist::world();
+  QS_CHECK(c.batch_size % group.size() == 0, "[{}] train.batch_size {} must divide evenly among {} processes",
+           ctx.stage, c.batch_size, group.size());
+  const e::dist::Share share = e::dist::share_of(c.batch_size, group.rank(), group.size());
+  std::vector<ag::Var> trainable;
+  for (const ag::Var& p : model.parameters()) trainable.push_back(p);
+  nn::GradientSync sync(trainable, group);
+  sync.broadcast_parameters();
   nn::AdamW opt({decay, no_decay}, 0.9, 0.98, 1e-6);
   nn::LrSchedule schedule{nn::LrSchedule::Kind::warmup_cosine, c.steps, c.warmup_ratio, 0.0};
   vision::PreprocessConfig pre;
@@ -154,8 +167,8 @@ nlohmann::json run(StageContext& ctx) {
       data::Rng rng(ctx.seed * 31 + static_cast<uint64_t>(step / per_epoch));
       for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[static_cast<std::size_t>(rng.below(static_cast<int64_t>(i) + 1))]);
     }
-    std::vector<int64_t> rows(order.begin() + (step % per_epoch) * c.batch_size,
-                              order.begin() + (step % per_epoch + 1) * c.batch_size);
+    const auto batch_begin = order.begin() + (step % per_epoch) * c.batch_size;
+    std::vector<int64_t> rows(batch_begin + share.begin, batch_begin + share.end);  // this rank's share
     e::Tensor images = vision::normalize_batch(e::index_select(train.images, 0, e::from_vector(rows)), pre);
     // The batch's captions, then for each image `hard_negatives` descriptions
     // of its scene with one shape changed: false of the image only by shape.
@@ -169,11 +182,30 @@ nlohmann::json run(StageContext& ctx) {
     }
     auto [ids, last] = tokenize(tok, captions, c.text.max_len);
     opt.set_lr_scale(schedule.factor(step));
-    ag::Var loss = model.loss(ag::Var(images), ids, last);
+    ag::Var loss;
+    if (group.size() == 1) {
+      loss = model.loss(ag::Var(images), ids, last);
+    } else {
+      // Captions come per rank as [its rows' captions, then its rows'
+      // negatives for each k]; gathered rank by rank, they are put back in
+      // the global order [all captions, all negatives k = 0, ...].
+      const int64_t n = share.size(), blocks = 1 + c.hard_negatives;
+      std::vector<int64_t> global_order;
+      for (int64_t j = 0; j < blocks; ++j) {
+        for (int64_t r = 0; r < group.size(); ++r) {
+          for (int64_t i = 0; i < n; ++i) global_order.push_back(r * n * blocks + j * n + i);
+        }
+      }
+      loss = vision::clip_loss(nn::all_gather_rows(model.image_embeds(ag::Var(images)), group),
+                               ag::index_select(nn::all_gather_rows(model.text_embeds(ids, last), group), 0,
+                                                e::from_vector(global_order)),
+                               model.parameter("logit_scale"));
+    }
     loss_value = loss.data().item<double>();
     QS_CHECK(std::isfinite(loss_value), "[{}] loss is {} at step {}", ctx.stage, loss_value, step);
     opt.zero_grad();
-    loss.backward();
+    sync.backward(loss);
+    sync.finish();
     nn::clip_grad_norm(model.parameters(), 1.0);
     opt.step();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -179,3 +179,32 @@ TEST_CASE("GradientSync and broadcast_state make every rank start from rank 0's 
   CHECK(values(state["a"]) == std::vector<double>{0});
   CHECK(values(state["b"]) == std::vector<double>{5.0, 0.0});
 }
+
+TEST_CASE("all_gather_rows: the global loss's gradient, each rank holding its rows") {
+  dist::ProcessGroup& w = world();
+  const int64_t n = 2, d = 3;
+  // The global rows (n per rank) and a loss every rank computes from all of them.
+  std::vector<double> all;
+  for (int64_t i = 0; i < w.size() * n * d; ++i) all.push_back(std::cos(0.37 * static_cast<double>(i)));
+  std::vector<double> coeff;
+  for (int64_t i = 0; i < w.size() * n * d; ++i) coeff.push_back(0.5 + 0.1 * static_cast<double>(i % 7));
+  const e::Tensor c = make(coeff, {w.size() * n, d});
+  auto loss_of = [&](const ag::Var& rows) { return ag::sum(ag::tanh(rows) * ag::Var(c)); };
+
+  ag::Var reference(make(all, {w.size() * n, d}), true);
+  loss_of(reference).backward();
+
+  ag::Var mine(make(all, {w.size() * n, d}).slice(0, w.rank() * n, (w.rank() + 1) * n).contiguous(), true);
+  ag::Var gathered = qs::nn::all_gather_rows(mine, w);
+  CHECK(values(gathered.data()) == values(reference.data()));
+  loss_of(gathered).backward();
+  // The world size times this rank's rows of the reference gradient (averaged over ranks later).
+  const std::vector<double> got = values(mine.grad());
+  const std::vector<double> want = values(reference.grad().slice(0, w.rank() * n, (w.rank() + 1) * n).contiguous());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == doctest::Approx(want[i] * w.size()).epsilon(1e-6));
+  if (w.size() > 1) {
+    // Ranks holding different row counts are refused on every rank alike.
+    ag::Var uneven(e::zeros({1 + w.rank(), d}), true);
+    CHECK_THROWS_WITH_AS(qs::nn::all_gather_rows(uneven, w), doctest::Contains("same shape"), qs::Error);
+  }
+}
