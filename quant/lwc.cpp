@@ -2,6 +2,8 @@
 
 #include "autograd/functions.h"
 #include "engine/ops.h"
+#include "engine/dist/process_group.h"
+#include "nn/data_parallel.h"
 #include "nn/optim/optimizer.h"
 #include "quant/quant_linear.h"
 
@@ -61,14 +63,27 @@ std::vector<LwcBlockReport> calibrate_lwc(nn::Llama& model, const e::Tensor& cal
         clips.emplace_back(path + ".clip_lower", q->parameter("clip_lower"));
       }
       nn::AdamW opt({nn::ParamGroup{"clip", clips, c.lr, 0.0}});
+      // With several processes each rank fits its share of every
+      // mini-batch's rows; the mean over a share, weighted by its size,
+      // averages to the mini-batch's mean (nn/data_parallel.h).
+      e::dist::ProcessGroup& group = e::dist::world();
+      std::vector<ag::Var> clip_params;
+      for (auto& [path, p] : clips) clip_params.push_back(p);
+      nn::GradientSync sync(clip_params, group);
       const int64_t n = x.size(0);
       for (int64_t epoch = 0; epoch < c.epochs; ++epoch) {
         for (int64_t s = 0; s < n; s += c.batch_size) {
           const int64_t t = std::min(n, s + c.batch_size);
-          ag::Var out = block.forward(ag::Var(x.slice(0, s, t)), pos);
-          ag::Var loss = ag::mean(ag::pow(out - ag::Var(target.slice(0, s, t)), 2.0));
+          const e::dist::Share share = e::dist::share_of(t - s, group.rank(), group.size());
           opt.zero_grad();
-          loss.backward();
+          if (share.size() > 0) {
+            const int64_t a = s + share.begin, b = s + share.end;
+            ag::Var out = block.forward(ag::Var(x.slice(0, a, b)), pos);
+            ag::Var loss = ag::mean(ag::pow(out - ag::Var(target.slice(0, a, b)), 2.0));
+            if (group.size() > 1) loss = loss * (static_cast<double>(b - a) / static_cast<double>(t - s) * group.size());
+            sync.backward(loss);
+          }
+          sync.finish();
           opt.step();
         }
       }

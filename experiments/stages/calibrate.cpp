@@ -253,19 +253,19 @@ nlohmann::json run(StageContext& ctx) {
     train.seq_len = c.seq_len;
     log.line(fmt::format("[calibrate] scale learning alone: alpha on {} layers over the LWC grid {}, {} steps of {} x {} "
                          "text tokens, lr {}", layers, grid_file, train.steps, train.batch_size, train.seq_len, train.lr));
-    const auto checkpoint = ctx.artifacts / "scale_learning_checkpoint.h5";
+    // Every rank resumes from rank 0's checkpoint; each removes only its own outputs' copy.
+    const auto checkpoint = ctx.checkpoints / "scale_learning_checkpoint.h5";
     double secs = timed([&] {
       train_lm(*m, train_rows, probes.world, train, ctx.seed + 29, checkpoint, log, "calibrate", -1,
                to_yaml(ctx.config.node()));
     });
-    std::filesystem::remove(checkpoint);  // resume state only, as in pretrain_llm
+    std::filesystem::remove(ctx.artifacts / checkpoint.filename());  // resume state only, as in pretrain_llm
     m->eval();
     const double shift = quant::mean_alpha_shift(*m);
     quant::fold_alpha(*m);
     report("lwc+alpha", sl.bits, sl.group_size, *m, secs, 0.0);
     table.back()["alpha_shift"] = shift;
     log.line(fmt::format("[calibrate] alpha folded into the codes; mean |alpha - 1| = {:.4f}", shift));
-    std::filesystem::remove(checkpoint);
   }
   // The table, as Markdown, for the log and the closing note; "-" where a
   // probe does not apply (no English source, no knowledge base).

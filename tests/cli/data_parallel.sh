@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data parallel runs (engine/dist) against one process:
 #  1. the tiny pipeline on 1 and 2 MPI ranks: the same loss curves (pretrain_llm,
-#     pretrain_clip, align, warmup, instruct) and weights, to 1e-5 relative;
+#     pretrain_clip, align, warmup, instruct) and weights (calibrate's too), to 1e-5;
 #  2. a 2-rank pretraining killed mid-stage resumes on 1 rank, and the
 #     reverse, ending where an uninterrupted run ends;
 #  3. a rank that fails (a corrupt file only it reads) ends the whole job
@@ -52,11 +52,20 @@ run2 "$work/two" > "$work/two.log" 2>&1 || die "two ranks failed: $(tail -3 "$wo
 grep -q "(2 processes)" "$work/two.log" || die "the 2-rank run does not say it ran 2 processes"
 [[ $(grep -c "^\[instruct\] loss" "$work/two.log") == 1 ]] || die "rank 1 printed too (expected rank 0's log only)"
 summary=$(same_curve "$work/one/dp_tiny" "$work/two/dp_tiny" 1e-5) || die "loss curves differ: $summary"
-for f in $(cd "$work/one/cache" && find pretrain_llm pretrain_clip align warmup instruct -name '*.h5' | sort); do
+for f in $(cd "$work/one/cache" && find pretrain_llm pretrain_clip calibrate align warmup instruct -name '*.h5' | sort); do
   same_weights "$work/one" "$work/two" "$f"
 done
 [[ -z $(find "$work/two/cache" -name '*.rank1') ]] || die "rank 1's scratch folders were left behind"
 echo "ok: 1 and 2 ranks: $summary; $(find "$work/one/cache" -path '*instruct*' -name tuned.h5 | wc -l) tuned model and every upstream weight file equal to 1e-5 (per tensor norm)"
+
+# 1b. Calibration: LWC's block-wise fitting and scale learning alone (its
+#     lwc+alpha row trains through the pretraining loop) on 1 and 2 ranks.
+cfg=$src/experiments/tiny/calibrate.yaml
+run1 "$work/cal1" > "$work/cal1.log" 2>&1 || die "calibrate, one process: $(tail -3 "$work/cal1.log")"
+run2 "$work/cal2" > "$work/cal2.log" 2>&1 || die "calibrate, two ranks: $(tail -3 "$work/cal2.log")"
+for f in $(cd "$work/cal1/cache" && find calibrate -name '*.h5' | sort); do same_weights "$work/cal1" "$work/cal2" "$f"; done
+summary=$(same_curve "$work/cal1/calibrate_tiny" "$work/cal2/calibrate_tiny" 1e-5) || die "calibrate: loss curves differ: $summary"
+echo "ok: calibrate on 1 and 2 ranks: $(cd "$work/cal1/cache" && find calibrate -name '*.h5' | wc -l) quantized models equal to 1e-5, $summary"
 
 # 2. Killed mid-stage, resumed at the other world size.
 cfg=$work/lm.yaml
