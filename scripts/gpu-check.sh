@@ -53,6 +53,26 @@ tail -n 80 "$report.tests" >>"$report"
   echo "test_cuda exit status: $tests_rc"
   echo
 } >>"$report"
+# engine/dist on CUDA tensors: as one process, and (where the machine has
+# mpirun) as an MPI job of one rank, whose collectives then go through NCCL.
+dist_rc=0
+if [ -x "$bin/test_dist_gpu" ] || [ -x "$root/build/tests/dist/test_dist_gpu" ]; then
+  dist_bin="$bin/test_dist_gpu"; [ -x "$dist_bin" ] || dist_bin="$root/build/tests/dist/test_dist_gpu"
+  {
+    echo "## engine/dist on the GPU ($dist_bin)"
+    echo
+    echo '```'
+  } >>"$report"
+  timeout 60 "$dist_bin" >>"$report" 2>&1 || dist_rc=$?
+  if command -v mpirun >/dev/null; then
+    timeout 60 mpirun -np 1 --allow-run-as-root "$dist_bin" >>"$report" 2>&1 || dist_rc=$?
+  else
+    echo "(no mpirun here: the NCCL path was not run)" >>"$report"
+  fi
+  echo '```' >>"$report"
+  echo "test_dist_gpu exit status: $dist_rc" >>"$report"
+  echo >>"$report"
+fi
 timeout 180 "$bench" all >>"$report" 2>&1
 bench_rc=$?
 echo >>"$report"
@@ -79,4 +99,4 @@ if [ -x "$bin/qslaw" ]; then
   rm -rf "$runs"
 fi
 cat "$report"
-[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$pipeline_rc" -eq 0 ]
+[ "$tests_rc" -eq 0 ] && [ "$dist_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$pipeline_rc" -eq 0 ]

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "engine/dist/mpi_group.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 
 namespace qs::engine::dist {
@@ -80,6 +81,14 @@ ProcessGroup& world() {
 void finalize() { world_slot().reset(); }
 
 std::string build_info() { return mpi_build_info(); }
+
+Device rank_device(std::string_view text) {
+  const Device d = parse_device(text);
+  if (text != "cuda" || !launched_by_mpi() || world().size() == 1) return d;
+  int local = env_int("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (local < 0) local = world().rank();
+  return Device::cuda(local % std::max(1, cuda_device_count()));
+}
 
 void check_collective_input(const Tensor& t, const char* what) {
   QS_CHECK(t.defined() && t.is_contiguous(), "{}: needs a defined, contiguous tensor, got {}", what,

@@ -16,6 +16,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "engine/tensor.h"
 
@@ -72,6 +73,11 @@ std::unique_ptr<ProcessGroup> local_group();
 bool launched_by_mpi();
 // Shuts MPI down cleanly at exit when it was started (idempotent).
 void finalize();
+
+// The device a config's text names for this process: "cuda" in a job of
+// several processes is one GPU per process on each node (its local rank
+// modulo the GPUs visible), as NCCL needs; anything else as parse_device.
+Device rank_device(std::string_view text);
 
 // What this build can do: "Open MPI v4.1.4, NCCL (loaded when CUDA tensors
 // are reduced)" or "no MPI (one process)", for `qslaw info`.

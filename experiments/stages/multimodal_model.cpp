@@ -4,6 +4,7 @@
 #include "experiments/stages/multimodal.h"
 
 #include "engine/backend.h"
+#include "engine/dist/process_group.h"
 #include "engine/io/tensor_file.h"
 #include "experiments/stages/pretrain_clip.h"
 #include "interop/hf_llava.h"
@@ -153,7 +154,7 @@ std::shared_ptr<nn::Llava> build_llava(const MultimodalSetup& s, Phase phase, co
     quant::fold_alpha(*llm);
     if (m.tuning == Tuning::lora) quant::add_lora(*llm, m.lora, quant::path_pattern("layers.0-.*_proj"));
   }
-  model->to(e::parse_device(s.llava.device));
+  model->to(e::dist::rank_device(s.llava.device));
   model->set_requires_grad(false);
   return model;
 }

@@ -9,6 +9,7 @@
 #include "data/lm_dataset.h"
 #include "data/tokenizer.h"
 #include "engine/backend.h"
+#include "engine/dist/process_group.h"
 #include "engine/cpu/host_allocator.h"
 #include "engine/io/tensor_file.h"
 #include "experiments/stage.h"
@@ -54,7 +55,7 @@ nlohmann::json run(StageContext& ctx) {
                        train.size(0), val.size(0), c.train.seq_len));
 
   nn::Llama model(c.model);
-  model.to(engine::parse_device(c.train.device));
+  model.to(engine::dist::rank_device(c.train.device));
   log.line(fmt::format("[{}] model: {} parameters ({} layers, dim {}, {} heads, ffn {})", ctx.stage,
                        model.num_parameters(), c.model.n_layers, c.model.dim, c.model.n_heads, c.model.hidden()));
   LmTrainResult r = train_lm(model, train, val, c.train, ctx.seed, ctx.checkpoints / "checkpoint.h5", log,
