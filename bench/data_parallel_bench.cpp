@@ -23,14 +23,13 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/functions.h"
+#include "bench_modes.h"
 #include "bench_util.h"
 #include "engine/dist/launch.h"
 #include "engine/dist/process_group.h"
 #include "engine/ops.h"
 #include "nn/data_parallel.h"
 #include "nn/optim/optimizer.h"
-#include "quant/quant_linear.h"
-#include "quant/surgery.h"
 #include "vision/default_llava.h"
 
 namespace {
@@ -70,7 +69,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--bucket-kb") o.bucket_kb = qs::bench::int_arg(value(), "--bucket-kb", 1, 1 << 20);
     else usage("unknown argument '" + a + "'");
   }
-  if (o.mode != "full" && o.mode != "lora" && o.mode != "qslaw") usage("unknown mode '" + o.mode + "'");
+  if (!qs::bench::known_mode(o.mode)) usage("unknown mode '" + o.mode + "'");
   return o;
 }
 
@@ -83,21 +82,7 @@ int main(int argc, char** argv) {
   qs::vision::LlavaSizes sizes = qs::vision::default_llava_sizes();
   sizes.llm.max_seq_len = std::max<int64_t>(sizes.llm.max_seq_len, o.seq);
   auto model = qs::vision::make_llava(sizes);
-  auto& llm = model->llm();
-  if (o.mode != "full") {  // as bench/train_step_bench.cpp: LoRA, or 4-bit with alpha in blocks > 1
-    model->set_requires_grad(false);
-    const auto linears = qs::quant::path_pattern("layers.0-.*_proj");
-    if (o.mode == "lora") {
-      qs::quant::add_lora(llm, qs::nn::LoraConfig{.rank = 16, .alpha = 32.0, .dropout = 0.0}, linears);
-    } else {
-      for (const std::string& path : qs::quant::quantize_linears(llm, qs::quant::QuantSpec{.bits = 4, .group_size = 64}, linears)) {
-        auto& q = dynamic_cast<qs::quant::QuantLinear&>(llm.submodule(path));
-        if (std::atoi(path.c_str() + std::strlen("layers.")) > 1) q.enable_scale_learning();
-        else q.to_real();
-      }
-    }
-    model->projector().set_requires_grad(true);
-  }
+  qs::bench::apply_mode(*model, o.mode);  // as bench/train_step_bench.cpp
   std::vector<std::pair<std::string, ag::Var>> named;
   std::vector<ag::Var> params;
   for (auto& [name, p] : model->named_parameters()) {

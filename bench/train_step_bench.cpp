@@ -5,13 +5,7 @@
 //   ./qslaw bench train-step --mode full|lora|qslaw [--threads N] [--steps N]
 //       [--warmup N] [--batch B] [--seq T] [--dim D] [--check] [--profile] [--all-logits]
 //
-// Modes (as torch_reference.py):
-//   full   every parameter trains
-//   lora   LoRA r 16, alpha 32, dropout 0.05 on the 7 linears of every LLM
-//          block; projector trains; ViT and LLM frozen
-//   qslaw  LLM linears 4-bit (group 64, min-max grid frozen); blocks with index
-//          > 1 learn one scale factor per group, blocks 0-1 hold packed codes;
-//          projector trains; everything else frozen
+// Modes (as torch_reference.py): bench/bench_modes.h.
 // Prints one JSON line: ms/step (median), tokens/s, peak RSS, losses. With
 // --profile, then runs the steps again with kernel timing on
 // (engine/profiler.h) and prints where a step's time goes, op by op.
@@ -32,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/functions.h"
+#include "bench_modes.h"
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "nn/optim/optimizer.h"
@@ -86,14 +81,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--all-logits") o.all_logits = true;
     else usage(("unknown argument '" + a + "'").c_str());
   }
-  if (o.mode != "full" && o.mode != "lora" && o.mode != "qslaw") usage(("unknown mode '" + o.mode + "'").c_str());
+  if (!qs::bench::known_mode(o.mode)) usage(("unknown mode '" + o.mode + "'").c_str());
   if (o.seq < 66) usage("--seq must be at least 66 (64 image tokens + 2 text tokens)");
   if (o.dim % 64 != 0) usage("--dim must be a multiple of 64 (8 heads, 4-bit groups of 64)");
   return o;
-}
-
-int block_of(const std::string& path) {  // "layers.3.attn.q_proj" -> 3
-  return std::atoi(path.c_str() + std::strlen("layers."));
 }
 
 // Per op: calls, ms and share of a step, GFLOP/s where the op counts FLOPs;
@@ -137,25 +128,7 @@ int main(int argc, char** argv) {
   sizes.llm.max_seq_len = std::max<int64_t>(sizes.llm.max_seq_len, o.seq);
   sizes.projector.out = o.dim;
   auto model = qs::vision::make_llava(sizes);
-  auto& llm = model->llm();
-  constexpr int kStartLayer = 1;  // METHOD.md's strict comparison: blocks > 1 learn alpha
-  if (o.mode != "full") {
-    model->set_requires_grad(false);
-    const auto linears = qs::quant::path_pattern("layers.0-.*_proj");
-    if (o.mode == "lora") {
-      qs::quant::add_lora(llm, qs::nn::LoraConfig{.rank = 16, .alpha = 32.0, .dropout = 0.05}, linears);
-    } else {
-      for (const std::string& path : qs::quant::quantize_linears(llm, qs::quant::QuantSpec{.bits = 4, .group_size = 64}, linears)) {
-        auto& q = dynamic_cast<qs::quant::QuantLinear&>(llm.submodule(path));
-        if (block_of(path) > kStartLayer) {
-          q.enable_scale_learning();
-        } else {
-          q.to_real();  // frozen: packed 4-bit codes
-        }
-      }
-    }
-    model->projector().set_requires_grad(true);
-  }
+  qs::bench::apply_mode(*model, o.mode);
   std::vector<std::pair<std::string, ag::Var>> trainable;
   int64_t n_trainable = 0;
   for (auto& [name, p] : model->named_parameters()) {
