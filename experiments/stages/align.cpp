@@ -26,13 +26,9 @@ AlignConfig read_config(ConfigSection& s) {
   AlignConfig c;
   c.pairs = s.get<int64_t>("pairs", c.pairs);
   QS_CHECK(c.pairs > 0, "config {}: '{}' must be positive", s.file(), s.path_of("pairs"));
-  c.source = s.get<std::string>("source", "");
-  c.images = s.get<std::string>("images", "");
-  QS_CHECK(c.source.empty() || std::filesystem::is_regular_file(c.source), "config {}: '{}' is {}, which is no file",
-           s.file(), s.path_of("source"), c.source.string());
-  QS_CHECK(c.images.empty() || !c.source.empty(), "config {}: '{}' goes with '{}'", s.file(), s.path_of("images"),
-           s.path_of("source"));
-  if (!c.source.empty() && c.images.empty()) c.images = c.source.parent_path();
+  const OutsideJson outside = read_outside_json(s);
+  c.source = outside.source;
+  c.images = outside.images;
   c.train = read_stage_train(s.section("train"), {.steps = 300, .batch_size = 32, .log_every = 10, .lr = 1e-3});
   return c;
 }

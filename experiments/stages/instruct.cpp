@@ -27,13 +27,9 @@ struct InstructConfig {
 InstructConfig read_config(ConfigSection& s) {
   InstructConfig c;
   c.train = read_stage_train(s.section("train"), {600, 16, 10, 2e-4, 2e-5, 0.03, 0.0, 0.0, 1.0});
-  c.source = s.get<std::string>("source", "");
-  c.images = s.get<std::string>("images", "");
-  QS_CHECK(c.source.empty() || std::filesystem::is_regular_file(c.source), "config {}: '{}' is {}, which is no file",
-           s.file(), s.path_of("source"), c.source.string());
-  QS_CHECK(c.images.empty() || !c.source.empty(), "config {}: '{}' goes with '{}'", s.file(), s.path_of("images"),
-           s.path_of("source"));
-  if (!c.source.empty() && c.images.empty()) c.images = c.source.parent_path();
+  const OutsideJson outside = read_outside_json(s);
+  c.source = outside.source;
+  c.images = outside.images;
   return c;
 }
 

@@ -94,6 +94,14 @@ LlavaSettings read_llava_settings(ConfigSection& s);
 // The sizes and modification times of the files a section names under
 // `keys` (a folder: the files in it), for SharedSectionDef::fingerprint.
 std::string outside_files_fingerprint(const YAML::Node& section, std::initializer_list<const char*> keys);
+// A stage's LLaVA-JSON data from outside: `source` (a file; empty: the
+// testbed's own data) and `images`, the folder its image paths are relative
+// to (default: the JSON's folder; only with a source).
+struct OutsideJson {
+  std::filesystem::path source, images;
+};
+OutsideJson read_outside_json(ConfigSection& s);
+
 // SynthSQA's generation settings; `source` (may be null) receives sqa.source,
 // a ScienceQA folder that replaces SynthSQA (interop/scienceqa_data.h).
 data::SqaConfig read_sqa_config(ConfigSection& s, std::filesystem::path* source = nullptr);

@@ -104,6 +104,16 @@ LlavaSettings read_llava_settings(ConfigSection& s) {
   return c;
 }
 
+OutsideJson read_outside_json(ConfigSection& s) {
+  OutsideJson o{s.get<std::string>("source", ""), s.get<std::string>("images", "")};
+  QS_CHECK(o.source.empty() || std::filesystem::is_regular_file(o.source), "config {}: '{}' is {}, which is no file",
+           s.file(), s.path_of("source"), o.source.string());
+  QS_CHECK(o.images.empty() || !o.source.empty(), "config {}: '{}' goes with '{}'", s.file(), s.path_of("images"),
+           s.path_of("source"));
+  if (!o.source.empty() && o.images.empty()) o.images = o.source.parent_path();
+  return o;
+}
+
 std::string outside_files_fingerprint(const YAML::Node& section, std::initializer_list<const char*> keys) {
   std::string out;
   for (const char* key : keys) {
