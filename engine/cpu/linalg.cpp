@@ -67,7 +67,18 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
   const bool packed = a_in.dtype() == DType::f32 && sgemm::available() && m * n * k >= kPackedMinWork &&
                       std::min(m, n) >= kPackedMinRows;
   // Many GEMMs: one per thread. Few large ones: each uses all threads.
+  // Not `parallel for if (across_batch)`: a parallel region inside even an
+  // inactive one is nested, and libgomp creates (and ends) a new thread for
+  // every nested team, ~0.2-3 ms per product on 2 cores.
   const bool across_batch = batch > 1 && (batch >= 2 * omp_get_max_threads() || m * n * k < (1 << 21));
+  auto for_each_matrix = [&](auto&& one) {
+    if (across_batch) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < batch; ++i) one(i);
+    } else {
+      for (int64_t i = 0; i < batch; ++i) one(i);
+    }
+  };
   if (packed) {
     // The packed GEMM reads any strides, so no operand is copied.
     const float* ap = a_in.data<float>();
@@ -75,11 +86,9 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     float* cp = out.data<float>();
     const Shape& sa = a_in.strides();
     const Shape& sb = b_in.strides();
-#pragma omp parallel for schedule(static) if (across_batch)
-    for (int64_t i = 0; i < batch; ++i) {
-      sgemm::gemm(m, n, k, ap + i * sa[0], sa[1], sa[2], bp + i * sb[0], sb[1], sb[2],
-                  cp + i * m * n, n);
-    }
+    for_each_matrix([&](int64_t i) {
+      sgemm::gemm(m, n, k, ap + i * sa[0], sa[1], sa[2], bp + i * sb[0], sb[1], sb[2], cp + i * m * n, n);
+    });
     return;
   }
   dispatch_floating("matmul", a_in.dtype(), [&](auto tag) {
@@ -95,10 +104,7 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
     const T* bp = b.data<T>();
     T* cp = out.data<T>();
     const int64_t as = a.strides()[0], bs = b.strides()[0];
-#pragma omp parallel for schedule(static) if (across_batch)
-    for (int64_t i = 0; i < batch; ++i) {
-      gemm<T>(ap + i * as, la, bp + i * bs, lb, cp + i * m * n, m, k, n);
-    }
+    for_each_matrix([&](int64_t i) { gemm<T>(ap + i * as, la, bp + i * bs, lb, cp + i * m * n, m, k, n); });
   });
 }
 
