@@ -79,6 +79,21 @@ TEST_CASE("dropout keeps exactly where rand draws >= p, scales by 1 / (1 - p), a
     CHECK_FALSE(equal(dropout(x, p, 9, 78), y));
   }
   CHECK(equal(dropout(make({1, 2, 3}, {3}, DType::f32), 0.0, 1, 0), make({1, 2, 3}, {3}, DType::f32)));
+  // A dropped element is 0 even where x is infinite (not x * 0 = NaN), a kept
+  // one is x scaled; over several of the kernel's chunks, forward and backward.
+  for (DType dt : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dt));
+    Tensor inf = full({3 * 4096 + 7}, INFINITY, dt), mask;
+    const Tensor y = dropout(inf, 0.5, 3, 0, &mask).to(DType::f64), back = dropout_backward(inf, mask, 0.5).to(DType::f64);
+    int64_t dropped = 0;
+    for (int64_t i = 0; i < inf.numel(); ++i) {
+      const bool keep = mask.data<uint8_t>()[i] != 0;
+      dropped += !keep;
+      CHECK(y.data<double>()[i] == (keep ? INFINITY : 0.0));
+      CHECK(back.data<double>()[i] == (keep ? INFINITY : 0.0));
+    }
+    CHECK(dropped > 0);
+  }
   CHECK(qs::test::has(qs::test::error_of([] { dropout(make({1, 2}, {2}, DType::f32), 1.0, 1, 0); }), "p must be in [0, 1)"));
   CHECK(qs::test::has(qs::test::error_of([] { dropout_backward(make({1, 2}, {2}, DType::f32), make({1}, {1}, DType::u8), 0.1); }),
                       "a u8 mask of its shape"));
