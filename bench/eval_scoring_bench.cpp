@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "data/sqa.h"
 #include "data/tokenizer.h"
 #include "engine/ops.h"
@@ -60,24 +61,17 @@ Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
+    auto value = [&]() -> const char* {
       if (i + 1 >= argc) usage("missing value after " + a);
       return argv[++i];
-    };
-    auto number = [&]() -> int64_t {
-      const std::string v = value();
-      char* end = nullptr;
-      const long long n = std::strtoll(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || n <= 0) usage(a + " needs a positive integer, got '" + v + "'");
-      return n;
     };
     if (a == "--sqa") o.sqa = value();
     else if (a == "--tokenizer") o.tokenizer = value();
     else if (a == "--weights") o.weights = value();
-    else if (a == "--questions") o.questions = number();
-    else if (a == "--batch") o.batch = number();
-    else if (a == "--reps") o.reps = number();
-    else if (a == "--threads") o.threads = static_cast<int>(number());
+    else if (a == "--questions") o.questions = qs::bench::int_arg(value(), "--questions", 1, 1000000);
+    else if (a == "--batch") o.batch = qs::bench::int_arg(value(), "--batch", 1, 1024);
+    else if (a == "--reps") o.reps = qs::bench::int_arg(value(), "--reps", 1, 1000);
+    else if (a == "--threads") o.threads = qs::bench::int_arg(value(), "--threads", 1, 1024);
     else if (a == "--profile") o.profile = true;
     else usage("unknown argument '" + a + "'");
   }
@@ -160,11 +154,6 @@ int64_t argmax(const std::vector<double>& v) {
   return static_cast<int64_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 }  // namespace
 
@@ -208,13 +197,13 @@ int main(int argc, char** argv) {
       images += 1;
     }
     const double choices_per_image = images > 0 ? image_rows / images : 1.0;
-    const double base = median(t_choice);
+    const double base = qs::bench::median(t_choice);
     std::printf("%lld questions of %lld (%s), %s weights, %d thread(s), median of %lld\n",
                 static_cast<long long>(n), static_cast<long long>(split.questions.size()),
                 o.sqa.empty() ? "generated" : o.sqa.c_str(), o.weights.c_str(), o.threads,
                 static_cast<long long>(o.reps));
     auto row = [&](const std::string& name, const std::vector<double>& t, int64_t agree) {
-      const double m = median(t);
+      const double m = qs::bench::median(t);
       std::printf("| %s | %.2f | %.1f | %.2fx | %.0f | %lld/%lld |\n", name.c_str(), m, static_cast<double>(n) / m,
                   base / m, m / static_cast<double>(n) * whole, static_cast<long long>(agree), static_cast<long long>(n));
     };
