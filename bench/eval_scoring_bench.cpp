@@ -14,7 +14,12 @@
 //
 //   ./qslaw bench eval-scoring [--sqa runs/cache/datasets/sqa_....h5]
 //       [--tokenizer runs/cache/pretrain_llm/<entry>/tokenizer.json]
-//       [--weights fp|minmax|nf4] [--questions N] [--batch B] [--reps R] [--threads T] [--profile]
+//       [--weights fp|minmax|nf4] [--questions N] [--batch B] [--reps R] [--threads T]
+//       [--generate N] [--profile]
+//
+// --generate N adds greedy generation of up to N tokens (the paper's
+// protocol; parsed picks of a random model mean nothing, only its time), B
+// questions per pass. --profile prints where the last path's time goes.
 //
 // Without --sqa a small SynthSQA test split is generated; without
 // --tokenizer the byte tokenizer is used (longer rows than the study's BPE).
@@ -46,13 +51,14 @@ struct Options {
   std::string sqa, tokenizer, weights = "minmax";
   int64_t questions = 200, batch = 16, reps = 3;
   int threads = 1;
+  int64_t generate = 0;  // > 0: also time greedy generation of this many tokens
   bool profile = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "bench eval-scoring: %s\nusage: eval-scoring [--sqa FILE.h5] [--tokenizer tokenizer.json] "
-               "[--weights fp|minmax|nf4] [--questions N] [--batch B] [--reps R] [--threads T] [--profile]\n",
+               "[--weights fp|minmax|nf4] [--questions N] [--batch B] [--reps R] [--threads T] [--generate N] [--profile]\n",
                why.c_str());
   std::exit(2);
 }
@@ -72,6 +78,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = qs::bench::int_arg(value(), "--batch", 1, 1024);
     else if (a == "--reps") o.reps = qs::bench::int_arg(value(), "--reps", 1, 1000);
     else if (a == "--threads") o.threads = qs::bench::int_arg(value(), "--threads", 1, 1024);
+    else if (a == "--generate") o.generate = qs::bench::int_arg(value(), "--generate", 1, 4096);
     else if (a == "--profile") o.profile = true;
     else usage("unknown argument '" + a + "'");
   }
@@ -171,7 +178,8 @@ int main(int argc, char** argv) {
     std::iota(indices.begin(), indices.end(), 0);
 
     const ex::ScoringOptions one{ex::Scoring::likelihood, 1, 8}, many{ex::Scoring::likelihood, o.batch, 8};
-    std::vector<double> t_choice, t_one, t_many;
+    const ex::ScoringOptions gen{ex::Scoring::generate, o.batch, std::max<int64_t>(o.generate, 1)};
+    std::vector<double> t_choice, t_one, t_many, t_gen;
     std::vector<std::vector<double>> ref;
     std::vector<ex::QuestionScore> got_one, got_many;
     auto timed = [](auto&& f) {
@@ -183,6 +191,7 @@ int main(int argc, char** argv) {
       t_choice.push_back(timed([&] { ref = per_choice(*model, split, indices, setup); }));
       t_one.push_back(timed([&] { got_one = ex::score_questions(*model, split, indices, setup, one); }));
       t_many.push_back(timed([&] { got_many = ex::score_questions(*model, split, indices, setup, many); }));
+      if (o.generate > 0) t_gen.push_back(timed([&] { ex::score_questions(*model, split, indices, setup, gen); }));
     }
     int64_t agree_one = 0, agree_many = 0;
     for (std::size_t k = 0; k < ref.size(); ++k) {
@@ -204,8 +213,9 @@ int main(int argc, char** argv) {
                 static_cast<long long>(o.reps));
     auto row = [&](const std::string& name, const std::vector<double>& t, int64_t agree) {
       const double m = qs::bench::median(t);
-      std::printf("| %s | %.2f | %.1f | %.2fx | %.0f | %lld/%lld |\n", name.c_str(), m, static_cast<double>(n) / m,
-                  base / m, m / static_cast<double>(n) * whole, static_cast<long long>(agree), static_cast<long long>(n));
+      const std::string picks = agree < 0 ? "-" : std::to_string(agree) + "/" + std::to_string(n);
+      std::printf("| %s | %.2f | %.1f | %.2fx | %.0f | %s |\n", name.c_str(), m, static_cast<double>(n) / m, base / m,
+                  m / static_cast<double>(n) * whole, picks.c_str());
     };
     const auto [whole_positions, shared_positions] = llm_positions(split, indices, setup);
     std::printf("LLM token positions: %lld per-choice, %lld batched (%.2fx fewer; images in the ViT: %.2fx fewer)\n\n",
@@ -216,13 +226,16 @@ int main(int argc, char** argv) {
     row("per-choice (before batching)", t_choice, n);
     row("batched, 1 question per pass", t_one, agree_one);
     row("batched, " + std::to_string(o.batch) + " questions per pass", t_many, agree_many);
-    if (o.profile) {  // where the batched pass's time goes, op by op
+    if (o.generate > 0) {
+      row("greedy generation, " + std::to_string(o.generate) + " tokens, " + std::to_string(o.batch) + " per pass", t_gen, -1);
+    }
+    if (o.profile) {  // where the last path's time goes, op by op
       e::profiler::reset();
       e::profiler::enable(true);
-      const double t = timed([&] { ex::score_questions(*model, split, indices, setup, many); });
+      const double t = timed([&] { ex::score_questions(*model, split, indices, setup, o.generate > 0 ? gen : many); });
       e::profiler::enable(false);
-      std::printf("\n| op (batched, %lld per pass) | calls | s | %% |\n| --- | ---: | ---: | ---: |\n",
-                  static_cast<long long>(o.batch));
+      std::printf("\n| op (%s, %lld per pass) | calls | s | %% |\n| --- | ---: | ---: | ---: |\n",
+                  o.generate > 0 ? "generation" : "likelihood", static_cast<long long>(o.batch));
       double kernels = 0;
       for (const e::profiler::Entry& entry : e::profiler::entries()) {
         kernels += entry.seconds;
