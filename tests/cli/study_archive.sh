@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# scripts/archive-sweep.py: two real runs of the tiny sweep (seeds 0 and 1,
+# separate run folders, as a study spread over sessions has them) archived
+# into one folder, from which `qslaw table` prints both seeds; archiving again
+# changes nothing; an unfinished variant is left out; a hostile index is
+# refused without touching the archive.
+source "$(dirname "$0")/lib.sh"
+archive=$src/scripts/archive-sweep.py
+command -v python3 > /dev/null || { echo "skipped: no python3"; exit 77; }
+
+cat > "$work/seed1.yaml" << EOF
+include: $src/experiments/tiny/pipeline.yaml
+sweep:
+  seeds: [1]
+EOF
+"$qslaw" run "$src/experiments/tiny/pipeline.yaml" --runs "$work/runs" --no-progress > "$work/s0.log" 2>&1 ||
+  die "the seed-0 sweep failed: $(tail -3 "$work/s0.log")"
+"$qslaw" run "$work/seed1.yaml" --runs "$work/runs" --no-progress > "$work/s1.log" 2>&1 ||
+  die "the seed-1 sweep failed: $(tail -3 "$work/s1.log")"
+runs=("$work"/runs/pipeline_tiny/*/)
+((${#runs[@]} == 2)) || die "expected 2 run folders, found ${#runs[@]}"
+
+python3 "$archive" "${runs[@]}" --into "$work/study" > "$work/archive.log" || die "archiving failed: $(cat "$work/archive.log")"
+grep -q "4 finished runs copied; .* holds 4" "$work/archive.log" || die "unexpected: $(cat "$work/archive.log")"
+"$qslaw" table "$work/study" > "$work/table.txt" || die "qslaw table on the archive failed"
+grep -q "mean ± std over seeds {0, 1}" "$work/study/table.md" || die "the archived table is not over seeds 0 and 1: $(head -1 "$work/study/table.md")"
+for row in QLoRA QSLAW; do
+  grep -q "^| $row |" "$work/study/table.md" || die "row $row missing from the archived table"
+done
+# The archive's table holds the mean and spread over both runs (of the text
+# perplexity: the tiny model's accuracy is 0 at every seed).
+want=$(python3 - "${runs[@]}" << 'EOF'
+import glob, json, sys, statistics
+xs = [json.load(open(f))["evaluate"]["text_ppl"] for r in sys.argv[1:] for f in glob.glob(f"{r}/qslaw-s*/results.json")]
+assert len(xs) == 2, xs
+assert xs[0] != xs[1], xs
+print(f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}")
+EOF
+)
+grep "^| QSLAW |" "$work/study/table.md" | grep -q "| $want |$" ||
+  die "QSLAW's archived text ppl is not the mean of its runs ($want): $(grep '^| QSLAW' "$work/study/table.md")"
+
+sums() { find "$work/study" -type f ! -name 'table.*' ! -name '*.svg' -print | LC_ALL=C sort | xargs sha256sum; }
+before=$(sums)
+python3 "$archive" "${runs[@]}" --into "$work/study" > /dev/null || die "archiving again failed"
+[[ $(sums) == "$before" ]] || die "archiving the same runs again changed the archive"
+
+# A variant that has not finished (no evaluate results) is not archived.
+partial=$work/partial
+mkdir -p "$partial/qslaw-s2"
+echo '[{"name": "QSLAW", "seed": 2, "dir": "qslaw-s2"}]' > "$partial/sweep.json"
+echo '{"instruct": {}}' > "$partial/qslaw-s2/results.json"
+python3 "$archive" "$partial" --into "$work/study" > "$work/partial.log" || die "archiving a partial run failed"
+grep -q "0 finished runs copied; .* holds 4" "$work/partial.log" || die "a partial run was archived: $(cat "$work/partial.log")"
+
+# A run folder whose index names a path outside it is refused, the archive untouched.
+hostile=$work/hostile
+mkdir -p "$hostile"
+echo '[{"name": "x", "seed": 0, "dir": "../../etc"}]' > "$hostile/sweep.json"
+if python3 "$archive" "$hostile" --into "$work/study" 2> "$work/hostile.log"; then die "a hostile index was accepted"; fi
+grep -q "not a plain folder name" "$work/hostile.log" || die "unclear error: $(cat "$work/hostile.log")"
+[[ $(sums) == "$before" ]] || die "a refused archive call changed the archive"
+echo '{not json' > "$hostile/sweep.json"
+if python3 "$archive" "$hostile" --into "$work/study" 2> "$work/hostile.log"; then die "a malformed index was accepted"; fi
+grep -q "cannot read .*sweep.json" "$work/hostile.log" || die "unclear error: $(cat "$work/hostile.log")"
+echo "ok: 2 sweep runs archived into one table over seeds {0, 1}; rearchiving idempotent; partial and hostile inputs refused"
