@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs the study's sweeps in two queues side by side at the lowest CPU
-# priority, from a frozen copy of the binary, so rebuilding or testing while
-# it runs neither disturbs it nor changes what it computes. Every stage is
-# cached under runs/cache (keyed by its config), so stopping and restarting
-# this script resumes where it stopped; finished sweeps pass in seconds.
+# priority. The binary is built from the commit pinned in study/COMMIT, in a
+# worktree of its own: cache keys name configs, not code, so every run of the
+# study - in any session, on any machine - must come from the same kernels,
+# while main goes on changing them. Every stage is cached under runs/cache,
+# so stopping and restarting this script resumes where it stopped; finished
+# sweeps pass in seconds.
 #   scripts/run-study.sh [queue A sweeps...] [-- queue B sweeps...]
+#   scripts/run-study.sh --build-only     build the pinned binary, print its path
 # Default queues: mix_ratio main_4bit init -- bits_groups outliers recipe_sqa.
 # Logs: runs/study/<sweep>.log; the two queues wait for each other only on
 # the cache's locks (the first pretraining is shared).
@@ -13,18 +16,28 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-queue_a=() queue_b=() side=a
+queue_a=() queue_b=() side=a build_only=0
 for arg in "$@"; do
+  if [[ $arg == --build-only ]]; then build_only=1; continue; fi
   if [[ $arg == -- ]]; then side=b; continue; fi
   [[ -f experiments/$arg.yaml ]] || { echo "run-study: no experiments/$arg.yaml" >&2; exit 2; }
   if [[ $side == a ]]; then queue_a+=("$arg"); else queue_b+=("$arg"); fi
 done
 ((${#queue_a[@]} + ${#queue_b[@]} > 0)) || { queue_a=(mix_ratio main_4bit init); queue_b=(bits_groups outliers recipe_sqa); }
 
-QSLAW_TARGETS=qslaw ./qslaw build >/dev/null
+commit=$(git rev-parse --verify --quiet "$(tr -d '[:space:]' < study/COMMIT)^{commit}") ||
+  { echo "run-study: study/COMMIT does not name a commit of this repository" >&2; exit 2; }
 mkdir -p runs/study
-bin="runs/study/qslaw-$(git rev-parse --short HEAD)"
-[[ -x $bin ]] || cp build/cli/qslaw "$bin"
+bin="runs/study/qslaw-${commit:0:12}"
+if [[ ! -x $bin ]]; then
+  src="runs/study/src-${commit:0:12}"
+  [[ -d $src ]] || git worktree add --detach "$src" "$commit" >/dev/null
+  # The default configuration (CUDA compiled where nvcc is), as the study's
+  # first runs were built; only the qslaw binary.
+  QSLAW_BUILD_DIR="$root/runs/study/build-${commit:0:12}" QSLAW_TARGETS=qslaw "$src/qslaw" build
+  cp "runs/study/build-${commit:0:12}/cli/qslaw" "$bin.tmp" && mv "$bin.tmp" "$bin"
+fi
+if ((build_only)); then echo "$bin"; exit 0; fi
 
 # setsid gives each queue its own autogroup, whose weight `nice` does not
 # change; lower the autogroup itself so the study yields to interactive work.
