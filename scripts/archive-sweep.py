@@ -76,7 +76,9 @@ def main():
                 src = os.path.join(run_dir, v["dir"], name)
                 if os.path.exists(src):
                     shutil.copyfile(src, os.path.join(dest, name))
-            entries[v["dir"]] = {"name": v["name"], "seed": v["seed"], "dir": v["dir"]}
+            # Where it ran (the run id), for the record.
+            entries[v["dir"]] = {"name": v["name"], "seed": v["seed"], "dir": v["dir"],
+                                 "run": os.path.basename(os.path.normpath(run_dir))}
             added += 1
     # Seed by seed, each seed's variants in the experiment's order: the table's
     # rows follow the order in which names first appear.
