@@ -41,7 +41,8 @@ if [[ ! -x $bin ]]; then
   grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo ||
     { echo "run-study: this CPU lacks AVX2/FMA; the study's binary is built for $arch" >&2; exit 2; }
   src="runs/study/src-${commit:0:12}"
-  [[ -d $src ]] || git worktree add --detach "$src" "$commit" >/dev/null
+  # prune: a worktree whose folder went with an old runs/ is still registered.
+  [[ -d $src ]] || { git worktree prune; git worktree add --detach "$src" "$commit" >/dev/null; }
   QSLAW_BUILD_DIR="$root/runs/study/build-$id" QSLAW_TARGETS=qslaw \
     QSLAW_CMAKE_ARGS="-DQSLAW_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=$arch" "$src/qslaw" build
   cp "runs/study/build-$id/cli/qslaw" "$bin.tmp" && mv "$bin.tmp" "$bin"
