@@ -52,7 +52,7 @@ runs_root="runs/study/$id"
 
 # setsid gives each queue its own autogroup, whose weight `nice` does not
 # change; lower the autogroup itself so the study yields to interactive work.
-lower() { echo 19 > /proc/self/autogroup 2>/dev/null || true; renice -n 19 $$ >/dev/null 2>&1 || true; }
+lower() { echo 19 > /proc/self/autogroup 2>/dev/null || true; renice -n 19 "$BASHPID" >/dev/null 2>&1 || true; }
 
 run_queue() {
   lower
