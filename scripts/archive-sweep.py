@@ -7,7 +7,8 @@ finished variant of the given run folders (its config.yaml and results.json,
 which holds every stage's results and the instruct loss curve) into the
 archive folder and merges the archive's sweep.json, so that
 `./qslaw table study/<sweep>` prints the table over every seed archived so
-far. A variant run again replaces its earlier copy.
+far. A variant run again replaces its earlier copy; one replayed from the
+stage cache (the same results) keeps the id of the run that computed it.
 
   scripts/archive-sweep.py runs/mix_ratio/20261130-1200 [more run folders] --into study/mix_ratio
 """
@@ -46,6 +47,14 @@ def finished(run_dir, entry):
         return False
 
 
+def same_file(a, b):
+    try:
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return fa.read() == fb.read()
+    except OSError:
+        return False
+
+
 def write_atomically(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -71,14 +80,18 @@ def main():
             if not finished(run_dir, v):
                 continue
             dest = os.path.join(args.into, v["dir"])
+            run_id = os.path.basename(os.path.normpath(run_dir))
+            # A later run that took this variant from the stage cache writes
+            # the same results: keep the id of the run that computed it.
+            if v["dir"] in entries and same_file(os.path.join(run_dir, v["dir"], "results.json"),
+                                                 os.path.join(dest, "results.json")):
+                run_id = entries[v["dir"]].get("run", run_id)
             os.makedirs(dest, exist_ok=True)
             for name in ("config.yaml", "results.json"):
                 src = os.path.join(run_dir, v["dir"], name)
                 if os.path.exists(src):
                     shutil.copyfile(src, os.path.join(dest, name))
-            # Where it ran (the run id), for the record.
-            entries[v["dir"]] = {"name": v["name"], "seed": v["seed"], "dir": v["dir"],
-                                 "run": os.path.basename(os.path.normpath(run_dir))}
+            entries[v["dir"]] = {"name": v["name"], "seed": v["seed"], "dir": v["dir"], "run": run_id}
             added += 1
     # Seed by seed, each seed's variants in the experiment's order: the table's
     # rows follow the order in which names first appear.

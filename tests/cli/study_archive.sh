@@ -2,7 +2,8 @@
 # scripts/archive-sweep.py: two real runs of the tiny sweep (seeds 0 and 1,
 # separate run folders, as a study spread over sessions has them) archived
 # into one folder, from which `qslaw table` prints both seeds; archiving again
-# changes nothing; an unfinished variant is left out; a hostile index is
+# changes nothing, nor does a run replayed from the cache; a rerun with other
+# results replaces its copy; an unfinished variant is left out; a hostile index is
 # refused without touching the archive.
 source "$(dirname "$0")/lib.sh"
 archive=$src/scripts/archive-sweep.py
@@ -44,6 +45,15 @@ sums() { find "$work/study" -type f ! -name 'table.*' ! -name '*.svg' -print | L
 before=$(sums)
 python3 "$archive" "${runs[@]}" --into "$work/study" > /dev/null || die "archiving again failed"
 [[ $(sums) == "$before" ]] || die "archiving the same runs again changed the archive"
+# A later run that replayed seed 0 from the stage cache (the same results)
+# leaves the archive as it is: the record keeps the run that computed it.
+# (Found by its variant folder: two runs in one second are named id and
+# id-1, and "id-1/" sorts first.)
+seed0=$(dirname "$(ls -d "$work"/runs/pipeline_tiny/*/qslaw-s0)")
+replay=$work/runs/pipeline_tiny/99999999-replay
+cp -r "$seed0" "$replay"
+python3 "$archive" "$replay" --into "$work/study" > /dev/null || die "archiving a replayed run failed"
+[[ $(sums) == "$before" ]] || die "archiving a cache replay changed the archive (its run id?): $(grep -m2 '"run"' "$work/study/sweep.json")"
 
 # A variant that has not finished (no evaluate results) is not archived.
 partial=$work/partial
@@ -63,4 +73,17 @@ grep -q "not a plain folder name" "$work/hostile.log" || die "unclear error: $(c
 echo '{not json' > "$hostile/sweep.json"
 if python3 "$archive" "$hostile" --into "$work/study" 2> "$work/hostile.log"; then die "a malformed index was accepted"; fi
 grep -q "cannot read .*sweep.json" "$work/hostile.log" || die "unclear error: $(cat "$work/hostile.log")"
-echo "ok: 2 sweep runs archived into one table over seeds {0, 1}; rearchiving idempotent; partial and hostile inputs refused"
+# A variant run again with other results replaces its copy and its run id.
+python3 - "$replay/qslaw-s0/results.json" << 'EOF'
+import json, sys
+r = json.load(open(sys.argv[1])); r["evaluate"]["text_ppl"] += 1.0
+json.dump(r, open(sys.argv[1], "w"))
+EOF
+python3 "$archive" "$replay" --into "$work/study" > /dev/null || die "archiving a changed rerun failed"
+python3 - "$work/study/sweep.json" << 'EOF' || die "a changed rerun did not take over its variant's record"
+import json, sys
+runs = {(v["dir"], v["run"]) for v in json.load(open(sys.argv[1]))}
+assert ("qslaw-s0", "99999999-replay") in runs, runs
+assert not any(d == "qslaw-s1" and r == "99999999-replay" for d, r in runs), runs
+EOF
+echo "ok: 2 sweep runs archived into one table over seeds {0, 1}; rearchiving and cache replays idempotent; reruns replace; partial and hostile inputs refused"
