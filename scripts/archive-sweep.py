@@ -74,7 +74,15 @@ def main():
     order = [v["name"] for v in entries.values()]
     added = 0
     for run_dir in args.runs:
-        for v in read_index(os.path.join(run_dir, "sweep.json")):
+        if not os.path.isdir(run_dir):
+            fail(f"{run_dir}: no such run folder")
+        index = os.path.join(run_dir, "sweep.json")
+        if not os.path.exists(index):
+            # A sweep writes its index as variants finish: a run stopped
+            # before the first one has nothing to archive.
+            print(f"archive-sweep: skipped {run_dir}: no sweep.json (no variant of it finished)", file=sys.stderr)
+            continue
+        for v in read_index(index):
             if v["name"] not in order:
                 order.append(v["name"])
             if not finished(run_dir, v):

@@ -3,7 +3,8 @@
 # separate run folders, as a study spread over sessions has them) archived
 # into one folder, from which `qslaw table` prints both seeds; archiving again
 # changes nothing, nor does a run replayed from the cache; a rerun with other
-# results replaces its copy; an unfinished variant is left out; a hostile index is
+# results replaces its copy; an unfinished variant is left out, a run stopped
+# before any variant finished is skipped; a hostile index is
 # refused without touching the archive.
 source "$(dirname "$0")/lib.sh"
 archive=$src/scripts/archive-sweep.py
@@ -62,6 +63,16 @@ echo '[{"name": "QSLAW", "seed": 2, "dir": "qslaw-s2"}]' > "$partial/sweep.json"
 echo '{"instruct": {}}' > "$partial/qslaw-s2/results.json"
 python3 "$archive" "$partial" --into "$work/study" > "$work/partial.log" || die "archiving a partial run failed"
 grep -q "0 finished runs copied; .* holds 4" "$work/partial.log" || die "a partial run was archived: $(cat "$work/partial.log")"
+
+# A run folder stopped before any variant finished (no index yet) is skipped
+# with a word; a folder that does not exist is an error.
+stopped=$work/stopped
+mkdir -p "$stopped" && cp "$seed0/config.yaml" "$stopped/"
+python3 "$archive" "$stopped" --into "$work/study" > /dev/null 2> "$work/stopped.log" || die "a stopped run folder was not skipped: $(cat "$work/stopped.log")"
+grep -q "skipped .*stopped: no sweep.json" "$work/stopped.log" || die "no word on the skipped folder: $(cat "$work/stopped.log")"
+[[ $(sums) == "$before" ]] || die "a stopped run folder changed the archive"
+if python3 "$archive" "$work/no-such-run" --into "$work/study" 2> "$work/missing.log"; then die "a missing run folder was accepted"; fi
+grep -q "no such run folder" "$work/missing.log" || die "unclear error: $(cat "$work/missing.log")"
 
 # A run folder whose index names a path outside it is refused, the archive untouched.
 hostile=$work/hostile
