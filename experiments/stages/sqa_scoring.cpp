@@ -297,8 +297,24 @@ std::vector<QuestionScore> score_questions(nn::Llava& model, const data::SqaSpli
   }
   std::stable_sort(prepared.begin(), prepared.end(),
                    [](const Prepared& a, const Prepared& b) { return a.prefix < b.prefix; });
-  for (std::size_t first = 0; first < prepared.size(); first += static_cast<std::size_t>(o.batch_questions)) {
-    const std::size_t last = std::min(prepared.size(), first + static_cast<std::size_t>(o.batch_questions));
+  // A batch pads every prefix to its longest and every choice to its longest
+  // suffix, so the padded length can pass the LLM's positions even when each
+  // question fits (LEA: a long rationale beside long choices); such a batch
+  // closes early.
+  const auto suffix_of = [](const Prepared& p) {
+    std::size_t n = 0;
+    for (const data::Encoded& r : p.rows) n = std::max(n, r.ids.size() - p.prefix);
+    return n;
+  };
+  const auto positions = static_cast<std::size_t>(model.llm().config().max_seq_len);
+  for (std::size_t first = 0, last = 0; first < prepared.size(); first = last) {
+    std::size_t prefix = 0, suffix = 0;
+    for (last = first; last < prepared.size() && last - first < static_cast<std::size_t>(o.batch_questions); ++last) {
+      const std::size_t p = std::max(prefix, prepared[last].prefix), q = std::max(suffix, suffix_of(prepared[last]));
+      if (last > first && p + q > positions) break;
+      prefix = p;
+      suffix = q;
+    }
     const std::span<const Prepared> batch(prepared.data() + first, last - first);
     const std::vector<AnswerLogps> logps = answer_logps(model, batch);
     for (std::size_t i = 0; i < batch.size(); ++i) {

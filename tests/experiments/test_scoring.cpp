@@ -122,6 +122,49 @@ TEST_CASE("batched likelihood scoring equals question-by-question scoring, the e
   }
 }
 
+// Each question fits the LLM's positions, but a batch pads prefixes to the
+// longest and choices to the longest suffix: a long LEA rationale beside long
+// choices overflowed (the study's recipe_sqa run stopped on "sequence of 259
+// tokens exceeds max_seq_len 256"). Such a batch now splits.
+TEST_CASE("LEA likelihood: a long rationale beside long choices splits the batch instead of overflowing") {
+  MultimodalSetup setup = tiny_setup(d::AnswerTarget::lea);
+  setup.pre.model.max_seq_len = 256;
+  setup.llm_weights = qs::nn::Llama(setup.pre.model).state_dict();
+  setup.llava.max_len = 256;
+  auto model = build_llava(setup, Phase::tune, "");
+  d::SqaSplit split = tiny_split();
+  split.questions[3].choices = {std::string(40, 'p'), std::string(40, 'q')};
+  split.questions[3].answer = 1;
+  const std::string long_rationale = "Answer: " + std::string(140, 'r');
+  std::vector<std::string> generations(split.questions.size(), "Answer: Look. The answer is");
+  generations[1] = long_rationale + " The answer is";
+  ScoringOptions one{Scoring::likelihood, 1, 8}, many{Scoring::likelihood, 8, 8};
+  one.generations = many.generations = &generations;
+  // Shared prefix and longest answer suffix of a question's choice rows.
+  const auto lengths = [&](std::size_t q, const std::string& rationale) {
+    bool cut = false;
+    const std::vector<d::Encoded> rows = choice_rows(split.questions[q], setup, rationale, cut);
+    REQUIRE_FALSE(cut);
+    std::size_t prefix = 0, longest = 0;
+    while (rows.front().labels[prefix] == d::kIgnore) ++prefix;
+    for (const d::Encoded& r : rows) longest = std::max(longest, r.ids.size());
+    return std::pair{prefix, longest - prefix};
+  };
+  const auto [prefix1, suffix1] = lengths(1, long_rationale);
+  const auto [prefix3, suffix3] = lengths(3, "Answer: Look.");
+  REQUIRE(prefix1 + suffix1 <= 256);
+  REQUIRE(prefix3 + suffix3 <= 256);
+  REQUIRE(std::max(prefix1, prefix3) + std::max(suffix1, suffix3) > 256);  // together they would not fit
+  const auto a = score_questions(*model, split, all_of(split), setup, one);
+  const auto b = score_questions(*model, split, all_of(split), setup, many);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("question " << i);
+    REQUIRE(a[i].picked.has_value());
+    CHECK(a[i].picked == b[i].picked);
+    for (std::size_t c = 0; c < a[i].scores.size(); ++c) CHECK(a[i].scores[c] == doctest::Approx(b[i].scores[c]).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("length-normalised likelihood is the mean log-probability of the answer tokens, by hand") {
   const MultimodalSetup setup = tiny_setup();
   auto model = build_llava(setup, Phase::tune, "");
