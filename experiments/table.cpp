@@ -61,17 +61,21 @@ struct Row {
   std::vector<std::pair<double, double>> loss;  // first seed's instruct loss curve
 };
 
-// The measures of the table besides accuracy: key in results, header, digits.
+// The measures of the table besides accuracy: key in results, header,
+// digits; an optional one gets a column only when some row has it (recall
+// needs a world with a knowledge base).
 struct Measure {
   const char* key;
   const char* header;
   int digits;
+  bool optional = false;
 };
 const std::vector<Measure>& measures() {
   static const std::vector<Measure> m{{"trainable_params_m", "trainable (M)", 3},
                                       {"peak_memory_mb", "peak MB", 0},
                                       {"tune_seconds", "tune s", 0},
-                                      {"text_ppl", "text ppl", 3}};
+                                      {"text_ppl", "text ppl", 3},
+                                      {"recall_pct", "recall %", 1, true}};
   return m;
 }
 
@@ -121,7 +125,7 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
       if (ev.at("accuracy").contains(c) && !ev["accuracy"][c].is_null()) it->stats[c].xs.push_back(number(ev["accuracy"][c]));
     }
     for (const Measure& m : measures()) {
-      if (ev.contains(m.key)) it->stats[m.key].xs.push_back(number(ev[m.key]));
+      if (ev.contains(m.key) && !(m.optional && ev[m.key].is_null())) it->stats[m.key].xs.push_back(number(ev[m.key]));
     }
     // Scorings besides the one that fills the table: their Avg as extra columns.
     if (ev.contains("by_scoring")) {
@@ -143,6 +147,12 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     }
     if (it->loss.empty()) it->loss = loss_curve(dir / "metrics.jsonl", "instruct");
   }
+  std::vector<Measure> shown;
+  for (const Measure& m : measures()) {
+    if (!m.optional || std::any_of(rows.begin(), rows.end(), [&](const Row& r) { return r.stats.count(m.key) > 0; })) {
+      shown.push_back(m);
+    }
+  }
   // Markdown
   std::string md = fmt::format("SynthSQA test accuracy (%), {} questions{}; mean ± std over seeds {{{}}}{}\n\n", questions,
                                chance >= 0 ? fmt::format(" (a uniform guess scores {:.1f})", chance) : "",
@@ -154,12 +164,12 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
   std::string rule = "| --- |";
   for (const std::string& c : accuracy_columns()) md += " " + c + " |", rule += " ---: |";
   for (const std::string& x : extra_scorings) md += " Avg (" + x + ") |", rule += " ---: |";
-  for (const Measure& m : measures()) md += std::string(" ") + m.header + " |", rule += " ---: |";
+  for (const Measure& m : shown) md += std::string(" ") + m.header + " |", rule += " ---: |";
   md += "\n" + rule + "\n";
   std::string csv = "variant,seeds";
   for (const std::string& c : accuracy_columns()) csv += "," + c + "," + c + "_std";
   for (const std::string& x : extra_scorings) csv += ",Avg_" + x + ",Avg_" + x + "_std";
-  for (const Measure& m : measures()) csv += std::string(",") + m.key + "," + m.key + "_std";
+  for (const Measure& m : shown) csv += std::string(",") + m.key + "," + m.key + "_std";
   csv += "\n";
   for (const Row& r : rows) {
     // A row of an interrupted sweep may hold fewer seeds than the header names.
@@ -174,7 +184,7 @@ std::string write_sweep_report(const std::filesystem::path& run_dir) {
     };
     for (const std::string& c : accuracy_columns()) cell(c, 1);
     for (const std::string& x : extra_scorings) cell("Avg@" + x, 1);
-    for (const Measure& m : measures()) cell(m.key, m.digits);
+    for (const Measure& m : shown) cell(m.key, m.digits);
     md += "\n";
     csv += "\n";
   }

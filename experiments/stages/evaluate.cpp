@@ -3,7 +3,8 @@
 // generation and parsing, the paper's; or the likelihood of each choice's
 // answer, summed or per token); the first scoring listed fills `accuracy`,
 // every one is kept under `by_scoring`. Then the text perplexity of the
-// tuned LLM on the held-out corpus, and the tuning costs instruct reported.
+// tuned LLM on the held-out corpus, its recall of the knowledge base's facts
+// (when the world has one), and the tuning costs instruct reported.
 // Outputs: predictions.jsonl (every question: each scoring's pick and
 // scores), results.
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "engine/ops.h"
 #include "experiments/dist_json.h"
 #include "experiments/json_text.h"
+#include "experiments/stages/lm_probes.h"
 #include "experiments/stages/lm_training.h"
 #include "experiments/stages/multimodal.h"
 #include "experiments/stages/sqa_scoring.h"
@@ -188,6 +190,17 @@ nlohmann::json run(StageContext& ctx) {
   const data::Corpus corpus = data::make_corpus(setup.pre.corpus);
   const engine::Tensor val = setup.tok.pack(corpus.val, setup.pre.train.seq_len);
   const double text_loss = evaluate_lm(model->llm(), val, setup.pre.train.batch_size, c.text_batches);
+  // Recall after tuning, on the probes pretrain_llm and calibrate score the
+  // base with (same config and seed): SynthSQA accuracy does not see the
+  // facts quantization destroys, this does.
+  // (An imported LLaVA's world has no knowledge base of ours.)
+  std::optional<RecallResult> recall;
+  if (setup.tok.is_own()) {
+    const data::Tokenizer& tok = setup.tok.own_tokenizer();
+    const TextProbes probes =
+        make_text_probes(corpus, setup.pre.corpus, tok, setup.pre.train.seq_len, setup.pre.probes, ctx.seed);
+    if (!probes.recall.empty()) recall = evaluate_recall(model->llm(), tok, probes.recall, 4 * probes.config.batch_size);
+  }
 
   const nlohmann::json& tuned = ctx.upstream_results.at("instruct");
   nlohmann::json results{{"accuracy", primary.at("accuracy")},
@@ -199,6 +212,8 @@ nlohmann::json run(StageContext& ctx) {
                          {"questions", n},
                          {"chance", chance},
                          {"text_ppl", std::exp(text_loss)},
+                         {"recall_pct", recall ? nlohmann::json(100.0 * recall->accuracy) : nlohmann::json()},
+                         {"recall_chance_pct", recall ? nlohmann::json(100.0 * recall->chance) : nlohmann::json()},
                          {"trainable_params", tuned.at("trainable_params")},
                          {"trainable_params_m", tuned.at("trainable_params").get<double>() / 1e6},
                          {"peak_memory_mb", tuned.at("peak_memory_mb")},
@@ -207,6 +222,10 @@ nlohmann::json run(StageContext& ctx) {
                          {"llm_weight_mb", tuned.at("llm_weight_mb")},
                          {"eval_seconds", eval_seconds}};
   log.line(fmt::format("[evaluate] text ppl {:.3f}", std::exp(text_loss)));
+  if (recall) {
+    log.line(fmt::format("[evaluate] recall {:.1f}% of {} fact probes (chance {:.1f}%)", 100.0 * recall->accuracy,
+                         recall->probes, 100.0 * recall->chance));
+  }
   return results;
 }
 

@@ -77,4 +77,9 @@ int64_t PipelineTokens::pad_id() const {
 
 int64_t PipelineTokens::vocab_size() const { return own_ ? own_->vocab_size() : sp_->vocab_size(); }
 
+const data::Tokenizer& PipelineTokens::own_tokenizer() const {
+  QS_CHECK(own_.has_value(), "tokens: this run speaks an imported SentencePiece model, not qslaw's own tokenizer");
+  return *own_;
+}
+
 }  // namespace qs::experiments

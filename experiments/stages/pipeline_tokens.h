@@ -37,6 +37,9 @@ class PipelineTokens {
   int64_t pad_id() const;  // padding is masked; any id the model can embed
   int64_t vocab_size() const;
   bool is_own() const { return own_.has_value(); }
+  // qslaw's own tokenizer, which the text probes (lm_probes.h) speak; only
+  // when is_own().
+  const data::Tokenizer& own_tokenizer() const;
 
  private:
   std::optional<data::Tokenizer> own_;

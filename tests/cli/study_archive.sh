@@ -39,7 +39,7 @@ assert xs[0] != xs[1], xs
 print(f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}")
 EOF
 )
-grep "^| QSLAW |" "$work/study/table.md" | grep -q "| $want |$" ||
+grep "^| QSLAW |" "$work/study/table.md" | grep -qF "| $want |" ||
   die "QSLAW's archived text ppl is not the mean of its runs ($want): $(grep '^| QSLAW' "$work/study/table.md")"
 
 sums() { find "$work/study" -type f ! -name 'table.*' ! -name '*.svg' -print | LC_ALL=C sort | xargs sha256sum; }

@@ -121,6 +121,19 @@ TEST_CASE("the tiny pipeline runs every stage for two sweep variants, prints the
   CHECK(malformed <= 12);
   CHECK(eev["by_scoring"]["likelihood"]["counts"]["Avg"].get<int64_t>() == 12);
   CHECK(has(lea.table, "scored by generate, target lea"));
+  // Recall after tuning is measured on the base's probes: with no tuning
+  // step, LoRA (B = 0) over the f32 LLM is the pretrained LLM, so evaluate
+  // must find exactly the recall pretrain_llm found.
+  o.overrides = {"instruct.train.steps=0", "sweep.variants=[{name: FP LoRA, set: {method.preset: lora}}]"};
+  RunSummary untuned = run_experiment(kTinyPipeline, o);
+  const auto& ur = untuned.results["fp_lora-s0"];
+  REQUIRE(ur["pretrain_llm"]["probes"]["recall"].is_number());
+  CHECK(ur["evaluate"]["recall_pct"].get<double>() == 100.0 * ur["pretrain_llm"]["probes"]["recall"].get<double>());
+  CHECK(ur["evaluate"]["recall_chance_pct"].get<double>() ==
+        doctest::Approx(100.0 * ur["pretrain_llm"]["probes"]["recall_chance"].get<double>()));
+  CHECK(has(untuned.table, "recall %"));
+  // The tuned runs above report it too.
+  CHECK(s.results["qslaw-s0"]["evaluate"]["recall_pct"].is_number());
   fs::remove_all(root);
 }
 
@@ -137,7 +150,8 @@ TEST_CASE("the sweep table averages seeds as mean and standard deviation") {
     for (const std::string& c : accuracy_columns()) acc[c] = avg[i];
     acc["IMG"] = nullptr;  // a column without questions
     nlohmann::json ev{{"accuracy", acc}, {"questions", 10}, {"trainable_params_m", 0.5}, {"peak_memory_mb", 100.0},
-                      {"tune_seconds", 10.0 * (i + 1)}, {"text_ppl", 2.0}};
+                      {"tune_seconds", 10.0 * (i + 1)}, {"text_ppl", 2.0},
+                      {"recall_pct", i < 2 ? nlohmann::json(40.0 + 10.0 * i) : nlohmann::json()}};
     fs::create_directories(dir / sub);
     qs::engine::write_file_atomically(dir / sub / "results.json", nlohmann::json{{"evaluate", ev}}.dump());
   }
@@ -149,8 +163,17 @@ TEST_CASE("the sweep table averages seeds as mean and standard deviation") {
   CHECK(has(md, "| A (seeds 0, 1) | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | - |"));
   CHECK(has(md, "| B (seeds 2) | 80.0 | 80.0 | 80.0 | 80.0 | - |"));
   CHECK(has(md, "15 ± 7"));  // tune seconds of A
+  // Recall after tuning: a column because A has it; B's null is a gap, not nan.
+  CHECK(has(md, "| text ppl | recall % |"));
+  CHECK(has(md, "| 2.000 ± 0.000 | 45.0 ± 7.1 |\n"));
+  CHECK(has(md, "| 30 | 2.000 | - |\n"));
   const std::string csv = read(dir / "table.csv");
   CHECK(has(csv, "\"A\",0 1,55,7.07107"));
+  // A sweep whose world has no knowledge base has no recall column.
+  qs::engine::write_file_atomically(dir / "sweep.json", nlohmann::json::array({index[2]}).dump());
+  CHECK_FALSE(has(write_sweep_report(dir), "recall"));
+  CHECK_FALSE(has(read(dir / "table.csv"), "recall"));
+  qs::engine::write_file_atomically(dir / "sweep.json", index.dump());
   // Missing results are named.
   fs::remove(dir / "v2/results.json");
   CHECK(has(error_of([&] { write_sweep_report(dir); }), "v2/results.json"));
