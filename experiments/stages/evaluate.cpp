@@ -195,11 +195,9 @@ nlohmann::json run(StageContext& ctx) {
   // facts quantization destroys, this does.
   // (An imported LLaVA's world has no knowledge base of ours.)
   std::optional<RecallResult> recall;
-  if (setup.tok.is_own()) {
-    const data::Tokenizer& tok = setup.tok.own_tokenizer();
-    const TextProbes probes =
-        make_text_probes(corpus, setup.pre.corpus, tok, setup.pre.train.seq_len, setup.pre.probes, ctx.seed);
-    if (!probes.recall.empty()) recall = evaluate_recall(model->llm(), tok, probes.recall, 4 * probes.config.batch_size);
+  const std::vector<data::RecallProbe> probes = make_recall_probes(setup.pre.corpus, setup.pre.probes, ctx.seed);
+  if (!probes.empty() && setup.tok.is_own()) {
+    recall = evaluate_recall(model->llm(), setup.tok.own_tokenizer(), probes, 4 * setup.pre.probes.batch_size);
   }
 
   const nlohmann::json& tuned = ctx.upstream_results.at("instruct");

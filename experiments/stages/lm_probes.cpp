@@ -114,12 +114,16 @@ TextProbes make_text_probes(const data::Corpus& corpus, const data::CorpusConfig
   };
   p.world = spread(data::pack_sequences(corpus.val, tok, seq_len));
   if (!corpus.val_english.empty()) p.english = spread(data::pack_sequences(corpus.val_english, tok, seq_len));
-  if (cc.entities.count > 0 && config.recall_probes > 0) {
-    data::EntityConfig ec = cc.entities;
-    ec.seed = cc.seed;
-    p.recall = data::make_recall_probes(data::KnowledgeBase(ec), config.recall_probes, config.recall_choices, seed);
-  }
+  p.recall = make_recall_probes(cc, config, seed);
   return p;
+}
+
+std::vector<data::RecallProbe> make_recall_probes(const data::CorpusConfig& cc, const ProbeConfig& config,
+                                                  uint64_t seed) {
+  if (cc.entities.count <= 0 || config.recall_probes <= 0) return {};
+  data::EntityConfig ec = cc.entities;
+  ec.seed = cc.seed;
+  return data::make_recall_probes(data::KnowledgeBase(ec), config.recall_probes, config.recall_choices, seed);
 }
 
 TextScores score_text(nn::Llama& model, const data::Tokenizer& tok, const TextProbes& p) {

@@ -46,6 +46,10 @@ struct TextProbes {
   std::vector<data::RecallProbe> recall;  // empty without a knowledge base
   ProbeConfig config;
 };
+// The recall probes alone: empty without a knowledge base or with
+// recall_probes 0 (evaluate scores a tuned LLM's recall on these).
+std::vector<data::RecallProbe> make_recall_probes(const data::CorpusConfig& corpus_config, const ProbeConfig& config,
+                                                  uint64_t seed);
 TextProbes make_text_probes(const data::Corpus& corpus, const data::CorpusConfig& corpus_config,
                             const data::Tokenizer& tok, int64_t seq_len, const ProbeConfig& config,
                             uint64_t seed);
